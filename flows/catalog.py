@@ -1,0 +1,67 @@
+"""Flow: a prompt catalog in, images plus a manifest out; resumable, one task per shard."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal, Optional
+
+from prefect import flow
+from prefect import unmapped
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from fluxcat.pipeline import RunOptions
+from tasks.generation import generate_shard_task
+from tasks.planning import check_config_task, plan_catalog_task
+from tasks.reporting import finish_run_task, start_progress, update_progress
+
+BackendName = Literal["auto", "tiny", "diffusers", "fixed", "fal", "replicate", "hf", "segmind", "flux-api", "router"]
+
+
+@flow(name="generate-catalog", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
+def generate_catalog(
+    catalog: str = "datasets/sample_catalog.parquet",
+    output: str = "outputs/demo",
+    backend: BackendName = "auto",
+    dedupe: Literal["off", "exact", "semantic"] = "exact",
+    shard_size: int = 256,
+    limit: Optional[int] = None,
+    dry_run: bool = False,
+    image_format: Literal["png", "webp", "jpeg"] = "png",
+    retry_failed: bool = False,
+    backend_options: Optional[dict] = None,
+    dedupe_options: Optional[dict] = None,
+) -> dict:
+    """Generate an image catalog from a Parquet prompt catalog.
+
+    Args:
+        catalog: Parquet catalog URL (local path, s3://, gs://, memory://); needs a `prompt` column.
+        output: Output root URL: images, manifest.parquet and index.html are written under it.
+        backend: Image generator; `auto` uses FLUX weights on a CUDA GPU, else the tiny test model.
+        dedupe: `exact` merges identical normalised prompts; `semantic` also near-identical ones; `off` neither.
+        shard_size: Images per shard; one task runs one shard.
+        limit: Plan only the first N catalog rows.
+        dry_run: Plan and report, generate nothing.
+        image_format: Encoding of stored images.
+        retry_failed: Re-attempt rows whose last status is `failed` (finished rows are never redone).
+        backend_options: Backend settings, e.g. {"schnell": "/models/FLUX.1-schnell"}.
+        dedupe_options: Dedupe settings, e.g. {"threshold": 0.95}.
+    """
+    options = RunOptions(catalog=catalog, output=output, backend=backend, backend_options=backend_options or {},
+                         dedupe=dedupe, dedupe_options=dedupe_options or {}, shard_size=shard_size, limit=limit,
+                         image_format=image_format, retry_failed=retry_failed)
+    started = datetime.now(timezone.utc)
+    check_config_task(options)
+    plan = plan_catalog_task(options)
+    if dry_run:
+        return {"dry_run": True, "plan": plan}
+    shards = [shard["name"] for shard in plan["shards"]]
+    progress = start_progress()
+    reused, done = [], 0
+    for future in as_completed(generate_shard_task.map(unmapped(options), shards)):
+        outcome = future.result()
+        reused += [outcome["shard"]] if outcome["reused"] else []
+        done += 1
+        update_progress(progress, done, len(shards))
+    return {"plan": {k: plan[k] for k in ("images_to_generate", "estimated_cost_usd", "statuses")},
+            **finish_run_task(options, shards, reused, started)}

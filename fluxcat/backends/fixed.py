@@ -1,0 +1,44 @@
+"""A backend that returns a flat image instantly: for measuring pipeline overhead and fast tests."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Iterator
+
+from fluxcat.backends.base import ImageRequest, ImageResult
+
+
+class FixedBackend:
+    name = "fixed"
+
+    def __init__(self, max_batch: int = 64, fail_prompts_containing: str | None = None):
+        self.max_batch = max_batch
+        self.fail_marker = fail_prompts_containing  # lets tests make chosen rows fail
+        self._images: dict[tuple[int, int, bytes], object] = {}
+
+    def model_id(self, model: str) -> str:
+        return f"fixed/{model}"
+
+    def cost_per_image(self, request: ImageRequest) -> float:
+        return 0.0
+
+    def generate(self, requests: list[ImageRequest]) -> Iterator[ImageResult]:
+        for request in requests:
+            start = time.perf_counter()
+            if self.fail_marker and self.fail_marker in request.prompt:
+                yield ImageResult(request.key, error=f"fixed backend told to fail on {self.fail_marker!r}", backend=self.name)
+                continue
+            yield ImageResult(request.key, image=self._image(request), seconds=time.perf_counter() - start, backend=self.name)
+
+    def _image(self, request: ImageRequest):
+        from PIL import Image
+
+        colour = hashlib.sha256(request.prompt.encode()).digest()[:3]
+        cache_key = (request.width, request.height, colour)
+        if cache_key not in self._images:
+            self._images[cache_key] = Image.new("RGB", (request.width, request.height), tuple(colour))
+        return self._images[cache_key]
+
+    def close(self) -> None:
+        self._images.clear()

@@ -1,0 +1,115 @@
+"""A tiny random-weight FLUX built locally (no download), saved once, then loaded like real weights."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import string
+import tempfile
+import threading
+
+from fluxcat.backends.diffusers import DiffusersBackend
+
+TINY_VERSION = "v1"
+_build_lock = threading.Lock()
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("FLUXCAT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "fluxcat")
+    return os.path.join(base, f"tiny-flux-{TINY_VERSION}")
+
+
+class TinyBackend(DiffusersBackend):
+    """The `diffusers` backend, unchanged, pointed at tiny pipelines: images are noise, code path is real."""
+
+    name = "tiny"
+
+    def __init__(self, cache_dir: str | None = None, device: str = "cpu", max_batch: int = 4):
+        self.root = cache_dir or default_cache_dir()
+        self.paths = {model: os.path.join(self.root, model) for model in ("schnell", "dev")}
+        self.device_option, self.max_batch, self.revision = device, max_batch, None
+        self._pipelines, self._lock = {}, threading.Lock()
+
+    def model_id(self, model: str) -> str:
+        return f"fluxcat-tiny-{TINY_VERSION}/{model}"
+
+    def _load(self, path: str):
+        ensure_tiny_flux(self.root)  # built on first use, so planning never pays for it
+        return super()._load(path)
+
+
+def ensure_tiny_flux(root: str) -> str:
+    """Build the tiny pipelines under `root` unless they are there; safe against concurrent builders."""
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    with _build_lock:
+        if all(os.path.isfile(os.path.join(root, m, "model_index.json")) for m in ("schnell", "dev")):
+            return root
+        os.makedirs(os.path.dirname(root) or ".", exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".tiny-build-", dir=os.path.dirname(root) or ".")
+        try:
+            for model in ("schnell", "dev"):
+                build_tiny_pipeline(guidance_embeds=(model == "dev")).save_pretrained(os.path.join(staging, model))
+            try:
+                os.rename(staging, root)
+            except OSError:  # another process finished first; its copy is as good as ours
+                pass
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return root
+
+
+def build_tiny_pipeline(guidance_embeds: bool, seed: int = 0):
+    """FLUX's real geometry (x8 VAE, 16 latent channels, 2x2 packing) at toy width, random weights."""
+    import torch
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=(4, 6, 6),
+        guidance_embeds=guidance_embeds,
+    )
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=4, use_quant_conv=False, use_post_quant_conv=False,
+        shift_factor=0.1159, scaling_factor=0.3611, sample_size=1024,
+    )
+    clip_tokenizer, t5_tokenizer = build_tiny_tokenizers()
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=clip_tokenizer.vocab_size, hidden_size=32, intermediate_size=37, num_attention_heads=4,
+        num_hidden_layers=2, projection_dim=32, max_position_embeddings=77,
+        bos_token_id=clip_tokenizer.bos_token_id, eos_token_id=clip_tokenizer.eos_token_id,
+        pad_token_id=clip_tokenizer.pad_token_id,
+    ))
+    text_encoder_2 = T5EncoderModel(T5Config(
+        vocab_size=len(t5_tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, pad_token_id=t5_tokenizer.pad_token_id,
+        eos_token_id=t5_tokenizer.eos_token_id, decoder_start_token_id=t5_tokenizer.pad_token_id,
+    ))
+    scheduler = FlowMatchEulerDiscreteScheduler(
+        shift=3.0 if guidance_embeds else 1.0, use_dynamic_shifting=guidance_embeds,
+        base_shift=0.5, max_shift=1.15, base_image_seq_len=256, max_image_seq_len=4096,
+    )
+    return FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer,
+                        text_encoder_2=text_encoder_2, tokenizer_2=t5_tokenizer, transformer=transformer)
+
+
+def build_tiny_tokenizers():
+    """CLIP BPE and T5 unigram tokenizers over characters and a few words, made in memory."""
+    from transformers import CLIPTokenizer, T5TokenizerFast
+
+    pieces = list(string.ascii_lowercase + string.digits + string.punctuation)
+    clip_vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for piece in pieces:
+        clip_vocab.setdefault(piece, len(clip_vocab))
+        clip_vocab.setdefault(piece + "</w>", len(clip_vocab))
+    clip = CLIPTokenizer(vocab=clip_vocab, merges=[], unk_token="<|endoftext|>", bos_token="<|startoftext|>",
+                         eos_token="<|endoftext|>", pad_token="<|endoftext|>", model_max_length=77)
+    t5_vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    t5_vocab += [(piece, -3.0) for piece in pieces] + [("▁" + piece, -2.5) for piece in string.ascii_lowercase]
+    t5 = T5TokenizerFast(vocab=t5_vocab, extra_ids=0, model_max_length=512)
+    return clip, t5

@@ -1,0 +1,52 @@
+"""FLUX parameter limits, named sizes and model defaults, as data (from the /api/v1/flux/dev reference)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_PROMPT_CHARS = 1000
+NUM_IMAGES_RANGE = (1, 4)
+GUIDANCE_RANGE = (1.0, 20.0)
+STEPS_RANGE = (1, 50)
+SEED_RANGE = (0, 2**32 - 1)
+SIZE_RANGE = (256, 2048)
+SIZE_MULTIPLE = 16
+DEFAULT_SIZE = (1024, 1024)
+
+NAMED_SIZES: dict[str, tuple[int, int]] = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
+
+# Candidate resolutions for a display size (the guide's optimize_resolution), as (width, height).
+STANDARD_RESOLUTIONS: tuple[tuple[int, int], ...] = (
+    (512, 512), (768, 768), (1024, 1024),
+    (512, 768), (768, 512),
+    (1024, 768), (768, 1024),
+)
+
+QUALITIES = ("draft", "balanced", "high", "maximum")
+# Steps for FLUX.1-dev by quality (the reference's speed/quality table); schnell always runs 4.
+DEV_STEPS_BY_QUALITY = {"draft": 20, "balanced": 28, "high": 40, "maximum": 50}
+SHORT_PROMPT_WORDS = 20
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    hub_id: str
+    default_steps: int
+    default_guidance: float
+    max_sequence_length: int
+    fixed_steps: bool  # schnell is distilled for exactly this many steps and ignores guidance
+
+
+MODELS: dict[str, ModelSpec] = {
+    "schnell": ModelSpec("schnell", "black-forest-labs/FLUX.1-schnell", 4, 0.0, 256, True),
+    "dev": ModelSpec("dev", "black-forest-labs/FLUX.1-dev", 28, 3.5, 512, False),
+}
+MODEL_CHOICES = ("auto", *MODELS)

@@ -1,0 +1,97 @@
+"""The run's manifest: shard parts merged into manifest.parquet (latest) plus a timestamped copy (history)."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fluxcat.shards import PARTS_DIR
+from fluxcat.store import Store
+
+MANIFEST = "manifest.parquet"
+HISTORY_DIR = "manifests"
+STATUSES = ("generated", "existing", "duplicate", "rejected", "failed", "skipped")
+
+
+@dataclass
+class RunSummary:
+    """Counts for the run: by status, by model and by size, and where the manifest is."""
+
+    statuses: Counter = field(default_factory=Counter)
+    models: Counter = field(default_factory=Counter)
+    sizes: Counter = field(default_factory=Counter)
+    cost_usd: float = 0.0
+    manifest_uri: str = ""
+    history_uri: str = ""
+    rows: int = 0
+
+    def table(self) -> list[dict]:
+        """One record per (dimension, value) for an artifact table."""
+        out = [{"by": "status", "value": s, "images": self.statuses.get(s, 0)} for s in STATUSES]
+        out += [{"by": "model", "value": m, "images": n} for m, n in sorted(self.models.items())]
+        out += [{"by": "size", "value": s, "images": n} for s, n in sorted(self.sizes.items())]
+        return out
+
+
+def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
+                run_started: datetime | None = None) -> RunSummary:
+    """Stream each shard's part into one Parquet file, in shard order; memory holds one part at a time.
+    Images of shards finished by an earlier run are reported as `existing`: this run did not make them."""
+    summary = RunSummary()
+    stamp = (run_started or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
+    history = f"{HISTORY_DIR}/manifest-{stamp}.parquet"
+    buffer = io.BytesIO()
+    writer = None
+    for shard in shards:
+        part = store.read_table(f"{PARTS_DIR}/{shard}.parquet")
+        if shard in reused:
+            part = _as_existing(part)
+        if writer is None:
+            writer = pq.ParquetWriter(buffer, part.schema, compression="zstd")
+        writer.write_table(part.cast(writer.schema))
+        _count(summary, part)
+    if writer is None:
+        raise ValueError("no shards to merge: the catalog had no rows")
+    writer.close()
+    data = buffer.getvalue()
+    store.write_bytes(history, data)
+    store.write_bytes(MANIFEST, data)
+    summary.manifest_uri, summary.history_uri = store.uri(MANIFEST), store.uri(history)
+    return summary
+
+
+def _as_existing(part: pa.Table) -> pa.Table:
+    index = part.schema.get_field_index("status")
+    statuses = ["existing" if s == "generated" else s for s in part.column(index).to_pylist()]
+    return part.set_column(index, part.schema.field(index), pa.array(statuses, pa.string()))
+
+
+def _count(summary: RunSummary, part: pa.Table) -> None:
+    columns = part.select(["status", "model", "width", "height", "cost_usd"]).to_pydict()
+    for status, model, width, height, cost in zip(*columns.values()):
+        summary.rows += 1
+        summary.statuses[status] += 1
+        summary.cost_usd += cost or 0.0
+        if status in ("generated", "existing"):
+            summary.models[model] += 1
+            summary.sizes[f"{width}x{height}"] += 1
+
+
+def read_manifest(store: Store) -> pa.Table:
+    return store.read_table(MANIFEST)
+
+
+def first_images(store: Store, count: int) -> list[dict]:
+    """The first `count` rows with an image, read batch by batch (manifests can be large)."""
+    found: list[dict] = []
+    with store.fs.open(store.path(MANIFEST), "rb") as handle:
+        for batch in pq.ParquetFile(handle).iter_batches(columns=["id", "prompt", "status", "image_uri"]):
+            found += [r for r in batch.to_pylist() if r["status"] in ("generated", "existing")]
+            if len(found) >= count:
+                break
+    return found[:count]

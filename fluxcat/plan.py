@@ -1,0 +1,230 @@
+"""Adaptive per-row planning: model, resolution, steps, guidance, seed and content keys; pure functions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from fluxcat.dedupe import normalise_prompt
+from fluxcat.limits import (
+    DEFAULT_SIZE, DEV_STEPS_BY_QUALITY, GUIDANCE_RANGE, MAX_PROMPT_CHARS, MODEL_CHOICES, MODELS,
+    NAMED_SIZES, NUM_IMAGES_RANGE, QUALITIES, SEED_RANGE, SHORT_PROMPT_WORDS, SIZE_MULTIPLE, SIZE_RANGE,
+    STANDARD_RESOLUTIONS, STEPS_RANGE,
+)
+
+# Columns the planner reads; every other catalog column passes through to the manifest untouched.
+PLAN_COLUMNS = (
+    "id", "prompt", "model", "width", "height", "image_size", "display_width", "display_height",
+    "device_pixel_ratio", "num_images", "seed", "guidance_scale", "num_inference_steps", "quality",
+    "realtime", "text_rendering",
+)
+
+
+class RowRejected(ValueError):
+    """A row that cannot be planned; its message is the reason recorded in the manifest."""
+
+
+@dataclass
+class PlannedRow:
+    """One catalog row after planning: either every generation parameter, or the reason it was rejected."""
+
+    row_number: int
+    id: str
+    prompt: str | None
+    model: str | None = None
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    seed: int | None = None
+    num_images: int = 1
+    corrections: list[str] = field(default_factory=list)
+    rejected: str | None = None
+
+    @property
+    def params(self) -> str:
+        """The generation parameters that, with the prompt, decide the pixels (dedupe groups on this)."""
+        return f"{self.model}|{self.width}x{self.height}|{self.steps}|{self.guidance:g}|{self.num_images}"
+
+    def image_seeds(self) -> list[int]:
+        return [(self.seed + index) % (SEED_RANGE[1] + 1) for index in range(self.num_images)]
+
+
+def plan_row(row: Mapping[str, Any], row_number: int) -> PlannedRow:
+    """Plan one catalog row; a bad row comes back with `rejected` set instead of raising."""
+    row_id = _row_id(row)
+    planned = PlannedRow(row_number=row_number, id=row_id, prompt=row.get("prompt"))
+    try:
+        _plan_into(planned, row)
+    except RowRejected as error:
+        planned.rejected = str(error)
+    return planned
+
+
+def _row_id(row: Mapping[str, Any]) -> str:
+    value = row.get("id")
+    if _missing(value):
+        prompt = row.get("prompt") if isinstance(row.get("prompt"), str) else ""
+        return "p-" + hashlib.sha256(prompt.encode()).hexdigest()[:12]
+    return str(value)
+
+
+def _plan_into(planned: PlannedRow, row: Mapping[str, Any]) -> None:
+    planned.prompt = _prompt(row.get("prompt"))
+    quality = _choice(row, "quality", QUALITIES, default="balanced")
+    planned.model = _model(row, planned.prompt, quality)
+    planned.width, planned.height = _size(row, planned.corrections)
+    planned.num_images = _int_in(row, "num_images", NUM_IMAGES_RANGE, default=1)
+    planned.steps, planned.guidance = _steps_and_guidance(row, planned.model, quality, planned.corrections)
+    seed = _int_in(row, "seed", SEED_RANGE, default=None)
+    planned.seed = derive_seed(planned) if seed is None else seed
+
+
+def _prompt(value: Any) -> str:
+    if _missing(value):
+        raise RowRejected("prompt is empty: every row needs a text prompt")
+    if not isinstance(value, str):
+        raise RowRejected(f"prompt must be text, got {type(value).__name__}")
+    if not value.strip():
+        raise RowRejected("prompt is blank: every row needs a text prompt")
+    if len(value) > MAX_PROMPT_CHARS:
+        raise RowRejected(f"prompt is {len(value)} characters; FLUX APIs accept at most {MAX_PROMPT_CHARS}")
+    return value
+
+
+def _model(row: Mapping[str, Any], prompt: str, quality: str) -> str:
+    model = _choice(row, "model", MODEL_CHOICES, default="auto")
+    if model != "auto":
+        return model
+    return select_model(prompt, quality, realtime=_flag(row, "realtime"), text_rendering=_flag(row, "text_rendering"))
+
+
+def select_model(prompt: str, quality: str, realtime: bool, text_rendering: bool) -> str:
+    """The guide's adaptive model choice: fast schnell unless the row needs dev's quality."""
+    if realtime or quality == "draft":
+        return "schnell"
+    if text_rendering:
+        return "dev"
+    return "schnell" if len(prompt.split()) < SHORT_PROMPT_WORDS else "dev"
+
+
+def _size(row: Mapping[str, Any], corrections: list[str]) -> tuple[int, int]:
+    width, height = row.get("width"), row.get("height")
+    if not _missing(width) or not _missing(height):
+        if _missing(width) or _missing(height):
+            raise RowRejected("give both width and height, or neither (then image_size or display size decide)")
+        return snap_size(_positive(width, "width"), _positive(height, "height"), corrections)
+    name = row.get("image_size")
+    if not _missing(name):
+        if name not in NAMED_SIZES:
+            raise RowRejected(f"unknown image_size {name!r}: choose one of {', '.join(NAMED_SIZES)}")
+        return NAMED_SIZES[name]
+    display_w, display_h = row.get("display_width"), row.get("display_height")
+    if not _missing(display_w) or not _missing(display_h):
+        if _missing(display_w) or _missing(display_h):
+            raise RowRejected("give both display_width and display_height, or neither")
+        ratio = 1.0 if _missing(row.get("device_pixel_ratio")) else _positive(row["device_pixel_ratio"], "device_pixel_ratio")
+        return resolution_for_display(_positive(display_w, "display_width"), _positive(display_h, "display_height"), ratio)
+    return DEFAULT_SIZE
+
+
+def snap_size(width: float, height: float, corrections: list[str]) -> tuple[int, int]:
+    """Clamp to FLUX's range and round to its 16-pixel grid, recording any change."""
+    snapped = tuple(_snap(value) for value in (width, height))
+    if snapped != (width, height):
+        corrections.append(f"size {_fmt(width)}x{_fmt(height)} -> {snapped[0]}x{snapped[1]} "
+                           f"(multiples of {SIZE_MULTIPLE} within {SIZE_RANGE[0]}-{SIZE_RANGE[1]})")
+    return snapped
+
+
+def _snap(value: float) -> int:
+    low, high = SIZE_RANGE
+    return int(min(high, max(low, SIZE_MULTIPLE * round(value / SIZE_MULTIPLE))))
+
+
+def resolution_for_display(display_width: float, display_height: float, pixel_ratio: float = 1.0) -> tuple[int, int]:
+    """The smallest standard resolution that covers the display size (the guide's optimize_resolution)."""
+    target_w, target_h = display_width * pixel_ratio, display_height * pixel_ratio
+    covering = [(w * h, (w, h)) for w, h in STANDARD_RESOLUTIONS if w >= target_w and h >= target_h]
+    return min(covering)[1] if covering else DEFAULT_SIZE
+
+
+def _steps_and_guidance(row: Mapping[str, Any], model: str, quality: str, corrections: list[str]) -> tuple[int, float]:
+    spec = MODELS[model]
+    steps = _int_in(row, "num_inference_steps", STEPS_RANGE, default=None)
+    guidance = row.get("guidance_scale")
+    # 0 is how callers say "no guidance" to schnell; any other value must be in the API's range.
+    guidance = 0.0 if spec.fixed_steps and guidance == 0 else _float_in(row, "guidance_scale", GUIDANCE_RANGE, default=None)
+    if spec.fixed_steps:
+        if steps is not None and steps != spec.default_steps:
+            corrections.append(f"num_inference_steps {steps} -> {spec.default_steps} ({model} is distilled for {spec.default_steps})")
+        if guidance is not None and guidance != spec.default_guidance:
+            corrections.append(f"guidance_scale {guidance:g} -> {spec.default_guidance:g} ({model} ignores guidance)")
+        return spec.default_steps, spec.default_guidance
+    steps = DEV_STEPS_BY_QUALITY[quality] if steps is None else steps
+    return steps, spec.default_guidance if guidance is None else guidance
+
+
+def derive_seed(planned: PlannedRow) -> int:
+    """A seed from the normalised prompt and parameters (not the id), so identical rows share one image."""
+    material = f"{normalise_prompt(planned.prompt)}|{planned.model}|{planned.width}x{planned.height}|{planned.steps}|{planned.guidance:g}"
+    return int.from_bytes(hashlib.sha256(material.encode()).digest()[:4], "big")
+
+
+def content_key(model_id: str, prompt: str, width: int, height: int, steps: int, guidance: float, seed: int, index: int) -> str:
+    """A hash of everything that decides an image's pixels; it, never an id or a prompt, names files."""
+    material = json.dumps([model_id, prompt, width, height, steps, float(guidance), seed, index], ensure_ascii=False)
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def _choice(row: Mapping[str, Any], column: str, choices: tuple[str, ...], default: str) -> str:
+    value = row.get(column)
+    if _missing(value):
+        return default
+    if value not in choices:
+        raise RowRejected(f"unknown {column} {value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
+def _int_in(row: Mapping[str, Any], column: str, bounds: tuple[int, int], default: int | None) -> int | None:
+    value = row.get(column)
+    if _missing(value):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+        raise RowRejected(f"{column} must be a whole number, got {value!r}")
+    if not bounds[0] <= value <= bounds[1]:
+        raise RowRejected(f"{column} {_fmt(value)} is out of range {bounds[0]}-{bounds[1]}")
+    return int(value)
+
+
+def _float_in(row: Mapping[str, Any], column: str, bounds: tuple[float, float], default: float | None) -> float | None:
+    value = row.get(column)
+    if _missing(value):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RowRejected(f"{column} must be a number, got {value!r}")
+    if not bounds[0] <= value <= bounds[1]:
+        raise RowRejected(f"{column} {value:g} is out of range {bounds[0]:g}-{bounds[1]:g}")
+    return float(value)
+
+
+def _positive(value: Any, column: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+        raise RowRejected(f"{column} must be a positive number, got {value!r}")
+    return value
+
+
+def _flag(row: Mapping[str, Any], column: str) -> bool:
+    value = row.get(column)
+    return False if _missing(value) else bool(value)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

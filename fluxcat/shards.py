@@ -1,0 +1,219 @@
+"""Catalog-level planning: plan every row, dedupe across rows, and cut the work into shards in the store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import pyarrow as pa
+
+from fluxcat.catalog import CatalogInfo, inspect_catalog, iter_rows
+from fluxcat.dedupe import DedupeEntry, Match, find_duplicates
+from fluxcat.plan import PlannedRow, content_key, plan_row
+from fluxcat.store import Store, image_relpath
+
+PLAN_DIR = "_work/plan"
+PARTS_DIR = "_work/parts"
+DEFAULT_SHARD_SIZE = 256
+
+# Columns of a plan shard and, with the outcome columns added by generation, of the manifest.
+PLAN_FIELDS = [
+    pa.field("row_number", pa.int64()), pa.field("id", pa.string()), pa.field("prompt", pa.string()),
+    pa.field("status", pa.string()), pa.field("reason", pa.string()), pa.field("duplicate_of", pa.string()),
+    pa.field("similarity", pa.float64()), pa.field("corrections", pa.string()),
+    pa.field("model", pa.string()), pa.field("width", pa.int32()), pa.field("height", pa.int32()),
+    pa.field("steps", pa.int32()), pa.field("guidance", pa.float64()), pa.field("seed", pa.int64()),
+    pa.field("image_index", pa.int32()), pa.field("num_images", pa.int32()), pa.field("key", pa.string()),
+    pa.field("image_uri", pa.string()), pa.field("est_cost_usd", pa.float64()),
+]
+PLAN_COLUMN_NAMES = {f.name for f in PLAN_FIELDS}
+
+# A row check returns a rejection reason or None; hosted backends add prompt-safety checks here.
+RowCheck = Callable[[PlannedRow], "str | None"]
+
+
+@dataclass
+class PlanSettings:
+    """Everything planning depends on besides the catalog itself."""
+
+    model_id: Callable[[str], str]
+    cost_per_image: Callable[[dict], float] = lambda row: 0.0
+    dedupe: str = "exact"
+    dedupe_options: dict = field(default_factory=dict)
+    shard_size: int = DEFAULT_SHARD_SIZE
+    limit: int | None = None
+    image_format: str = "png"
+    row_checks: list[RowCheck] = field(default_factory=list)
+    storage_options: dict | None = None
+
+
+@dataclass
+class ShardInfo:
+    name: str
+    model: str | None
+    rows: int
+    images: int
+    first_row: int
+
+
+@dataclass
+class PlanReport:
+    """What a run would do: shards to execute, counts, duplicate groups and the estimated cost."""
+
+    catalog: CatalogInfo
+    shards: list[ShardInfo] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    models: Counter = field(default_factory=Counter)
+    sizes: Counter = field(default_factory=Counter)
+    images_to_generate: int = 0
+    estimated_cost_usd: float = 0.0
+    duplicates: list[Match] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "catalog": self.catalog.url, "catalog_rows": self.catalog.num_rows,
+            "images_to_generate": self.images_to_generate, "estimated_cost_usd": round(self.estimated_cost_usd, 6),
+            "statuses": dict(self.statuses), "models": dict(self.models), "sizes": dict(self.sizes),
+            "shards": [vars(s) for s in self.shards],
+            "duplicates": [vars(m) for m in self.duplicates],
+        }
+
+
+def plan_catalog(catalog_url: str, store: Store, settings: PlanSettings) -> PlanReport:
+    """Two streaming passes: gather what dedupe needs, then plan again and write shards; O(batch) memory
+    besides the compact dedupe entries."""
+    info = inspect_catalog(catalog_url, settings.storage_options)
+    first_row_of_id, entries = _first_pass(catalog_url, settings)
+    matches = find_duplicates(entries, settings.dedupe, **settings.dedupe_options)
+    report = PlanReport(catalog=info, duplicates=sorted(matches.values(), key=lambda m: m.row_number))
+    writer = _ShardWriter(store, settings.shard_size, info.passthrough, report)
+    for row in _planned_rows(catalog_url, settings, first_row_of_id, matches, store):
+        writer.add(row)
+    writer.flush_all()
+    report.shards.sort(key=lambda s: s.first_row)
+    return report
+
+
+def _checked_rows(catalog_url: str, settings: PlanSettings) -> Iterator[tuple[PlannedRow, dict]]:
+    for row_number, raw in iter_rows(catalog_url, settings.storage_options, settings.limit):
+        planned = plan_row(raw, row_number)
+        for check in settings.row_checks:
+            if planned.rejected is None:
+                planned.rejected = check(planned)
+        yield planned, raw
+
+
+def _first_pass(catalog_url: str, settings: PlanSettings) -> tuple[dict[str, int], list[DedupeEntry]]:
+    first_row_of_id: dict[str, int] = {}
+    entries: list[DedupeEntry] = []
+    for planned, _ in _checked_rows(catalog_url, settings):
+        first_row_of_id.setdefault(planned.id, planned.row_number)
+        if planned.rejected is None and first_row_of_id[planned.id] == planned.row_number:
+            entries.append(DedupeEntry(planned.row_number, planned.prompt, planned.params))
+    return first_row_of_id, entries
+
+
+def _planned_rows(catalog_url: str, settings: PlanSettings, first_row_of_id: dict[str, int],
+                  matches: dict[int, Match], store: Store) -> Iterator[dict]:
+    canonical_rows = {m.canonical for m in matches.values()}
+    canonicals: dict[int, tuple[str, list[dict]]] = {}  # canonical row -> (id, its image rows)
+    for planned, raw in _checked_rows(catalog_url, settings):
+        if planned.rejected is None and first_row_of_id[planned.id] != planned.row_number:
+            planned.rejected = _id_reused(planned, first_row_of_id[planned.id], raw)
+        passthrough = {k: v for k, v in raw.items() if k not in PLAN_COLUMN_NAMES and k not in _PLAN_INPUTS}
+        if planned.rejected is not None:
+            yield {**passthrough, **_base(planned), "status": "rejected", "reason": planned.rejected,
+                   "num_images": None}
+            continue
+        images = [_image_row(planned, index, seed, settings, store) for index, seed in enumerate(planned.image_seeds())]
+        if planned.row_number in canonical_rows:
+            canonicals[planned.row_number] = (planned.id, images)
+        match = matches.get(planned.row_number)
+        if match is not None:
+            canonical_id, canonical_images = canonicals[match.canonical]
+            for image, canonical in zip(images, canonical_images):
+                yield {**passthrough, **image, "status": "duplicate", "reason": match.reason,
+                       "duplicate_of": canonical_id, "similarity": match.similarity, "key": canonical["key"],
+                       "image_uri": canonical["image_uri"], "est_cost_usd": 0.0}
+            continue
+        for image in images:
+            yield {**passthrough, **image}
+
+
+_PLAN_INPUTS = {
+    "model", "width", "height", "image_size", "display_width", "display_height", "device_pixel_ratio",
+    "num_images", "seed", "guidance_scale", "num_inference_steps", "quality", "realtime", "text_rendering",
+}
+
+
+def _id_reused(planned: PlannedRow, first_row: int, raw: dict) -> str | None:
+    if raw.get("id") is None:
+        # A derived id repeats only when the prompt does: keep the row, make its id unique.
+        planned.id = f"{planned.id}-{planned.row_number}"
+        return None
+    return f"id {planned.id!r} is already used by row {first_row}: ids must be unique within a catalog"
+
+
+def _base(planned: PlannedRow) -> dict:
+    return {"row_number": planned.row_number, "id": planned.id, "prompt": planned.prompt,
+            "corrections": "; ".join(planned.corrections) or None}
+
+
+def _image_row(planned: PlannedRow, index: int, seed: int, settings: PlanSettings, store: Store) -> dict:
+    key = content_key(settings.model_id(planned.model), planned.prompt, planned.width, planned.height,
+                      planned.steps, planned.guidance, seed, index)
+    row = {**_base(planned), "status": "planned", "model": planned.model, "width": planned.width,
+           "height": planned.height, "steps": planned.steps, "guidance": planned.guidance, "seed": seed,
+           "image_index": index, "num_images": planned.num_images, "key": key,
+           "image_uri": store.uri(image_relpath(key, settings.image_format))}
+    row["est_cost_usd"] = settings.cost_per_image(row)
+    return row
+
+
+class _ShardWriter:
+    """Buffers rows per model (rejected and duplicate rows on their own) and writes full shards."""
+
+    def __init__(self, store: Store, shard_size: int, passthrough: list[pa.Field], report: PlanReport):
+        if shard_size < 1:
+            raise ValueError(f"shard_size must be at least 1, got {shard_size}")
+        self.store, self.shard_size, self.report = store, shard_size, report
+        self.schema = pa.schema(PLAN_FIELDS + [f for f in passthrough if f.name not in PLAN_COLUMN_NAMES])
+        self.buffers: dict[str | None, list[dict]] = {}
+
+    def add(self, row: dict) -> None:
+        report = self.report
+        report.statuses[row["status"]] += 1
+        if row["status"] == "planned":
+            report.images_to_generate += 1
+            report.estimated_cost_usd += row["est_cost_usd"] or 0.0
+            report.models[row["model"]] += 1
+            report.sizes[f"{row['width']}x{row['height']}"] += 1
+        model = row["model"] if row["status"] == "planned" else None
+        buffer = self.buffers.setdefault(model, [])
+        buffer.append(row)
+        if len(buffer) >= self.shard_size:
+            self.flush(model)
+
+    def flush(self, model: str | None) -> None:
+        rows = self.buffers.pop(model, [])
+        if not rows:
+            return
+        table = pa.Table.from_pylist(rows, schema=self.schema)
+        name = shard_name(table)
+        self.store.write_table(f"{PLAN_DIR}/{name}.parquet", table)
+        images = sum(1 for r in rows if r["status"] == "planned")
+        self.report.shards.append(ShardInfo(name, model, len(rows), images, rows[0]["row_number"]))
+
+    def flush_all(self) -> None:
+        for model in list(self.buffers):
+            self.flush(model)
+
+
+def shard_name(table: pa.Table) -> str:
+    """Named by content: an identical plan maps to the same shards, so finished ones are found again."""
+    digest = hashlib.sha256(str(table.schema).encode())
+    digest.update(json.dumps(table.to_pylist(), default=str).encode())
+    return digest.hexdigest()[:24]

@@ -1,0 +1,1 @@
+"""The `fluxcat` command line: run, plan (and more); imports flows lazily so --help is instant."""

@@ -1,0 +1,191 @@
+"""`fluxcat run|plan`: argument parsing, a rich progress bar and the end-of-run summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+DEFAULT_CATALOG = "datasets/sample_catalog.parquet"
+DEFAULT_OUTPUT = "outputs/demo"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    _quiet_environment()
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted: finished shards are kept; rerun the same command to finish the rest", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as error:  # configuration and catalog errors: say what and how to fix
+        print(f"fluxcat: error: {error}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fluxcat", description="Turn a Parquet prompt catalog into an image catalog with FLUX.")
+    commands = parser.add_subparsers(title="commands")
+    run = commands.add_parser("run", help="generate images and a manifest (Prefect flow, ephemeral mode)")
+    _add_run_arguments(run)
+    run.add_argument("--dry-run", action="store_true", help="plan only; generate nothing")
+    run.add_argument("--retry-failed", action="store_true", help="re-attempt rows whose last status is failed")
+    run.set_defaults(handler=cmd_run)
+    plan = commands.add_parser("plan", help="show what a run would do, without generating")
+    _add_run_arguments(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(handler=cmd_plan)
+    return parser
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("catalog", nargs="?", default=DEFAULT_CATALOG, help=f"Parquet catalog URL (default {DEFAULT_CATALOG})")
+    parser.add_argument("--output", "-o", default=None, help=f"output root URL (default {DEFAULT_OUTPUT})")
+    parser.add_argument("--backend", "-b", default="auto", help="auto (default), tiny, diffusers, fixed, or a hosted provider")
+    parser.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="backend setting, repeatable (e.g. schnell=/models/FLUX.1-schnell)")
+    parser.add_argument("--dedupe", choices=["off", "exact", "semantic"], default="exact")
+    parser.add_argument("--shard-size", type=int, default=256, help="images per shard (one task each)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N catalog rows")
+    parser.add_argument("--image-format", choices=["png", "webp", "jpeg"], default="png")
+
+
+def _options(args):
+    from fluxcat.pipeline import RunOptions
+
+    return RunOptions(catalog=args.catalog, output=args.output or DEFAULT_OUTPUT, backend=args.backend,
+                      backend_options=_key_values(args.backend_option), dedupe=args.dedupe, shard_size=args.shard_size,
+                      limit=args.limit, image_format=args.image_format, retry_failed=getattr(args, "retry_failed", False))
+
+
+def _key_values(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--backend-option takes KEY=VALUE, got {pair!r}")
+        out[key.strip().replace("-", "_")] = _scalar(value.strip())
+    return out
+
+
+def _scalar(value: str):
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(value.lower(), value)
+
+
+def cmd_plan(args) -> int:
+    from fluxcat.pipeline import plan
+
+    options = _options(args)
+    if args.output is None:  # planning writes shards; keep them out of the user's output
+        options.output = f"memory://fluxcat-plan-{os.getpid()}-{time.time_ns()}"
+    report = plan(options)
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2, default=str)
+        print()
+    else:
+        _print_plan(report)
+    return 0
+
+
+def _print_plan(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{report.catalog.url}[/]: {report.catalog.num_rows} rows -> "
+                  f"{report.images_to_generate} images to generate in {len(report.shards)} shards, "
+                  f"estimated cost ${report.estimated_cost_usd:.4f}")
+    table = Table("by", "value", "count")
+    for status, count in sorted(report.statuses.items()):
+        table.add_row("status", status, str(count))
+    for model, count in sorted(report.models.items()):
+        table.add_row("model", model, str(count))
+    for size, count in sorted(report.sizes.items()):
+        table.add_row("size", size, str(count))
+    console.print(table)
+    if report.duplicates:
+        dupes = Table("row", "duplicate of row", "similarity", "why", title="rows that would reuse an earlier row's image")
+        for match in report.duplicates[:50]:
+            dupes.add_row(str(match.row_number), str(match.canonical), f"{match.similarity:.3f}", match.reason)
+        console.print(dupes)
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+
+    from fluxcat.pipeline import check_options
+
+    options = _options(args)
+    check_options(options)  # bad configuration fails here, before Prefect starts
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    result = _run_flow_with_progress(options, args.dry_run, console)
+    _print_summary(console, result, time.perf_counter() - started, options.output)
+    return 0 if not result.get("statuses", {}).get("failed") else 1
+
+
+def _run_flow_with_progress(options, dry_run: bool, console) -> dict:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fluxcat import events
+    from flows.catalog import generate_catalog
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        bar = progress.add_task("rows", total=None)
+
+        def on_event(event: dict) -> None:
+            if "planned_rows" in event:
+                progress.update(bar, total=event["planned_rows"])
+            elif "status" in event:
+                progress.advance(bar)
+            elif "rows_done" in event:
+                progress.advance(bar, event["rows_done"])
+
+        unsubscribe = events.subscribe(on_event)
+        try:
+            return generate_catalog(
+                catalog=options.catalog, output=options.output, backend=options.backend,
+                backend_options=options.backend_options, dedupe=options.dedupe, shard_size=options.shard_size,
+                limit=options.limit, dry_run=dry_run, image_format=options.image_format,
+                retry_failed=options.retry_failed,
+            )
+        finally:
+            unsubscribe()
+
+
+def _print_summary(console, result: dict, seconds: float, output: str) -> None:
+    if result.get("dry_run"):
+        plan = result["plan"]
+        console.print(f"dry run: {plan['images_to_generate']} images would be generated; "
+                      f"estimated cost ${plan['estimated_cost_usd']:.4f}")
+        return
+    statuses = result["statuses"]
+    parts = [f"{statuses.get(s, 0)} {label}" for s, label in
+             (("generated", "generated"), ("existing", "skipped (already made)"), ("duplicate", "duplicate"),
+              ("rejected", "rejected"), ("failed", "failed"), ("skipped", "skipped (budget)"))]
+    console.print(f"[bold]done[/] in {seconds:.1f}s: " + ", ".join(parts))
+    console.print(f"manifest: {result['manifest']}")
+    console.print(f"contact sheet: {result['manifest'].rsplit('/', 1)[0]}/index.html")
+
+
+def _quiet_environment() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

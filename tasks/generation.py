@@ -1,0 +1,16 @@
+"""Task: generate one shard (one task per shard, never per image)."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from fluxcat.pipeline import RunOptions, run_one_shard
+
+
+@task(name="generate-shard", tags=["fluxcat", "fluxcat-generate"], retries=2, retry_delay_seconds=[5, 30],
+      task_run_name="shard-{shard}")
+def generate_shard_task(options: RunOptions, shard: str) -> dict:
+    """Retrying is safe: finished images are found by content key and never made twice."""
+    outcome = run_one_shard(options, shard)
+    return {"shard": outcome.shard, "statuses": dict(outcome.statuses), "seconds": outcome.seconds,
+            "cost_usd": outcome.cost_usd, "reused": outcome.reused}
