@@ -63,8 +63,9 @@ class Match:
     reason: str
 
 
-def find_duplicates(entries: Iterable[DedupeEntry], mode: str = "exact", **options) -> dict[int, Match]:
-    """Map each duplicate row's number to its canonical (first in catalog order) row."""
+def find_duplicates(entries: Iterable[DedupeEntry], mode: str = "exact", store=None, **options) -> dict[int, Match]:
+    """Map each duplicate row's number to its canonical (first in catalog order) row.
+    `store` (the run's output Store, may be None) is where semantic dedupe keeps its embedding cache."""
     if mode not in DEDUPE_MODES:
         raise ValueError(f"unknown dedupe mode {mode!r}: choose one of {', '.join(DEDUPE_MODES)}")
     if mode == "off":
@@ -74,7 +75,7 @@ def find_duplicates(entries: Iterable[DedupeEntry], mode: str = "exact", **optio
     if mode == "semantic":
         from fluxcat.semantic import semantic_duplicates  # heavy: sentence-transformers
 
-        matches.update(semantic_duplicates([e for e in entries if e.row_number not in matches], **options))
+        matches.update(semantic_duplicates([e for e in entries if e.row_number not in matches], store=store, **options))
     return matches
 
 

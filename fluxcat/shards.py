@@ -87,7 +87,7 @@ def plan_catalog(catalog_url: str, store: Store, settings: PlanSettings) -> Plan
     besides the compact dedupe entries."""
     info = inspect_catalog(catalog_url, settings.storage_options)
     first_row_of_id, entries = _first_pass(catalog_url, settings)
-    matches = find_duplicates(entries, settings.dedupe, **settings.dedupe_options)
+    matches = find_duplicates(entries, settings.dedupe, store=store, **settings.dedupe_options)
     report = PlanReport(catalog=info, duplicates=sorted(matches.values(), key=lambda m: m.row_number))
     writer = _ShardWriter(store, settings.shard_size, info.passthrough, report)
     for row in _planned_rows(catalog_url, settings, first_row_of_id, matches, store):

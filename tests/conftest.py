@@ -1,0 +1,47 @@
+"""Shared fixtures: an isolated tiny-model cache, Prefect's test harness, sample catalogs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CATALOG = ROOT / "datasets" / "sample_catalog.parquet"
+
+# Offline and quiet, before anything imports Prefect or transformers.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The tiny FLUX model is built once into the repo's git-ignored cache and reused across test runs.
+os.environ.setdefault("FLUXCAT_CACHE", str(ROOT / ".cache" / "fluxcat"))
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server (ephemeral mode) for every flow test in the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def write_catalog(path: Path | str, rows: list[dict], schema: pa.Schema | None = None) -> str:
+    """Write rows as a Parquet catalog and return its path."""
+    table = pa.Table.from_pylist(rows, schema=schema)
+    pq.write_table(table, str(path))
+    return str(path)
+
+
+@pytest.fixture
+def catalog_factory(tmp_path):
+    counter = iter(range(10_000))
+
+    def make(rows: list[dict], schema: pa.Schema | None = None) -> str:
+        return write_catalog(tmp_path / f"catalog-{next(counter)}.parquet", rows, schema)
+
+    return make
