@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_arguments(plan)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(handler=cmd_plan)
+    _add_serve_command(commands)
     return parser
 
 
@@ -178,6 +179,40 @@ def _print_summary(console, result: dict, seconds: float, output: str) -> None:
     console.print(f"[bold]done[/] in {seconds:.1f}s: " + ", ".join(parts))
     console.print(f"manifest: {result['manifest']}")
     console.print(f"contact sheet: {result['manifest'].rsplit('/', 1)[0]}/index.html")
+
+
+def _add_serve_command(commands) -> None:
+    serve = commands.add_parser("serve", help="serve POST /api/v1/flux/dev over a local backend (API key from FLUXCAT_SERVE_API_KEY)")
+    serve.add_argument("--backend", "-b", default="auto", help="local backend: auto (default), tiny, diffusers, fixed")
+    serve.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE", help="backend setting, repeatable")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--output", "-o", default="outputs/serve", help="store URL for generated images (default outputs/serve)")
+    serve.add_argument("--image-format", choices=["png", "webp", "jpeg"], default="png")
+    serve.add_argument("--rate-limit", type=int, default=60, help="requests per API key per window (default 60)")
+    serve.add_argument("--rate-window", type=float, default=60.0, help="rate-limit window in seconds (default 60)")
+    serve.add_argument("--workers", type=int, default=1, help="inference threads (default 1; requests queue for them)")
+    serve.add_argument("--no-auth", action="store_true", help="accept requests without an API key (trusted networks only)")
+    serve.add_argument("--inject-latency", type=float, default=0.0, metavar="SECONDS",
+                       help="add this delay to every generation request (testing and benchmarks)")
+    serve.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    import logging
+
+    from fluxcat.serve import API_KEY_ENV, ServeSettings, api_keys_from_env, serve
+
+    keys = api_keys_from_env()
+    if not keys and not args.no_auth:
+        raise ValueError(f"set {API_KEY_ENV} to the API key clients must send (Authorization: Bearer <key>), "
+                         "or pass --no-auth to serve without authentication")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    settings = ServeSettings(api_keys=() if args.no_auth else keys, rate_limit=args.rate_limit,
+                             rate_window_s=args.rate_window, image_format=args.image_format, workers=args.workers,
+                             inject_latency_s=args.inject_latency)
+    serve(args.backend, _key_values(args.backend_option), args.output, args.host, args.port, settings)
+    return 0
 
 
 def _quiet_environment() -> None:
