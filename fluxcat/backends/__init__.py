@@ -14,6 +14,7 @@ REGISTRY: dict[str, str] = {
     "diffusers": "fluxcat.backends.diffusers:DiffusersBackend",
     "tiny": "fluxcat.backends.tiny:TinyBackend",
     "fixed": "fluxcat.backends.fixed:FixedBackend",
+    "fal": "fluxcat.backends.fal:FalBackend",
 }
 
 _instances: dict[str, Backend] = {}
