@@ -20,6 +20,8 @@ from fluxcat.store import Store, image_relpath
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from fluxcat.budget import Budget
+
 # Outcome columns added to each plan row to make a manifest row.
 OUTCOME_FIELDS = [
     pa.field("backend", pa.string()), pa.field("sha256", pa.string()), pa.field("bytes", pa.int64()),
@@ -48,15 +50,17 @@ def encode_image(image: "Image", image_format: str) -> bytes:
 
 
 def run_shard(store: Store, shard: str, backend: Backend, image_format: str = "png", retry_failed: bool = False,
-              on_event: Event | None = None, io_threads: int = 8) -> ShardOutcome:
-    """Make every missing image of a shard and record every row's outcome in the shard's part."""
+              on_event: Event | None = None, io_threads: int = 8, budget: "Budget | None" = None) -> ShardOutcome:
+    """Make every missing image of a shard and record every row's outcome in the shard's part.
+    With a budget, each image is admitted against it before submission; the rest end `skipped`."""
     start = time.perf_counter()
     emit = on_event or (lambda event: None)
     part_path = f"{PARTS_DIR}/{shard}.parquet"
     if store.exists(part_path):
         part = store.read_table(part_path)
-        failed = "failed" in part.column("status").to_pylist()
-        if not (retry_failed and failed):
+        statuses = set(part.column("status").to_pylist())
+        # skipped rows (budget) were never attempted: a later run makes them
+        if not ("skipped" in statuses or (retry_failed and "failed" in statuses)):
             outcome = _reuse(shard, part)
             emit({"shard": shard, "rows_done": part.num_rows, "reused": True})
             return outcome
@@ -64,7 +68,7 @@ def run_shard(store: Store, shard: str, backend: Backend, image_format: str = "p
     rows = plan.to_pylist()
     with ThreadPoolExecutor(io_threads, thread_name_prefix="fluxcat-io") as pool:
         todo = _mark_existing(store, rows, image_format, pool, emit)
-        _generate(store, todo, backend, image_format, pool, emit)
+        _generate(store, todo, backend, image_format, pool, emit, budget)
     for row in rows:
         if row["status"] == "planned":  # a backend that returned no result for a request
             _fail(row, "backend returned no result for this image", backend.name)
@@ -90,23 +94,49 @@ def _mark_existing(store: Store, rows: list[dict], image_format: str, pool: Thre
             todo.append(row)
             continue
         data = store.read_bytes(path)
-        _record(row, "existing", data, None, 0.0, 0.0, row.get("backend"))
+        _record(row, "existing", data, None, 0.0, 0.0)
         emit({"key": row["key"], "status": "existing"})
     return todo
 
 
-def _generate(store: Store, todo: list[dict], backend: Backend, image_format: str, pool: ThreadPoolExecutor, emit: Event) -> None:
+def _generate(store: Store, todo: list[dict], backend: Backend, image_format: str, pool: ThreadPoolExecutor, emit: Event,
+              budget: "Budget | None" = None) -> None:
     by_key: dict[str, list[dict]] = {}
     for row in todo:
         by_key.setdefault(row["key"], []).append(row)
     requests = sorted((request_for_row(rows[0]) for rows in by_key.values()), key=lambda r: r.batch_key)
     pending = []
     for chunk in _chunks(requests, max(1, backend.max_batch)):
+        chunk, reserved = _admit(chunk, budget, backend, by_key, emit) if budget is not None else (chunk, {})
+        if not chunk:
+            continue
         for result in backend.generate(chunk):
+            if budget is not None:
+                budget.settle(reserved.pop(result.key, 0.0), result.cost_usd or 0.0)
             # Encoding and upload run on I/O threads, overlapped with the backend's next batch.
             pending.append(pool.submit(_store_result, store, result, by_key.get(result.key, []), image_format, emit))
+        if budget is not None:  # requests the backend returned nothing for free their reservation
+            for cost in reserved.values():
+                budget.settle(cost, 0.0)
     for future in pending:
         future.result()
+
+
+def _admit(chunk: list[ImageRequest], budget: "Budget", backend: Backend, by_key: dict[str, list[dict]],
+           emit: Event) -> tuple[list[ImageRequest], dict[str, float]]:
+    """The requests of a chunk that fit the budget (each reserved); the others' rows become `skipped`."""
+    admitted, reserved = [], {}
+    for request in chunk:
+        cost = backend.cost_per_image(request)
+        if budget.admit(cost):
+            admitted.append(request)
+            reserved[request.key] = cost
+            continue
+        reason = budget.skip_reason(cost)
+        for row in by_key.get(request.key, []):
+            row.update(status="skipped", reason=reason, backend=None, cost_usd=0.0, created_at=datetime.now(timezone.utc))
+        emit({"key": request.key, "status": "skipped"})
+    return admitted, reserved
 
 
 def _store_result(store: Store, result: ImageResult, rows: list[dict], image_format: str, emit: Event) -> None:

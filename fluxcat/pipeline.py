@@ -30,7 +30,9 @@ class RunOptions:
     limit: int | None = None
     image_format: str = "png"
     retry_failed: bool = False
-    storage_options: dict = field(default_factory=dict)
+    budget_usd: float | None = None  # stop submitting once estimated spend would pass this; the rest is `skipped`
+    run_id: str = ""  # names the run's shared budget tracker (the flow sets a fresh one per run)
+    storage_options: dict = field(default_factory=dict, repr=False)  # secrets: kept out of reprs and logs
 
 
 def check_options(options: RunOptions) -> Backend:
@@ -43,6 +45,8 @@ def check_options(options: RunOptions) -> Backend:
         raise ValueError(f"shard_size must be at least 1, got {options.shard_size}")
     if options.limit is not None and options.limit < 0:
         raise ValueError(f"limit must be 0 or more, got {options.limit}")
+    if options.budget_usd is not None and not options.budget_usd >= 0:
+        raise ValueError(f"budget_usd must be 0 or more dollars, got {options.budget_usd}")
     try:
         return get_backend(options.backend, options.backend_options)
     except TypeError as error:  # an option the backend does not take
@@ -66,7 +70,15 @@ def plan(options: RunOptions) -> PlanReport:
 def run_one_shard(options: RunOptions, shard: str) -> ShardOutcome:
     backend = get_backend(options.backend, options.backend_options)
     store = Store(options.output, options.storage_options)
-    return run_shard(store, shard, backend, options.image_format, options.retry_failed, on_event=events.emit)
+    if hasattr(backend, "attach_store"):  # hosted backends record quota usage in the output store
+        backend.attach_store(store)
+    budget = None
+    if options.budget_usd is not None:
+        from fluxcat.budget import budget_for
+
+        budget = budget_for(options.run_id or options.output, options.budget_usd)
+    return run_shard(store, shard, backend, options.image_format, options.retry_failed, on_event=events.emit,
+                     budget=budget)
 
 
 def finish(options: RunOptions, shards: list[str], reused: set[str], started: datetime | None = None) -> RunSummary:

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_arguments(run)
     run.add_argument("--dry-run", action="store_true", help="plan only; generate nothing")
     run.add_argument("--retry-failed", action="store_true", help="re-attempt rows whose last status is failed")
+    run.add_argument("--budget-usd", type=float, default=None, metavar="USD",
+                     help="spending cap for hosted backends: stop submitting once reached; the rest end skipped")
     run.set_defaults(handler=cmd_run)
     plan = commands.add_parser("plan", help="show what a run would do, without generating")
     _add_run_arguments(plan)
@@ -60,9 +62,13 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def _options(args):
     from fluxcat.pipeline import RunOptions
 
+    if any(key.endswith("_block") for key in _key_values(args.backend_option)):
+        import tasks.secrets  # noqa: F401  (Prefect Secret blocks resolve api_key_block= options)
+
     return RunOptions(catalog=args.catalog, output=args.output or DEFAULT_OUTPUT, backend=args.backend,
                       backend_options=_key_values(args.backend_option), dedupe=args.dedupe, shard_size=args.shard_size,
-                      limit=args.limit, image_format=args.image_format, retry_failed=getattr(args, "retry_failed", False))
+                      limit=args.limit, image_format=args.image_format, retry_failed=getattr(args, "retry_failed", False),
+                      budget_usd=getattr(args, "budget_usd", None))
 
 
 def _key_values(pairs: list[str]) -> dict:
@@ -160,7 +166,7 @@ def _run_flow_with_progress(options, dry_run: bool, console) -> dict:
                 catalog=options.catalog, output=options.output, backend=options.backend,
                 backend_options=options.backend_options, dedupe=options.dedupe, shard_size=options.shard_size,
                 limit=options.limit, dry_run=dry_run, image_format=options.image_format,
-                retry_failed=options.retry_failed,
+                retry_failed=options.retry_failed, budget_usd=options.budget_usd,
             )
         finally:
             unsubscribe()

@@ -618,8 +618,8 @@ class HostedBackend:
                 error = ProviderError(f"{self.name} {what} timed out ({type(caught).__name__}, timeout {self.timeout:g}s)",
                                       retryable=True)
             except httpx.TransportError as caught:  # connection refused/reset, broken protocol
-                error = ProviderError(f"{self.name} {what}: connection failed ({type(caught).__name__}: {caught})",
-                                      retryable=True)
+                detail = f"{type(caught).__name__}: {caught}" if str(caught) else type(caught).__name__
+                error = ProviderError(f"{self.name} {what}: connection failed ({detail})", retryable=True)
             if not error.retryable:
                 raise error
             if attempt == self.policy.max_attempts:

@@ -1,0 +1,183 @@
+"""`router`: the guide's FLUXProductionRouter: score providers by speed, quality, quota left and price; fall back."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import time
+from typing import Any, Iterator
+
+from fluxcat.backends.base import BackendConfigError, ImageRequest, ImageResult
+from fluxcat.backends.hosted import HostedBackend, QuotaLedger, run_on_loop, scrub
+from fluxcat.backends.provider_facts import QUALITY, TYPICAL_SECONDS
+from fluxcat.limits import MODELS
+
+log = logging.getLogger("fluxcat.hosted")
+
+DEFAULT_PROVIDERS = ("fal", "replicate", "hf", "segmind")
+# Options that, given without a provider prefix, apply to every provider (retry and timing knobs).
+SHARED_OPTIONS = {
+    "timeout", "connect_timeout", "max_attempts", "backoff_base", "backoff_max", "max_retry_after", "poll_interval",
+    "max_wait", "download_max_bytes", "download_timeout", "circuit_threshold", "circuit_reset",
+}
+SPEED_EWMA = 0.3  # weight of the newest measured latency in a provider's speed estimate
+
+
+class RouterBackend:
+    """Tries providers best-scored first; a row fails only when every candidate failed, and its details say
+    which were tried and why. Per-provider options: `<provider>_<option>=value` (e.g. fal_base_url=...,
+    hf_monthly_limit=100) or, from a flow, {"fal": {"base_url": ...}}."""
+
+    name = "router"
+
+    def __init__(self, providers: str | list[str] = ",".join(DEFAULT_PROVIDERS), weight_speed: float = 1.0,
+                 weight_price: float = 1.0, weight_quality: float = 30.0, weight_quota: float = 20.0,
+                 prompt_safety: bool = True, blocked_terms: str | list[str] | None = None, max_batch: int = 64,
+                 **options: Any):
+        names = [p.strip() for p in (providers.split(",") if isinstance(providers, str) else providers) if p.strip()]
+        if not names:
+            raise BackendConfigError("router needs at least one provider, e.g. providers=fal,hf")
+        self.weights = {"speed": float(weight_speed), "price": float(weight_price), "quality": float(weight_quality),
+                        "quota": float(weight_quota)}
+        self.max_batch = int(max_batch)
+        self.backends: dict[str, HostedBackend] = {}
+        self.unavailable: dict[str, str] = {}
+        per_provider = _split_options(names, options)
+        for name in names:
+            try:
+                self.backends[name] = _make(name, {"prompt_safety": False, **per_provider[name]})
+            except BackendConfigError as error:  # e.g. no key: route around it, and say so
+                self.unavailable[name] = str(error)
+        if not self.backends:
+            raise BackendConfigError("router has no usable provider: " + "; ".join(self.unavailable.values()))
+        for name, why in self.unavailable.items():
+            log.warning("router: leaving out %s: %s", name, why)
+        self.seconds = {name: TYPICAL_SECONDS.get(name, 5.0) for name in self.backends}
+        from fluxcat.safety import SafetyFilter
+
+        safety = SafetyFilter.from_option(blocked_terms) if prompt_safety else None
+        self.row_checks = ([safety.check_row] if safety else []) + [self._capability_check]
+
+    # -- the Backend protocol
+    def model_id(self, model: str) -> str:
+        return f"router:{MODELS[model].hub_id}" if model in MODELS else f"router:{model}"
+
+    def cost_per_image(self, request: ImageRequest) -> float:
+        """The price of the provider the router would try first."""
+        ranked = self.ranked(request)
+        return ranked[0][1].cost_per_image(request) if ranked else 0.0
+
+    def attach_store(self, store) -> None:
+        for backend in self.backends.values():
+            backend.attach_store(store)
+
+    def generate(self, requests: list[ImageRequest]) -> Iterator[ImageResult]:
+        import concurrent.futures
+
+        futures = {run_on_loop(self.generate_one(request)): request for request in requests}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    yield future.result()
+                except Exception as error:  # generate_one never raises; belt and braces
+                    yield ImageResult(futures[future].key, error=scrub(f"{type(error).__name__}: {error}"), backend=self.name)
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self) -> None:
+        for backend in self.backends.values():
+            backend.close()
+
+    # -- routing
+    def score(self, name: str, request: ImageRequest) -> float:
+        """The guide's calculate_provider_score, with price and measured speed as terms."""
+        backend = self.backends[name]
+        limit = backend.monthly_limit
+        remaining = 1.0 if limit is None else (backend.ledger.remaining(name, limit) / limit if limit else 0.0)
+        return (100.0 - self.weights["speed"] * min(self.seconds[name], 60.0)
+                - self.weights["price"] * 1000.0 * backend.cost_per_image(request)
+                + self.weights["quality"] * QUALITY.get(name, 1.0)
+                + self.weights["quota"] * remaining
+                - (50.0 if backend.circuit.state == "half-open" else 0.0))
+
+    def ranked(self, request: ImageRequest) -> list[tuple[float, HostedBackend]]:
+        """Providers that can make this request, best first."""
+        able = [(self.score(name, request), backend) for name, backend in self.backends.items()
+                if backend.unsupported(request.model, request.width, request.height, request.steps, request.guidance) is None]
+        return sorted(able, key=lambda pair: -pair[0])
+
+    def _capability_check(self, planned) -> str | None:
+        reasons = []
+        for name, backend in self.backends.items():
+            reason = backend.unsupported(planned.model, planned.width, planned.height, planned.steps, planned.guidance)
+            if reason is None:
+                return None
+            reasons.append(reason)
+        return "no provider can make this image: " + "; ".join(reasons)
+
+    async def generate_one(self, request: ImageRequest) -> ImageResult:
+        start = time.perf_counter()
+        tried: list[dict] = []
+        for name, backend in self.backends.items():
+            reason = backend.unsupported(request.model, request.width, request.height, request.steps, request.guidance)
+            if reason:
+                tried.append({"provider": name, "skipped": reason})
+        for score, backend in self.ranked(request):
+            skip = self._skip_reason(backend)
+            if skip:
+                tried.append({"provider": backend.name, "skipped": skip})
+                continue
+            result = await backend.generate_one(request)
+            if result.ok:
+                self.seconds[backend.name] += SPEED_EWMA * (result.seconds - self.seconds[backend.name])
+                tried.append({"provider": backend.name, "ok": True, "score": round(score, 2)})
+                result.details.update(tried=tried)
+                result.seconds = time.perf_counter() - start
+                return result
+            tried.append({"provider": backend.name, "error": result.error, "score": round(score, 2)})
+        why = "; ".join(f"{t['provider']}: {t.get('error') or t.get('skipped')}" for t in tried)
+        return ImageResult(request.key, error=scrub(f"all providers failed: {why}"), backend=self.name,
+                           seconds=time.perf_counter() - start, details={"provider": None, "tried": tried})
+
+    @staticmethod
+    def _skip_reason(backend: HostedBackend) -> str | None:
+        if backend.circuit.state == "open":
+            return f"circuit open (next probe in {math.ceil(backend.circuit.retry_in())}s)"
+        limit = backend.monthly_limit
+        if limit is not None and backend.ledger.remaining(backend.name, limit) <= 0:
+            return f"monthly quota used up ({backend.ledger.used(backend.name)}/{limit} in {QuotaLedger.month()})"
+        return None
+
+
+def _split_options(names: list[str], options: dict) -> dict[str, dict]:
+    """Route `<provider>_<option>` keys, {provider: {...}} dicts and shared knobs to each provider."""
+    out: dict[str, dict] = {name: {} for name in names}
+    prefixes = sorted(((name.replace("-", "_") + "_", name) for name in names), key=lambda p: -len(p[0]))
+    for key, value in options.items():
+        if key in out and isinstance(value, dict):
+            out[key].update(value)
+            continue
+        target = next((name for prefix, name in prefixes if key.startswith(prefix)), None)
+        if target is not None:
+            out[target][key[len(target.replace('-', '_')) + 1:]] = value
+        elif key in SHARED_OPTIONS:
+            for name in names:
+                out[name].setdefault(key, value)
+        else:
+            raise BackendConfigError(f"router: unknown option {key!r}: prefix provider options with the provider "
+                                     f"(e.g. fal_base_url=...) or use one of {', '.join(sorted(SHARED_OPTIONS))}")
+    return out
+
+
+def _make(name: str, options: dict) -> HostedBackend:
+    from fluxcat.backends import REGISTRY
+
+    if name not in REGISTRY or name == "router":
+        raise BackendConfigError(f"router: unknown provider {name!r}")
+    module, factory = REGISTRY[name].split(":")
+    backend = getattr(importlib.import_module(module), factory)(**options)
+    if not isinstance(backend, HostedBackend):
+        raise BackendConfigError(f"router: {name!r} is not a hosted provider")
+    return backend
