@@ -1,0 +1,38 @@
+"""Helpers for hosted-provider tests: fast retry options and a Prefect-free pipeline run with shards in threads."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from fluxcat.manifest import read_manifest
+from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+from fluxcat.store import Store
+
+# Tiny delays: tests never sleep seconds on retries or polls.
+FAST = {"backoff_base": 0.001, "backoff_max": 0.005, "poll_interval": 0.005, "timeout": 1.0, "max_attempts": 3,
+        "max_retry_after": 5, "download_max_bytes": 200_000, "circuit_threshold": 100}
+
+
+def secret_key() -> str:
+    return f"sk-test-{uuid.uuid4().hex}"
+
+
+def run_pipeline(catalog: str, output: str, backend: str, backend_options: dict, budget_usd: float | None = None,
+                 shard_size: int = 4, threads: int = 4):
+    """plan -> every shard in a thread pool (as the flow's ThreadPoolTaskRunner does) -> manifest rows."""
+    options = RunOptions(catalog=catalog, output=output, backend=backend, backend_options=backend_options,
+                         shard_size=shard_size, image_format="png", budget_usd=budget_usd, run_id=uuid.uuid4().hex)
+    report = plan(options)
+    shards = [shard.name for shard in report.shards]
+    with ThreadPoolExecutor(threads) as pool:
+        outcomes = list(pool.map(lambda shard: run_one_shard(options, shard), shards))
+    summary = finish(options, shards, {o.shard for o in outcomes if o.reused})
+    return report, summary, read_manifest(Store(output)).to_pylist()
+
+
+def scan_output_for(root, secret: str) -> list[str]:
+    """Every file under an output root whose bytes contain the secret."""
+    from pathlib import Path
+
+    return [str(p) for p in Path(root).rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
