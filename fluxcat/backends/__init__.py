@@ -14,6 +14,7 @@ REGISTRY: dict[str, str] = {
     "diffusers": "fluxcat.backends.diffusers:DiffusersBackend",
     "tiny": "fluxcat.backends.tiny:TinyBackend",
     "fixed": "fluxcat.backends.fixed:FixedBackend",
+    "flux-api": "fluxcat.backends.flux_api:FluxApiBackend",
     "fal": "fluxcat.backends.fal:FalBackend",
     "replicate": "fluxcat.backends.replicate:ReplicateBackend",
     "hf": "fluxcat.backends.hf:HuggingFaceBackend",

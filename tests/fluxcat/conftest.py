@@ -1,0 +1,22 @@
+"""Fixtures for fluxcat-core tests: one real `fluxcat serve --backend tiny` process shared by the session."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from tests.serving import serve_process
+
+# The reference's examples send the literal key "your_api_key"; the server accepts it beside a strong key,
+# so those examples run unchanged apart from the host.
+EXAMPLE_KEY = "your_api_key"
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tmp_path_factory):
+    """`fluxcat serve --backend tiny` on a free 127.0.0.1 port (keys: a random one, then the examples' one)."""
+    keys = (f"fc-{secrets.token_hex(16)}", EXAMPLE_KEY)
+    workdir = tmp_path_factory.mktemp("tiny-serve")
+    with serve_process(["--backend", "tiny", "--rate-limit", "1000"], keys, workdir) as served:
+        yield served

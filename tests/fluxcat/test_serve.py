@@ -1,0 +1,220 @@
+"""`fluxcat serve` speaks /api/v1/flux/dev: the reference's own examples, defaults, errors, auth and rate limits."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+
+import httpx
+import pytest
+from PIL import Image
+
+from fluxcat.backends.fixed import FixedBackend
+from fluxcat.limits import MAX_PROMPT_CHARS
+from fluxcat.serve import ServeSettings, create_app, parse_generation
+from fluxcat.store import Store
+from fluxcat_cli.main import main
+from tests.serving import serve_app_in_thread
+
+ENDPOINT = "/api/v1/flux/dev"
+
+# 003's cURL example, verbatim but for the host.
+CURL_EXAMPLE = """curl -X POST https://firemoon.studio/api/v1/flux/dev \\
+  -H "Authorization: Bearer your_api_key" \\
+  -H "Content-Type: application/json" \\
+  -d '{
+    "prompt": "A majestic eagle soaring over mountains",
+    "num_images": 1,
+    "image_size": "landscape_16_9",
+    "guidance_scale": 4.0,
+    "seed": 42
+  }'
+"""
+
+# 003's Python example, verbatim but for the host.
+PYTHON_EXAMPLE = """import requests
+
+def generate_flux_image(prompt, **kwargs):
+    response = requests.post(
+        'https://firemoon.studio/api/v1/flux/dev',
+        headers={
+            'Authorization': 'Bearer your_api_key',
+            'Content-Type': 'application/json'
+        },
+        json={
+            'prompt': prompt,
+            'num_images': kwargs.get('num_images', 1),
+            'image_size': kwargs.get('image_size', 'landscape_4_3'),
+            'guidance_scale': kwargs.get('guidance_scale', 3.5),
+            **kwargs
+        }
+    )
+
+    response.raise_for_status()
+    return response.json()
+
+# Usage
+result = generate_flux_image(
+    'A beautiful underwater scene with coral reefs',
+    num_images=2,
+    guidance_scale=5.0
+)
+
+for image in result['images']:
+    print(f"Generated image: {image['url']}")
+"""
+
+
+def with_host(text: str, base_url: str) -> str:
+    return text.replace("https://firemoon.studio", base_url)
+
+
+def fetch_image(url: str) -> Image.Image:
+    response = httpx.get(url)
+    assert response.status_code == 200, response.text
+    image = Image.open(io.BytesIO(response.content))
+    assert Image.MIME[image.format] == response.headers["content-type"]
+    return image
+
+
+def test_curl_example_runs_unchanged(tiny_server):
+    done = subprocess.run(["bash", "-c", with_host(CURL_EXAMPLE, tiny_server.base_url)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    body = httpx.Response(200, content=done.stdout).json()
+    assert set(body) == {"images", "seed", "has_nsfw_concepts", "timings"}
+    assert body["seed"] == 42 and body["has_nsfw_concepts"] == [False]
+    assert body["timings"]["inference"] > 0
+    [image] = body["images"]
+    assert (image["width"], image["height"], image["content_type"]) == (1024, 576, "image/png")
+    assert image["url"].startswith(f"{tiny_server.base_url}/images/")
+    assert fetch_image(image["url"]).size == (1024, 576)
+
+
+def test_python_example_runs_unchanged(tiny_server):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(with_host(PYTHON_EXAMPLE, tiny_server.base_url), "003-python-example", "exec"), {})
+    urls = [line.removeprefix("Generated image: ") for line in printed.getvalue().splitlines()]
+    assert len(urls) == 2 and len(set(urls)) == 2
+    # The default image_size is landscape_4_3.
+    assert [fetch_image(url).size for url in urls] == [(1024, 768), (1024, 768)]
+
+
+def post(server, body, key: str | None = "default", **kwargs) -> httpx.Response:
+    key = server.keys[0] if key == "default" else key
+    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+    return httpx.post(f"{server.base_url}{ENDPOINT}", json=body, headers=headers, timeout=120, **kwargs)
+
+
+def test_a_seed_reproduces_its_images_and_defaults_fill_in(tiny_server):
+    body = {"prompt": "a lighthouse", "image_size": "square", "num_inference_steps": 2, "seed": 7, "num_images": 2}
+    first, second = post(tiny_server, body).json(), post(tiny_server, body).json()
+    assert first["seed"] == 7 and first["has_nsfw_concepts"] == [False, False]
+    assert [fetch_image(i["url"]).tobytes() for i in first["images"]] == [fetch_image(i["url"]).tobytes() for i in second["images"]]
+    assert fetch_image(first["images"][0]["url"]).tobytes() != fetch_image(first["images"][1]["url"]).tobytes()
+    random_seeds = {post(tiny_server, {**body, "seed": None, "num_images": 1}).json()["seed"] for _ in range(2)}
+    assert len(random_seeds) == 2  # "seed: default random"
+    assert parse_generation({"prompt": "x"}).__dict__ | {"seed": 0} == {
+        "prompt": "x", "num_images": 1, "image_size": "landscape_4_3", "guidance_scale": 3.5,
+        "num_inference_steps": 28, "seed": 0}
+
+
+def test_limits_are_inclusive(tiny_server):
+    body = {"prompt": "p" * MAX_PROMPT_CHARS, "image_size": "square", "num_inference_steps": 1, "guidance_scale": 20,
+            "seed": 2**32 - 1}
+    response = post(tiny_server, body)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("change, mentions", [
+    ({"prompt": "p" * (MAX_PROMPT_CHARS + 1)}, "too long"),
+    ({"prompt": None}, "prompt is required"),
+    ({"prompt": "   "}, "prompt"),
+    ({"num_images": 0}, "num_images"), ({"num_images": 5}, "num_images"), ({"num_images": 1.5}, "num_images"),
+    ({"num_images": True}, "num_images"),
+    ({"image_size": "1024x1024"}, "landscape_16_9"),
+    ({"guidance_scale": 0.5}, "guidance_scale"), ({"guidance_scale": 21}, "guidance_scale"),
+    ({"guidance_scale": "high"}, "guidance_scale"),
+    ({"num_inference_steps": 0}, "num_inference_steps"), ({"num_inference_steps": 51}, "num_inference_steps"),
+    ({"seed": -1}, "seed"), ({"seed": "42"}, "seed"),
+    ({"negative_prompt": "blur"}, "unknown parameter"),
+])
+def test_invalid_parameters_are_400_with_the_reason(tiny_server, change, mentions):
+    body = {k: v for k, v in {"prompt": "a cat", **change}.items() if v is not None}
+    response = post(tiny_server, body)
+    assert response.status_code == 400
+    assert mentions in response.json()["detail"]
+
+
+def test_a_body_that_is_not_a_json_object_is_400(tiny_server):
+    headers = {"Authorization": f"Bearer {tiny_server.keys[0]}", "Content-Type": "application/json"}
+    for content in (b"not json", b"[1, 2]"):
+        response = httpx.post(f"{tiny_server.base_url}{ENDPOINT}", content=content, headers=headers)
+        assert response.status_code == 400 and "JSON" in response.json()["detail"]
+
+
+def test_missing_or_wrong_key_is_401(tiny_server):
+    for headers in ({}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Bearer"},
+                    {"Authorization": f"Basic {tiny_server.keys[0]}"}):
+        response = httpx.post(f"{tiny_server.base_url}{ENDPOINT}", json={"prompt": "a cat"}, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert "API key" in response.json()["detail"]
+    assert httpx.get(f"{tiny_server.base_url}/api/v1/stats").status_code == 401
+
+
+def test_unknown_images_are_404_and_names_cannot_escape(tiny_server):
+    for name in ("0" * 32 + ".png", "..%2F..%2Fetc%2Fpasswd", "abc.png"):
+        assert httpx.get(f"{tiny_server.base_url}/images/{name}").status_code == 404
+
+
+def test_the_server_log_holds_no_key(tiny_server):
+    post(tiny_server, {"prompt": "a cat"}, key="wrong-key")
+    log = tiny_server.log_text()
+    assert "Application startup complete" in log
+    for key in tiny_server.keys:
+        assert key not in log
+
+
+@pytest.fixture
+def fixed_app_server(tmp_path):
+    """The same app over the instant `fixed` backend, in a thread, with settings a test chooses."""
+    @contextlib.contextmanager
+    def start(**settings):
+        backend = FixedBackend(fail_prompts_containing="EXPLODE")
+        app = create_app(backend, Store(str(tmp_path / "images")), ServeSettings(api_keys=("k1", "k2"), **settings))
+        with serve_app_in_thread(app) as base_url:
+            yield base_url, app
+
+    return start
+
+
+def test_rate_limit_is_429_per_key_with_retry_after(fixed_app_server):
+    with fixed_app_server(rate_limit=2, rate_window_s=30) as (base_url, _):
+        def call(key):
+            return httpx.post(f"{base_url}{ENDPOINT}", json={"prompt": "a cat", "image_size": "square"},
+                              headers={"Authorization": f"Bearer {key}"})
+
+        assert [call("k1").status_code for _ in range(3)] == [200, 200, 429]
+        limited = call("k1")
+        assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 30
+        assert "rate limit" in limited.json()["detail"]
+        assert call("k2").status_code == 200  # another key has its own allowance
+
+
+def test_inference_failure_is_500_and_the_server_keeps_serving(fixed_app_server):
+    with fixed_app_server() as (base_url, app):
+        headers = {"Authorization": "Bearer k1"}
+        failed = httpx.post(f"{base_url}{ENDPOINT}", json={"prompt": "EXPLODE now"}, headers=headers)
+        assert failed.status_code == 500
+        assert "inference failed" in failed.json()["detail"]
+        assert httpx.post(f"{base_url}{ENDPOINT}", json={"prompt": "fine"}, headers=headers).status_code == 200
+        assert app.state.stats.by_status[500] == 1
+
+
+def test_serve_refuses_to_start_without_a_key(monkeypatch, capsys):
+    monkeypatch.delenv("FLUXCAT_SERVE_API_KEY", raising=False)
+    assert main(["serve", "--backend", "fixed"]) == 2
+    assert "FLUXCAT_SERVE_API_KEY" in capsys.readouterr().err
