@@ -24,11 +24,11 @@ class TinyBackend(DiffusersBackend):
 
     name = "tiny"
 
-    def __init__(self, cache_dir: str | None = None, device: str = "cpu", max_batch: int = 4):
+    def __init__(self, cache_dir: str | None = None, device: str = "cpu", max_batch: int = 4, batch_pixels=None, **fast_options):
         self.root = cache_dir or default_cache_dir()
         self.paths = {model: os.path.join(self.root, model) for model in ("schnell", "dev")}
-        self.device_option, self.max_batch, self.revision = device, max_batch, None
-        self._pipelines, self._lock = {}, threading.Lock()
+        self.revision = None
+        self._configure(device, max_batch, batch_pixels=batch_pixels, **fast_options)
 
     def model_id(self, model: str) -> str:
         return f"fluxcat-tiny-{TINY_VERSION}/{model}"
