@@ -94,7 +94,7 @@ def _mark_existing(store: Store, rows: list[dict], image_format: str, pool: Thre
             todo.append(row)
             continue
         data = store.read_bytes(path)
-        _record(row, "existing", data, None, 0.0, 0.0, row.get("backend"))
+        _record(row, "existing", data, None, 0.0, 0.0)
         emit({"key": row["key"], "status": "existing"})
     return todo
 

@@ -89,7 +89,7 @@ def _prompt(value: Any) -> str:
     if not isinstance(value, str):
         raise RowRejected(f"prompt must be text, got {type(value).__name__}")
     if not value.strip():
-        raise RowRejected("prompt is blank: every row needs a text prompt")
+        raise RowRejected(f"prompt is {'empty' if not value else 'blank'}: every row needs a text prompt")
     if len(value) > MAX_PROMPT_CHARS:
         raise RowRejected(f"prompt is {len(value)} characters; FLUX APIs accept at most {MAX_PROMPT_CHARS}")
     return value

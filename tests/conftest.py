@@ -31,7 +31,10 @@ def prefect_harness():
 
 
 def write_catalog(path: Path | str, rows: list[dict], schema: pa.Schema | None = None) -> str:
-    """Write rows as a Parquet catalog and return its path."""
+    """Write rows as a Parquet catalog and return its path (columns: every key any row has)."""
+    if schema is None:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        rows = [{column: row.get(column) for column in columns} for row in rows]
     table = pa.Table.from_pylist(rows, schema=schema)
     pq.write_table(table, str(path))
     return str(path)
