@@ -48,7 +48,7 @@ class RouterBackend:
             try:
                 self.backends[name] = _make(name, {"prompt_safety": False, **per_provider[name]})
             except BackendConfigError as error:  # e.g. no key: route around it, and say so
-                self.unavailable[name] = str(error)
+                self.unavailable[name] = str(error).replace("api_key_block=", f"{name.replace('-', '_')}_api_key_block=")
         if not self.backends:
             raise BackendConfigError("router has no usable provider: " + "; ".join(self.unavailable.values()))
         for name, why in self.unavailable.items():
