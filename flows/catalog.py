@@ -7,13 +7,15 @@ from datetime import datetime, timezone
 from typing import Literal, Optional
 
 from prefect import flow
-from prefect import unmapped
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.types import SecretDict
 
+from flows.runners import check_task_runner, shard_runner
 from fluxcat.pipeline import RunOptions
 from tasks.generation import generate_shard_task
 from tasks.planning import check_config_task, plan_catalog_task
+from tasks.output_access import hold_output, storage_options_for
 from tasks.reporting import finish_run_task, start_progress, update_progress
 
 BackendName = Literal["auto", "tiny", "diffusers", "fixed", "fal", "replicate", "hf", "segmind", "flux-api", "router"]
@@ -33,6 +35,12 @@ def generate_catalog(
     backend_options: Optional[dict] = None,
     dedupe_options: Optional[dict] = None,
     budget_usd: Optional[float] = None,
+    storage_options: Optional[SecretDict] = None,
+    storage_block: Optional[str] = None,
+    task_runner: Literal["threads", "dask", "ray"] = "threads",
+    cluster_address: Optional[str] = None,
+    workers: Optional[int] = None,
+    lease_wait_seconds: float = 0.0,
 ) -> dict:
     """Generate an image catalog from a Parquet prompt catalog.
 
@@ -50,23 +58,35 @@ def generate_catalog(
         dedupe_options: Dedupe settings, e.g. {"threshold": 0.95}.
         budget_usd: Spending cap for hosted backends: once estimated spend would pass it no new image is
             submitted, and the rest end `skipped` (a later run makes them).
+        storage_options: fsspec settings for s3:// and other remote catalogs and outputs (secret: never logged).
+        storage_block: Name of a Prefect Secret block holding storage options as JSON (used when storage_options is empty;
+            else $FLUXCAT_STORAGE_OPTIONS, else fsspec's own environment such as AWS_*).
+        task_runner: Where shard tasks run: `threads` in this process, or a `dask` or `ray` cluster.
+        cluster_address: Dask scheduler (tcp://host:8786) or Ray (ray://host:10001) address; empty starts a local cluster.
+        workers: Worker processes of a local cluster (GPU shards: one worker per GPU regardless).
+        lease_wait_seconds: If another run is writing this output, wait this long for it before failing.
     """
     options = RunOptions(catalog=catalog, output=output, backend=backend, backend_options=backend_options or {},
                          dedupe=dedupe, dedupe_options=dedupe_options or {}, shard_size=shard_size, limit=limit,
-                         image_format=image_format, retry_failed=retry_failed)
+                         image_format=image_format, retry_failed=retry_failed,
+                         storage_options=storage_options_for(storage_options, storage_block))
     started = datetime.now(timezone.utc)
     options.budget_usd, options.run_id = budget_usd, uuid.uuid4().hex  # one budget tracker per run
     check_config_task(options)
-    plan = plan_catalog_task(options)
-    if dry_run:
-        return {"dry_run": True, "plan": plan}
-    shards = [shard["name"] for shard in plan["shards"]]
-    progress = start_progress()
-    reused, done = [], 0
-    for future in as_completed(generate_shard_task.map(unmapped(options), shards)):
-        outcome = future.result()
-        reused += [outcome["shard"]] if outcome["reused"] else []
-        done += 1
-        update_progress(progress, done, len(shards))
-    return {"plan": {k: plan[k] for k in ("images_to_generate", "estimated_cost_usd", "statuses")},
-            **finish_run_task(options, shards, reused, started)}
+    check_task_runner(task_runner, cluster_address)
+    with hold_output(options, lease_wait_seconds) as lease:
+        plan = plan_catalog_task(options)
+        if dry_run:
+            return {"dry_run": True, "plan": plan}
+        shards = [shard["name"] for shard in plan["shards"]]
+        progress = start_progress()
+        reused, done = [], 0
+        with shard_runner(task_runner, backend, cluster_address, workers) as submit:
+            for future in as_completed(submit(generate_shard_task, options, shards)):
+                outcome = future.result()
+                reused += [outcome["shard"]] if outcome["reused"] else []
+                done += 1
+                update_progress(progress, done, len(shards))
+        lease.check()
+        return {"plan": {k: plan[k] for k in ("images_to_generate", "estimated_cost_usd", "statuses")},
+                **finish_run_task(options, shards, reused, started)}

@@ -32,7 +32,7 @@ class RunOptions:
     retry_failed: bool = False
     budget_usd: float | None = None  # stop submitting once estimated spend would pass this; the rest is `skipped`
     run_id: str = ""  # names the run's shared budget tracker (the flow sets a fresh one per run)
-    storage_options: dict = field(default_factory=dict)
+    storage_options: dict = field(default_factory=dict, repr=False)  # secrets: kept out of reprs and logs
 
 
 def check_options(options: RunOptions) -> Backend:

@@ -1,0 +1,112 @@
+"""The engine shard tasks run on: the flow's threads (default), a Dask cluster or a Ray cluster, existing or local."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Callable, Iterator
+
+from prefect import unmapped
+from prefect.tasks import Task
+
+from fluxcat import placement
+
+Submit = Callable[[Task, object, list], list]
+logger = logging.getLogger("fluxcat.runners")
+
+
+def check_task_runner(task_runner: str, cluster_address: str | None) -> None:
+    """Bad engine settings fail before any work, with the fix."""
+    if task_runner not in placement.TASK_RUNNERS:
+        raise ValueError(f"task_runner must be one of {', '.join(placement.TASK_RUNNERS)}, got {task_runner!r}")
+    if cluster_address and task_runner == "threads":
+        raise ValueError("cluster_address needs task_runner 'dask' or 'ray'; threads run inside the flow's process")
+    module = {"dask": "prefect_dask", "ray": "prefect_ray"}.get(task_runner)
+    if module:
+        try:
+            __import__(module)
+        except ImportError:
+            extra = module.replace("prefect_", "")
+            raise ValueError(f"task_runner {task_runner!r} needs {module.replace('_', '-')}: "
+                             f"pip install 'fluxcat[{extra}]'") from None
+
+
+@contextlib.contextmanager
+def shard_runner(task_runner: str, backend: str, cluster_address: str | None = None,
+                 workers: int | None = None) -> Iterator[Submit]:
+    """Yield submit(task, options, shards) -> futures, one task per shard, on the chosen engine."""
+    check_task_runner(task_runner, cluster_address)
+    if task_runner == "threads":
+        yield lambda task, options, shards: task.map(unmapped(options), shards)
+    elif task_runner == "dask":
+        with _dask(backend, cluster_address, workers) as submit:
+            yield submit
+    else:
+        with _ray(backend, cluster_address, workers) as submit:
+            yield submit
+
+
+@contextlib.contextmanager
+def _dask(backend: str, address: str | None, workers: int | None) -> Iterator[Submit]:
+    import dask
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        runner = DaskTaskRunner(address=address)
+    else:
+        cluster = placement.local_dask_cluster(backend, workers)
+        runner = DaskTaskRunner(cluster_kwargs={**cluster, "dashboard_address": ":0"})
+    with runner:
+        client = runner.client
+        if not address and "resources" in cluster:
+            client.register_plugin(PinGpuPerWorker())
+        declared = {name for worker in client.scheduler_info()["workers"].values()
+                    for name in (worker.get("resources") or {})}
+        resources = placement.dask_shard_resources(backend, declared)
+        if placement.uses_gpu_slot(backend) and not resources:
+            logger.info("no Dask worker declares a GPU resource: %s shards run one per worker thread", backend)
+
+        def submit(task: Task, options, shards: list) -> list:
+            with dask.annotate(resources=resources) if resources else contextlib.nullcontext():
+                return runner.map(task, {"options": unmapped(options), "shard": shards})
+
+        yield submit
+
+
+@contextlib.contextmanager
+def _ray(backend: str, address: str | None, workers: int | None) -> Iterator[Submit]:
+    import ray
+    from prefect_ray import RayTaskRunner
+    from prefect_ray.context import remote_options
+
+    init = {"include_dashboard": False, "log_to_driver": False}
+    if not address and workers:
+        init["num_cpus"] = workers
+    with RayTaskRunner(address=address, init_kwargs=init) as runner:
+        options_for_shard = placement.ray_shard_options(backend, ray.cluster_resources().get("GPU", 0))
+
+        def submit(task: Task, options, shards: list) -> list:
+            with remote_options(**options_for_shard):
+                return runner.map(task, {"options": unmapped(options), "shard": shards})
+
+        yield submit
+
+
+def _pin_gpu(worker) -> None:
+    import os
+
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(worker.name)
+
+
+try:  # a plugin class needs distributed; only defined where it is installed
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class PinGpuPerWorker(WorkerPlugin):
+        """Local GPU cluster: worker N sees only GPU N, set before the backend imports torch."""
+
+        name = "fluxcat-pin-gpu"
+
+        def setup(self, worker) -> None:
+            _pin_gpu(worker)
+except ImportError:  # pragma: no cover - Dask not installed: the dask runner says how to install it
+    PinGpuPerWorker = None

@@ -1,0 +1,167 @@
+"""A writer's lease on an output root: one lease object in the store; a second writer waits or fails; stale leases expire."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from fluxcat.store import Store
+
+LEASE_PATH = "_work/lease.json"
+DEFAULT_TTL_SECONDS = 600.0  # a holder renews every third of this; a dead holder's lease lapses after it
+POLL_SECONDS = 2.0
+
+
+class LeaseHeld(RuntimeError):
+    """Another writer holds the output; the message says who, since when, and what to do."""
+
+
+class LeaseLost(RuntimeError):
+    """This writer's lease lapsed or was taken over; its output must not be published."""
+
+
+@dataclass
+class Lease:
+    """Hold an output root for one writer: `with Lease(store, owner="..."):` around everything that writes."""
+
+    store: Store
+    owner: str = "fluxcat"
+    ttl: float = DEFAULT_TTL_SECONDS
+    wait: float = 0.0
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    lost: str | None = None
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _heartbeat: threading.Thread | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.ttl <= 0:
+            raise ValueError(f"lease ttl must be positive seconds, got {self.ttl}")
+        if self.wait < 0:
+            raise ValueError(f"lease wait must be 0 (fail at once) or more seconds, got {self.wait}")
+
+    def __enter__(self) -> "Lease":
+        self.acquire()
+        self._heartbeat = threading.Thread(target=self._renew_until_stopped, name="fluxcat-lease", daemon=True)
+        self._heartbeat.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+        self.release()
+
+    def acquire(self) -> None:
+        """Take the lease, waiting up to `wait` seconds for a live holder; a lapsed lease is taken over."""
+        deadline = time.monotonic() + self.wait
+        while True:
+            if _create_exclusive(self.store, LEASE_PATH, self._record()):
+                return
+            holder = read_lease(self.store)
+            if holder is not None and holder.get("expires_at", 0) < time.time():
+                _remove_if_token(self.store, holder.get("token"))  # lapsed: its writer is gone
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LeaseHeld(held_message(self.store, holder, self.wait))
+            time.sleep(min(POLL_SECONDS, remaining))
+
+    def renew(self) -> None:
+        holder = read_lease(self.store)
+        if holder is None or holder.get("token") != self.token:
+            self.lost = ("the lease was taken over by " + describe(holder)) if holder else "the lease object disappeared"
+            return
+        self.store.write_bytes(LEASE_PATH, self._record())
+
+    def check(self) -> None:
+        """Raise if the lease was lost: call before publishing (manifest, index)."""
+        if self.lost is None:
+            holder = read_lease(self.store)
+            if holder is None or holder.get("token") != self.token:
+                self.lost = ("the lease was taken over by " + describe(holder)) if holder else "the lease object disappeared"
+        if self.lost is not None:
+            raise LeaseLost(f"{self.store.url}: {self.lost}, so this run stopped before publishing its manifest "
+                            f"(a run that cannot renew its lease for {self.ttl:g} s loses it); rerun it to finish")
+
+    def release(self) -> None:
+        _remove_if_token(self.store, self.token)
+
+    def _record(self) -> bytes:
+        now = time.time()
+        return json.dumps({
+            "token": self.token, "owner": self.owner, "host": socket.gethostname(), "pid": os.getpid(),
+            "acquired_at": _iso(now), "expires_at": now + self.ttl, "expires": _iso(now + self.ttl),
+        }).encode()
+
+    def _renew_until_stopped(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self.renew()
+            except Exception:  # a storage hiccup: the next beat tries again; check() reads the lease itself
+                pass
+
+
+def read_lease(store: Store) -> dict | None:
+    """The current lease record, or None when the output is free."""
+    try:
+        return json.loads(store.read_bytes(LEASE_PATH))
+    except FileNotFoundError:
+        return None
+    except ValueError:  # a torn or foreign file: treat as lapsed so it cannot block forever
+        return {"token": None, "owner": "unreadable lease object", "expires_at": 0}
+
+
+def describe(holder: dict | None) -> str:
+    if not holder:
+        return "nobody"
+    return f"{holder.get('owner')} (host {holder.get('host')}, pid {holder.get('pid')}, since {holder.get('acquired_at')})"
+
+
+def held_message(store: Store, holder: dict | None, waited: float) -> str:
+    waited_text = f"after waiting {waited:g} s" if waited else "without waiting"
+    return (f"{store.url} is being written by {describe(holder)}; gave up {waited_text}. "
+            f"Its lease lapses at {holder.get('expires') if holder else '?'} unless that run renews it. "
+            "Wait for that run to finish, or set lease_wait_seconds (CLI: --lease-wait) to queue behind it; "
+            f"if that run is dead, delete {store.uri(LEASE_PATH)} or let the lease lapse.")
+
+
+def _create_exclusive(store: Store, relpath: str, data: bytes) -> bool:
+    """Create a file only if absent, atomically: hard link locally, a conditional PUT (If-None-Match) elsewhere."""
+    path = store.path(relpath)
+    if store.local:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temp = f"{path}.tmp-{uuid.uuid4().hex}"
+        with open(temp, "wb") as handle:
+            handle.write(data)
+        try:
+            os.link(temp, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temp)
+    try:
+        store.fs.pipe_file(path, data, mode="create")
+        return True
+    except FileExistsError:
+        return False
+
+
+def _remove_if_token(store: Store, token: str | None) -> None:
+    """Delete the lease only if it is still the one we mean (re-read just before), never a newer holder's."""
+    holder = read_lease(store)
+    if holder is not None and holder.get("token") == token:
+        try:
+            store.fs.rm(store.path(LEASE_PATH))
+        except FileNotFoundError:
+            pass
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
