@@ -2,7 +2,7 @@
 
 Faults are chosen by the prompt, so each row's fate is deterministic however requests interleave:
 a prompt containing `fault:NAME` gets that fault (once, then the request succeeds, unless NAME ends in
-`-always`). Faults: 429 (no Retry-After), 429-seconds, 429-date, 500, 500-always, slow, reset, reset-always,
+`-always`). Faults: 429 (no Retry-After), 429-seconds, 429-date, 429-long-always (Retry-After: 3600), 500, 500-always, slow, reset, reset-always,
 malformed, 400-echo (error text echoes the credential), loading (HF 503 + estimated_time), data-uri (fal),
 poll (Replicate: no Prefer: wait answer), prediction-failed, base64 / image-url (Segmind), oversized,
 not-image, garbage, wrong-size (download or body faults).
@@ -125,6 +125,8 @@ class ProtocolServer:
             self.reply_json(handler, 429, {"detail": "Too many requests"})
         elif fault == "429-seconds":
             self.reply_json(handler, 429, {"detail": "Rate limited"}, {"Retry-After": "0"})
+        elif fault == "429-long-always":
+            self.reply_json(handler, 429, {"detail": "Rate limited"}, {"Retry-After": "3600"})
         elif fault == "429-date":
             self.reply_json(handler, 429, {"detail": "Rate limited"}, {"Retry-After": email.utils.formatdate(time.time() - 5, usegmt=True)})
         elif fault in ("500", "500-always"):

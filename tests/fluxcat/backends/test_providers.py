@@ -157,13 +157,14 @@ def test_segmind_bytes_base64_and_url_with_faults(tmp_path, caplog, monkeypatch)
         square("bytes", "a mountain lake"), square("base64", "fault:base64 a glacier"),
         square("image-url", "fault:image-url a canyon"), square("429", "fault:429 a mesa"),
         square("400", "fault:400-echo a dune"), square("reset-always", "fault:reset-always a reef"),
-        square("malformed", "fault:malformed a cave"),
+        square("malformed", "fault:malformed a cave"), square("429-long", "fault:429-long-always a fjord"),
     ]
     key, server, summary, manifest, output = run_provider(tmp_path, caplog, monkeypatch, SegmindServer, "segmind",
                                                           "SEGMIND_API_KEY", rows)
     expected = {r["id"]: OK for r in rows}
     expected.update({"400": fail("segmind HTTP 400: prompt rejected for credential ***"),
-                     "reset-always": fail("connection failed"), "malformed": fail("malformed JSON")})
+                     "reset-always": fail("connection failed"), "malformed": fail("malformed JSON"),
+                     "429-long": fail("asked to wait 3600s, more than max_retry_after=5s")})
     check_rows(manifest, expected, key, output, caplog, "segmind")
     details = {r["id"]: json.loads(r["details"] or "{}") for r in manifest}
     assert details["bytes"]["credits_remaining"] == "4.97"
