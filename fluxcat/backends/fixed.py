@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Iterator
 
@@ -15,7 +14,7 @@ class FixedBackend:
     def __init__(self, max_batch: int = 64, fail_prompts_containing: str | None = None):
         self.max_batch = max_batch
         self.fail_marker = fail_prompts_containing  # lets tests make chosen rows fail
-        self._images: dict[tuple[int, int, bytes], object] = {}
+        self._images: dict[tuple[int, int], object] = {}
 
     def model_id(self, model: str) -> str:
         return f"fixed/{model}"
@@ -32,13 +31,13 @@ class FixedBackend:
             yield ImageResult(request.key, image=self._image(request), seconds=time.perf_counter() - start, backend=self.name)
 
     def _image(self, request: ImageRequest):
+        """One flat image per size, made once: memory stays flat however many rows run."""
         from PIL import Image
 
-        colour = hashlib.sha256(request.prompt.encode()).digest()[:3]
-        cache_key = (request.width, request.height, colour)
-        if cache_key not in self._images:
-            self._images[cache_key] = Image.new("RGB", (request.width, request.height), tuple(colour))
-        return self._images[cache_key]
+        size = (request.width, request.height)
+        if size not in self._images:
+            self._images[size] = Image.new("RGB", size, (200, 120, 40))
+        return self._images[size]
 
     def close(self) -> None:
         self._images.clear()
