@@ -1,0 +1,224 @@
+"""Asset refresh: compare the catalog's plan with the latest manifest; regenerate only what is new, changed or missing."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+
+from fluxcat.generate import OUTCOME_FIELDS, manifest_schema
+from fluxcat.manifest import MANIFEST, RunSummary, merge_parts
+from fluxcat.report import write_index
+from fluxcat.shards import PARTS_DIR, PLAN_DIR, shard_name
+from fluxcat.store import Store, image_relpath
+
+REFRESH_DIR = "_work/refresh"
+# What happens to each catalog id: the first three are regenerated, the rest are not.
+REGENERATE = ("added", "changed", "missing")
+ACTIONS = REGENERATE + ("unchanged", "removed", "not_selected")
+WITH_IMAGE = ("generated", "existing")
+# Columns a carried-over row keeps from the previous manifest: its outcome, not its catalog columns.
+CARRIED = ("status",) + tuple(f.name for f in OUTCOME_FIELDS)
+SIGNATURE_COLUMNS = ["id", "prompt", "status", "image_index", "key"]
+
+
+@dataclass
+class RefreshPlan:
+    """The comparison: an action per catalog id, and the work shards that regenerate what needs it."""
+
+    token: str
+    counts: Counter = field(default_factory=Counter)
+    work_shards: list[str] = field(default_factory=list)
+    images_to_regenerate: int = 0
+
+    def to_dict(self) -> dict:
+        return {"token": self.token, "counts": {a: self.counts.get(a, 0) for a in ACTIONS},
+                "work_shards": self.work_shards, "images_to_regenerate": self.images_to_regenerate}
+
+
+@dataclass
+class RefreshSummary:
+    counts: dict
+    run: RunSummary  # the new manifest as a whole
+    made: Counter = field(default_factory=Counter)  # outcomes of this refresh's regenerated images only
+    pruned_images: int = 0
+
+    def table(self) -> list[dict]:
+        rows = [{"what": "catalog rows", "value": action, "count": self.counts.get(action, 0)} for action in ACTIONS]
+        rows += [{"what": "images this refresh", "value": status, "count": self.made.get(status, 0)}
+                 for status in ("generated", "existing", "failed", "skipped")]
+        return rows + [{"what": "images", "value": "pruned", "count": self.pruned_images}]
+
+
+def prepare_refresh(store: Store, plan_shards: list[str], image_format: str, ids: Iterable[str] | None = None) -> RefreshPlan:
+    """Classify every id of the new plan against the latest manifest and write work shards for the ones to regenerate."""
+    selected = None if ids is None else {str(i) for i in ids}
+    old = _signatures(store, image_format) if store.exists(MANIFEST) else {}
+    new = _plan_signatures(store, plan_shards)
+    actions = {row_id: _action(row_id, signature, old.get(row_id), selected) for row_id, signature in new.items()}
+    for row_id in old.keys() - new.keys():
+        actions[row_id] = "removed" if selected is None or row_id in selected else "not_selected"
+    refresh = RefreshPlan(token=uuid.uuid4().hex[:16], counts=Counter(actions.values()))
+    store.write_table(f"{REFRESH_DIR}/{refresh.token}.parquet",
+                      pa.table({"id": list(actions), "action": list(actions.values())}))
+    for shard in plan_shards:
+        plan = store.read_table(f"{PLAN_DIR}/{shard}.parquet")
+        mask = pa.array([actions[i] in REGENERATE for i in plan.column("id").to_pylist()])
+        work = plan.filter(mask)
+        if work.num_rows:
+            name = shard_name(work)
+            store.write_table(f"{PLAN_DIR}/{name}.parquet", work)
+            store.delete(f"{PARTS_DIR}/{name}.parquet")  # an earlier identical refresh's part must not stand in
+            refresh.work_shards.append(name)
+            refresh.images_to_regenerate += sum(1 for s in work.column("status").to_pylist() if s == "planned")
+    return refresh
+
+
+def finish_refresh(store: Store, token: str, plan_shards: list[str], work_shards: list[str], prune: bool = False,
+                   started: datetime | None = None, title: str = "fluxcat refresh") -> RefreshSummary:
+    """Write the new manifest (history copy + latest): regenerated rows from the work parts, unchanged rows with
+    their previous outcome, unselected rows as they were; then, only with prune, delete images nothing uses."""
+    actions = dict(zip(*store.read_table(f"{REFRESH_DIR}/{token}.parquet").to_pydict().values()))
+    fresh = {(r["row_number"], r["image_index"]): r
+             for s in work_shards for r in store.read_table(f"{PARTS_DIR}/{s}.parquet").to_pylist()}
+    old = store.read_table(MANIFEST) if store.exists(MANIFEST) else None
+    old_rows = _index_rows(old)
+    names = []
+    for number, table in enumerate(_output_tables(store, actions, plan_shards, fresh, old, old_rows)):
+        names.append(f"refresh-{token}-{number:05d}")
+        store.write_table(f"{PARTS_DIR}/{names[-1]}.parquet", table)
+    run = merge_parts(store, names, set(), started)
+    write_index(store, run, title=title)
+    pruned = _prune(store, old, names) if prune and old is not None else 0
+    for name in names:
+        store.delete(f"{PARTS_DIR}/{name}.parquet")
+    store.delete(f"{REFRESH_DIR}/{token}.parquet")
+    counts = Counter(actions.values())
+    made = Counter(row["status"] for row in fresh.values() if row["status"] != "rejected")
+    return RefreshSummary({a: counts.get(a, 0) for a in ACTIONS}, run, made, pruned)
+
+
+def _action(row_id: str, signature: tuple, previous: tuple | None, selected: set[str] | None) -> str:
+    if selected is not None and row_id not in selected:
+        return "not_selected"
+    if previous is None:
+        return "added"
+    old_signature, complete = previous
+    if old_signature != signature:
+        return "changed"
+    return "unchanged" if complete else "missing"
+
+
+def _signature(rows: list[dict]) -> tuple:
+    """What decides an id's images: its prompt, whether it was rejected, and its content keys (which hash
+    the prompt, model, size, steps, guidance, seed and image index)."""
+    rejected = any(r["status"] == "rejected" for r in rows)
+    return rows[0]["prompt"], rejected, tuple(sorted((r["image_index"] or 0, r["key"] or "") for r in rows))
+
+
+def _plan_signatures(store: Store, plan_shards: list[str]) -> dict[str, tuple]:
+    rows: dict[str, list[dict]] = {}
+    for shard in plan_shards:
+        for row in store.read_table(f"{PLAN_DIR}/{shard}.parquet").select(SIGNATURE_COLUMNS).to_pylist():
+            rows.setdefault(row["id"], []).append(row)
+    return {row_id: _signature(group) for row_id, group in rows.items()}
+
+
+def _signatures(store: Store, image_format: str) -> dict[str, tuple[tuple, bool]]:
+    """id -> (signature, complete): complete when every image it should have is in the store."""
+    rows: dict[str, list[dict]] = {}
+    for row in store.read_table(MANIFEST).select(SIGNATURE_COLUMNS).to_pylist():
+        rows.setdefault(row["id"], []).append(row)
+    needed = sorted({r["key"] for group in rows.values() for r in group if r["status"] in WITH_IMAGE})
+    with ThreadPoolExecutor(16, thread_name_prefix="fluxcat-refresh") as pool:
+        present = dict(zip(needed, pool.map(lambda key: store.exists(image_relpath(key, image_format)), needed)))
+    out = {}
+    for row_id, group in rows.items():
+        # failed, skipped (budget) and never-finished rows have no image: they count as missing
+        complete = all(r["status"] in ("duplicate", "rejected") or (r["status"] in WITH_IMAGE and present[r["key"]])
+                       for r in group)
+        out[row_id] = (_signature(group), complete)
+    return out
+
+
+def _index_rows(old: pa.Table | None) -> dict[str, list[int]]:
+    index: dict[str, list[int]] = {}
+    if old is not None:
+        for position, row_id in enumerate(old.column("id").to_pylist()):
+            index.setdefault(row_id, []).append(position)
+    return index
+
+
+def _output_tables(store: Store, actions: dict[str, str], plan_shards: list[str], fresh: dict, old: pa.Table | None,
+                   old_rows: dict[str, list[int]]) -> Iterator[pa.Table]:
+    """One output table per plan shard, in plan order; unselected ids the catalog dropped come last."""
+    schema = None
+    emitted: set[str] = set()
+    image_position = _image_positions(old)
+    for shard in plan_shards:
+        plan = store.read_table(f"{PLAN_DIR}/{shard}.parquet")
+        schema = schema or manifest_schema(plan.schema)
+        rows = plan.to_pylist()
+        carried = _carried(old, image_position, [r for r in rows if actions[r["id"]] == "unchanged"])
+        out = []
+        for row in rows:
+            action = actions[row["id"]]
+            if action in REGENERATE:
+                out.append(fresh[(row["row_number"], row["image_index"])])
+            elif action == "unchanged":
+                # same images: keep the previous outcome; catalog columns (row number, passthrough) follow the catalog
+                out.append({**row, **carried.get((row["id"], row["image_index"]), {})})
+            elif action == "not_selected" and row["id"] in old_rows and row["id"] not in emitted:
+                out += old.take(old_rows[row["id"]]).to_pylist()  # left exactly as the previous run recorded it
+                emitted.add(row["id"])
+        if out:
+            yield pa.Table.from_pylist(out, schema=schema)
+    left = [row_id for row_id, action in actions.items()
+            if action == "not_selected" and row_id in old_rows and row_id not in emitted]
+    if left and schema is not None:
+        yield pa.Table.from_pylist(old.take([p for i in left for p in old_rows[i]]).to_pylist(), schema=schema)
+
+
+def _image_positions(old: pa.Table | None) -> dict[tuple, int]:
+    """(id, image_index) -> row of the previous manifest, for rows with an outcome worth carrying."""
+    if old is None:
+        return {}
+    columns = old.select(["id", "image_index", "status"]).to_pydict()
+    return {(i, n): p for p, (i, n, s) in enumerate(zip(*columns.values())) if s != "rejected"}
+
+
+def _carried(old: pa.Table | None, image_position: dict[tuple, int], rows: list[dict]) -> dict[tuple, dict]:
+    """The previous outcome columns of unchanged image rows, read in one take (rejected rows carry nothing)."""
+    wanted = [(r["id"], r["image_index"]) for r in rows if (r["id"], r["image_index"]) in image_position]
+    if not wanted:
+        return {}
+    taken = old.take([image_position[w] for w in wanted]).select([c for c in CARRIED if c in old.schema.names]).to_pylist()
+    return dict(zip(wanted, taken))
+
+
+def _prune(store: Store, old: pa.Table, names: list[str]) -> int:
+    """Delete images the previous manifest pointed at that the new manifest no longer uses."""
+    used = set(store.read_table(MANIFEST).column("key").to_pylist())
+    stale = {(k, u) for k, u, s in zip(*old.select(["key", "image_uri", "status"]).to_pydict().values())
+             if s in WITH_IMAGE and k not in used}
+    deleted = 0
+    for key, uri in sorted(stale):
+        relpath = _relpath_of(store, uri)
+        if relpath and store.exists(relpath):
+            store.delete(relpath)
+            deleted += 1
+    return deleted
+
+
+def _relpath_of(store: Store, uri: str) -> str | None:
+    """The store-relative path of an image URI, or None when it lies outside this output (never deleted)."""
+    for prefix in (store.uri(""), store.path("")):
+        if uri.startswith(prefix):
+            relpath = uri[len(prefix):]
+            return relpath if relpath.startswith("images/") else None
+    return None
