@@ -1,0 +1,1 @@
+"""Data files shipped with fluxcat (word lists for the dedupe attribute guard)."""
