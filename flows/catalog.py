@@ -26,7 +26,9 @@ def generate_catalog(
     catalog: str = "datasets/sample_catalog.parquet",
     output: str = "outputs/demo",
     backend: BackendName = "auto",
-    dedupe: Literal["off", "exact", "semantic"] = "exact",
+    dedupe: Literal["off", "exact", "semantic"] = "semantic",
+    dedupe_threshold: float = 0.95,
+    embedding_model: Optional[str] = None,
     shard_size: int = 256,
     limit: Optional[int] = None,
     dry_run: bool = False,
@@ -48,7 +50,11 @@ def generate_catalog(
         catalog: Parquet catalog URL (local path, s3://, gs://, memory://); needs a `prompt` column.
         output: Output root URL: images, manifest.parquet and index.html are written under it.
         backend: Image generator; `auto` uses FLUX weights on a CUDA GPU, else the tiny test model.
-        dedupe: `exact` merges identical normalised prompts; `semantic` also near-identical ones; `off` neither.
+        dedupe: `exact` merges identical normalised prompts; `semantic` (default) also near-identical ones that the
+            attribute guard accepts (never product variants); `off` neither.
+        dedupe_threshold: Cosine similarity at or above which `semantic` dedupe considers two prompts (default 0.95).
+        embedding_model: sentence-transformers model name or local folder for `semantic` dedupe; empty uses the
+            bundled all-MiniLM-L6-v2 (offline).
         shard_size: Images per shard; one task runs one shard.
         limit: Plan only the first N catalog rows.
         dry_run: Plan and report, generate nothing.
@@ -67,7 +73,8 @@ def generate_catalog(
         lease_wait_seconds: If another run is writing this output, wait this long for it before failing.
     """
     options = RunOptions(catalog=catalog, output=output, backend=backend, backend_options=backend_options or {},
-                         dedupe=dedupe, dedupe_options=dedupe_options or {}, shard_size=shard_size, limit=limit,
+                         dedupe=dedupe, shard_size=shard_size, limit=limit,
+                         dedupe_options={"threshold": dedupe_threshold, "model": embedding_model, **(dedupe_options or {})},
                          image_format=image_format, retry_failed=retry_failed,
                          storage_options=storage_options_for(storage_options, storage_block))
     started = datetime.now(timezone.utc)

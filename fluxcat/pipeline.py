@@ -8,7 +8,7 @@ from datetime import datetime
 from fluxcat import events
 from fluxcat.backends import get_backend
 from fluxcat.backends.base import Backend, BackendConfigError
-from fluxcat.dedupe import DEDUPE_MODES
+from fluxcat.dedupe import DEDUPE_MODES, check_dedupe_options
 from fluxcat.generate import ShardOutcome, request_for_row, run_shard
 from fluxcat.manifest import RunSummary, merge_parts
 from fluxcat.report import write_index
@@ -39,6 +39,7 @@ def check_options(options: RunOptions) -> Backend:
     """Fail on bad configuration before any work, with the fix in the message; returns the backend."""
     if options.dedupe not in DEDUPE_MODES:
         raise ValueError(f"dedupe must be one of {', '.join(DEDUPE_MODES)}, got {options.dedupe!r}")
+    check_dedupe_options(options.dedupe, options.dedupe_options)
     if options.image_format not in IMAGE_FORMATS:
         raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}, got {options.image_format!r}")
     if options.shard_size < 1:

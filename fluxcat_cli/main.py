@@ -53,7 +53,12 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", "-b", default="auto", help="auto (default), tiny, diffusers, fixed, or a hosted provider")
     parser.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
                         help="backend setting, repeatable (e.g. schnell=/models/FLUX.1-schnell)")
-    parser.add_argument("--dedupe", choices=["off", "exact", "semantic"], default="exact")
+    parser.add_argument("--dedupe", choices=["off", "exact", "semantic"], default="semantic",
+                        help="semantic (default): merge near-identical prompts the attribute guard accepts; exact; off")
+    parser.add_argument("--dedupe-threshold", type=float, default=0.95, metavar="COSINE",
+                        help="semantic dedupe similarity threshold (default 0.95)")
+    parser.add_argument("--embedding-model", default=None, metavar="NAME_OR_PATH",
+                        help="sentence-transformers model for semantic dedupe (default: bundled all-MiniLM-L6-v2)")
     parser.add_argument("--shard-size", type=int, default=256, help="images per shard (one task each)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N catalog rows")
     parser.add_argument("--image-format", choices=["png", "webp", "jpeg"], default="png")
@@ -67,6 +72,7 @@ def _options(args):
 
     return RunOptions(catalog=args.catalog, output=args.output or DEFAULT_OUTPUT, backend=args.backend,
                       backend_options=_key_values(args.backend_option), dedupe=args.dedupe, shard_size=args.shard_size,
+                      dedupe_options={"threshold": args.dedupe_threshold, "model": args.embedding_model},
                       limit=args.limit, image_format=args.image_format, retry_failed=getattr(args, "retry_failed", False),
                       budget_usd=getattr(args, "budget_usd", None))
 
@@ -122,10 +128,26 @@ def _print_plan(report) -> None:
         table.add_row("size", size, str(count))
     console.print(table)
     if report.duplicates:
-        dupes = Table("row", "duplicate of row", "similarity", "why", title="rows that would reuse an earlier row's image")
-        for match in report.duplicates[:50]:
-            dupes.add_row(str(match.row_number), str(match.canonical), f"{match.similarity:.3f}", match.reason)
-        console.print(dupes)
+        _print_duplicate_groups(console, report.duplicates)
+
+
+def _print_duplicate_groups(console, duplicates, limit: int = 50) -> None:
+    """Each group: the row that is generated, then the rows that would reuse its image, with both prompts."""
+    from rich.table import Table
+
+    groups: dict[int, list] = {}
+    for match in duplicates:
+        groups.setdefault(match.canonical, []).append(match)
+    table = Table("row", "similarity", "prompt", "why", title="duplicate groups: the first row is generated, "
+                  "the others reuse its image (check before paying)")
+    for canonical, matches in sorted(groups.items())[:limit]:
+        table.add_row(str(canonical), "kept", matches[0].canonical_prompt, "", end_section=False)
+        for match in matches:
+            table.add_row(f"  {match.row_number}", f"{match.similarity:.3f}", match.prompt, match.reason)
+        table.add_section()
+    console.print(table)
+    if len(groups) > limit:
+        console.print(f"... and {len(groups) - limit} more groups (use --json for all)")
 
 
 def cmd_run(args) -> int:
@@ -165,6 +187,7 @@ def _run_flow_with_progress(options, dry_run: bool, console) -> dict:
             return generate_catalog(
                 catalog=options.catalog, output=options.output, backend=options.backend,
                 backend_options=options.backend_options, dedupe=options.dedupe, shard_size=options.shard_size,
+                dedupe_options=options.dedupe_options,
                 limit=options.limit, dry_run=dry_run, image_format=options.image_format,
                 retry_failed=options.retry_failed, budget_usd=options.budget_usd,
             )
