@@ -14,6 +14,7 @@ _HYPHEN_BETWEEN_LETTERS = re.compile(r"(?<=[^\W\d_])[-_/](?=[^\W\d_])")
 # "27-inch", "27 inch" and "27inch" are one spelling; so are "750ml" and "750 ml".
 _NUMBER_UNIT = re.compile(r"(?<=\d)-?(?=[^\W\d_])|(?<=[^\W\d_])-(?=\d)")
 _AMPERSAND = re.compile(r"\s*&\s*")
+_LONE_DASH = re.compile(r"(?<!\S)[-–—]+(?!\S)")
 # Punctuation is dropped unless it sits between two digits ("5.5", "1,000", "3/4" keep theirs).
 _PUNCT = re.compile(r"(?<!\d)[.,;:!?()\[\]{}'](?!\d)|(?<=\d)[.,;:!?()\[\]{}'](?!\d)|(?<!\d)[.,;:!?()\[\]{}'](?=\d)")
 _SPACES = re.compile(r"\s+")
@@ -44,7 +45,7 @@ def normalise_prompt(prompt: str) -> str:
 def normalise_plain(text: str) -> str:
     """Normalise text outside quotes: case, punctuation, hyphens, number-unit joins, British spellings."""
     text = _HYPHEN_BETWEEN_LETTERS.sub(" ", text.lower())
-    text = _NUMBER_UNIT.sub(" ", _AMPERSAND.sub(" and ", text))
+    text = _NUMBER_UNIT.sub(" ", _AMPERSAND.sub(" and ", _LONE_DASH.sub(" ", text)))
     text = _PUNCT.sub(" ", text)
     return " ".join(SPELLINGS.get(word, word) for word in text.split())
 

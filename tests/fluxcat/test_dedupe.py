@@ -1,0 +1,77 @@
+"""Dedupe modes, normalisation and the plan it feeds (sample catalog: variants kept apart, real duplicates merged)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fluxcat.dedupe import DedupeEntry, exact_duplicates, find_duplicates, normalise_prompt
+from tests.conftest import SAMPLE_CATALOG
+from tests.fluxcat.dedupe_pairs import FORMATTING, PARAPHRASES
+
+PARAMS = "schnell|512x512|4|0|1"
+
+
+@pytest.mark.parametrize("first,second", FORMATTING)
+def test_formatting_variants_normalise_alike(first, second):
+    assert normalise_prompt(first) == normalise_prompt(second)
+
+
+def test_quoted_text_is_kept_verbatim():
+    assert normalise_prompt('A mug reading "Good Morning"') != normalise_prompt('A mug reading "GOOD MORNING"')
+    assert '"Fig & Cedar"' in normalise_prompt('A candle, label reading "Fig & Cedar"')
+
+
+def test_numbers_keep_their_punctuation():
+    assert normalise_prompt("5.5 kg, 1,000 pieces") == "5.5 kg 1,000 pieces"
+    assert normalise_prompt("55 kg") != normalise_prompt("5.5 kg")
+
+
+def test_modes_off_exact_semantic():
+    first, second = PARAPHRASES[2][1:]  # a moved clause: same picture, different text
+    entries = [DedupeEntry(0, first, PARAMS), DedupeEntry(1, first.upper(), PARAMS), DedupeEntry(2, second, PARAMS)]
+    assert find_duplicates(entries, "off") == {}
+    assert {r: m.canonical for r, m in find_duplicates(entries, "exact").items()} == {1: 0}
+    semantic = find_duplicates(entries, "semantic")
+    assert {r: m.canonical for r, m in semantic.items()} == {1: 0, 2: 0}
+    assert semantic[1].similarity == 1.0 and semantic[2].similarity < 1.0
+
+
+def test_exact_groups_only_within_identical_parameters():
+    entries = [DedupeEntry(0, "a red wallet", PARAMS), DedupeEntry(1, "A red wallet.", "dev|512x512|28|3.5|1")]
+    assert exact_duplicates(entries) == {}
+
+
+def test_bad_configuration_fails_with_the_fix():
+    with pytest.raises(ValueError, match="choose one of off, exact, semantic"):
+        find_duplicates([], "fuzzy")
+    with pytest.raises(ValueError, match="unknown dedupe option"):
+        find_duplicates([], "exact", treshold=0.9)
+    with pytest.raises(ValueError, match=r"in \(0, 1\]"):
+        find_duplicates([], "semantic", threshold=1.5)
+
+
+@pytest.mark.parametrize("threshold", ["0.95", "0.8"])
+def test_plan_on_sample_catalog_merges_no_variant(tmp_path, capsys, threshold):
+    from fluxcat_cli.main import main
+
+    assert main(["plan", str(SAMPLE_CATALOG), "--output", str(tmp_path / "out"), "--backend", "tiny", "--json",
+                 "--dedupe-threshold", threshold]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    pairs = {(d["row_number"], d["canonical"]) for d in plan["duplicates"]}
+    # Rows 0/2: punctuation and spacing; 19/20 (SKU-1020/1021): British/American spelling; 35/36: identical.
+    assert pairs == {(2, 0), (20, 19), (36, 35)}
+    spelling = next(d for d in plan["duplicates"] if d["row_number"] == 20)
+    assert "colour" in spelling["canonical_prompt"] and "color" in spelling["prompt"]
+    assert plan["statuses"]["duplicate"] == 3
+
+
+def test_plan_table_lists_both_prompts_and_threshold_flag(tmp_path, capsys):
+    from fluxcat_cli.main import main
+
+    assert main(["plan", str(SAMPLE_CATALOG), "--output", str(tmp_path / "out"), "--backend", "tiny",
+                 "--dedupe-threshold", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert "duplicate groups" in out and "kept" in out and "oatmeal color" in out and "oatmeal colour" in out
+    assert main(["plan", str(SAMPLE_CATALOG), "--dedupe-threshold", "2"]) == 2
