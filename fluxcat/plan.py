@@ -43,6 +43,7 @@ class PlannedRow:
     num_images: int = 1
     corrections: list[str] = field(default_factory=list)
     rejected: str | None = None
+    normalised: str | None = None  # the prompt as exact dedupe and seeds see it
 
     @property
     def params(self) -> str:
@@ -74,6 +75,7 @@ def _row_id(row: Mapping[str, Any]) -> str:
 
 def _plan_into(planned: PlannedRow, row: Mapping[str, Any]) -> None:
     planned.prompt = _prompt(row.get("prompt"))
+    planned.normalised = normalise_prompt(planned.prompt)
     quality = _choice(row, "quality", QUALITIES, default="balanced")
     planned.model = _model(row, planned.prompt, quality)
     planned.width, planned.height = _size(row, planned.corrections)
@@ -170,7 +172,8 @@ def _steps_and_guidance(row: Mapping[str, Any], model: str, quality: str, correc
 
 def derive_seed(planned: PlannedRow) -> int:
     """A seed from the normalised prompt and parameters (not the id), so identical rows share one image."""
-    material = f"{normalise_prompt(planned.prompt)}|{planned.model}|{planned.width}x{planned.height}|{planned.steps}|{planned.guidance:g}"
+    normalised = planned.normalised or normalise_prompt(planned.prompt)
+    material = f"{normalised}|{planned.model}|{planned.width}x{planned.height}|{planned.steps}|{planned.guidance:g}"
     return int.from_bytes(hashlib.sha256(material.encode()).digest()[:4], "big")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import pyarrow as pa
@@ -83,14 +83,17 @@ class PlanReport:
 
 
 def plan_catalog(catalog_url: str, store: Store, settings: PlanSettings) -> PlanReport:
-    """Two streaming passes: gather what dedupe needs, then plan again and write shards; O(batch) memory
-    besides the compact dedupe entries."""
+    """Plan every row and write shards, streaming: one pass for exact dedupe (matched online), two for
+    semantic (the first gathers the compact entries it compares)."""
     info = inspect_catalog(catalog_url, settings.storage_options)
-    first_row_of_id, entries = _first_pass(catalog_url, settings)
-    matches = find_duplicates(entries, settings.dedupe, store=store, **settings.dedupe_options)
-    report = PlanReport(catalog=info, duplicates=sorted(matches.values(), key=lambda m: m.row_number))
+    matches = None
+    if settings.dedupe == "semantic":
+        entries = (DedupeEntry(p.row_number, p.prompt, p.params)
+                   for p, _ in _identified_rows(catalog_url, settings) if p.rejected is None)
+        matches = find_duplicates(entries, "semantic", store=store, **settings.dedupe_options)
+    report = PlanReport(catalog=info)
     writer = _ShardWriter(store, settings.shard_size, info.passthrough, report)
-    for row in _planned_rows(catalog_url, settings, first_row_of_id, matches, store):
+    for row in _planned_rows(catalog_url, settings, matches, store, report):
         writer.add(row)
     writer.flush_all()
     report.shards.sort(key=lambda s: s.first_row)
@@ -106,41 +109,55 @@ def _checked_rows(catalog_url: str, settings: PlanSettings) -> Iterator[tuple[Pl
         yield planned, raw
 
 
-def _first_pass(catalog_url: str, settings: PlanSettings) -> tuple[dict[str, int], list[DedupeEntry]]:
+def _identified_rows(catalog_url: str, settings: PlanSettings) -> Iterator[tuple[PlannedRow, dict]]:
+    """Checked rows with unique ids: a reused explicit id is rejected, a repeated derived id renamed."""
     first_row_of_id: dict[str, int] = {}
-    entries: list[DedupeEntry] = []
-    for planned, _ in _checked_rows(catalog_url, settings):
-        first_row_of_id.setdefault(planned.id, planned.row_number)
-        if planned.rejected is None and first_row_of_id[planned.id] == planned.row_number:
-            entries.append(DedupeEntry(planned.row_number, planned.prompt, planned.params))
-    return first_row_of_id, entries
-
-
-def _planned_rows(catalog_url: str, settings: PlanSettings, first_row_of_id: dict[str, int],
-                  matches: dict[int, Match], store: Store) -> Iterator[dict]:
-    canonical_rows = {m.canonical for m in matches.values()}
-    canonicals: dict[int, tuple[str, list[dict]]] = {}  # canonical row -> (id, its image rows)
     for planned, raw in _checked_rows(catalog_url, settings):
-        if planned.rejected is None and first_row_of_id[planned.id] != planned.row_number:
-            planned.rejected = _id_reused(planned, first_row_of_id[planned.id], raw)
+        first = first_row_of_id.setdefault(planned.id, planned.row_number)
+        if first != planned.row_number and planned.rejected is None:
+            planned.rejected = _id_reused(planned, first, raw)
+        yield planned, raw
+
+
+def _planned_rows(catalog_url: str, settings: PlanSettings, matches: dict[int, Match] | None,
+                  store: Store, report: PlanReport) -> Iterator[dict]:
+    canonical_rows = {m.canonical for m in matches.values()} if matches else set()
+    # Only what a later duplicate needs of its canonical row: (row, id, prompt, image keys).
+    canonicals: dict[object, tuple[int, str, str, list[str]]] = {}
+    for planned, raw in _identified_rows(catalog_url, settings):
         passthrough = {k: v for k, v in raw.items() if k not in PLAN_COLUMN_NAMES and k not in _PLAN_INPUTS}
         if planned.rejected is not None:
             yield {**passthrough, **_base(planned), "status": "rejected", "reason": planned.rejected,
                    "num_images": None}
             continue
         images = [_image_row(planned, index, seed, settings, store) for index, seed in enumerate(planned.image_seeds())]
-        if planned.row_number in canonical_rows:
-            canonicals[planned.row_number] = (planned.id, images)
-        match = matches.get(planned.row_number)
-        if match is not None:
-            canonical_id, canonical_images = canonicals[match.canonical]
-            for image, canonical in zip(images, canonical_images):
-                yield {**passthrough, **image, "status": "duplicate", "reason": match.reason,
-                       "duplicate_of": canonical_id, "similarity": match.similarity, "key": canonical["key"],
-                       "image_uri": canonical["image_uri"], "est_cost_usd": 0.0}
+        mine = (planned.row_number, planned.id, planned.prompt, [image["key"] for image in images])
+        if matches is not None:
+            match = matches.get(planned.row_number)
+            if planned.row_number in canonical_rows:
+                canonicals[planned.row_number] = mine
+            canonical = canonicals[match.canonical] if match else None
+        else:
+            match, canonical = _exact_match(planned, mine, canonicals, settings.dedupe == "exact")
+        if match is None:
+            yield from ({**passthrough, **image} for image in images)
             continue
-        for image in images:
-            yield {**passthrough, **image}
+        report.duplicates.append(replace(match, prompt=planned.prompt, canonical_prompt=canonical[2]))
+        for image, key in zip(images, canonical[3]):
+            yield {**passthrough, **image, "status": "duplicate", "reason": match.reason, "duplicate_of": canonical[1],
+                   "similarity": match.similarity, "key": key,
+                   "image_uri": store.uri(image_relpath(key, settings.image_format)), "est_cost_usd": 0.0}
+
+
+def _exact_match(planned: PlannedRow, mine: tuple, canonicals: dict, enabled: bool) -> tuple[Match | None, tuple | None]:
+    """Online exact dedupe: the first row with these parameters and this normalised prompt is canonical."""
+    if not enabled:
+        return None, None
+    digest = hashlib.blake2b(f"{planned.params}\0{planned.normalised}".encode(), digest_size=16).digest()
+    canonical = canonicals.setdefault(digest, mine)
+    if canonical is mine:
+        return None, None
+    return Match(planned.row_number, canonical[0], 1.0, "same normalised prompt"), canonical
 
 
 _PLAN_INPUTS = {

@@ -35,6 +35,16 @@ def test_exact_duplicates_point_to_the_first_row(tmp_path, catalog_factory):
     assert [(m.row_number, m.canonical) for m in report.duplicates] == [(1, 0)]
 
 
+def test_rows_without_ids_and_with_the_same_prompt_are_duplicates(tmp_path, catalog_factory):
+    url = catalog_factory([{"prompt": "a red mug"}, {"prompt": "A red mug!"}, {"prompt": "a red mug"}])
+    store = Store(str(tmp_path / "out"))
+    report = plan_catalog(url, store, settings())
+    rows = plan_rows(store, report)
+    assert [r["status"] for r in rows] == ["planned", "duplicate", "duplicate"]
+    assert rows[2]["id"] == f"{rows[0]['id']}-2" and rows[2]["duplicate_of"] == rows[0]["id"]
+    assert [(m.prompt, m.canonical_prompt) for m in report.duplicates][0] == ("A red mug!", "a red mug")
+
+
 def test_dedupe_off_plans_every_row(tmp_path, catalog_factory):
     url = catalog_factory([{"id": "a", "prompt": "a red mug"}, {"id": "b", "prompt": "a red mug"}])
     report = plan_catalog(url, Store(str(tmp_path / "o")), settings(dedupe="off"))
