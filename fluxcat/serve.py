@@ -145,12 +145,14 @@ class ServerStats:
 
     in_flight: int = 0
     max_in_flight: int = 0
+    generating: int = 0  # requests inside the backend right now (the rest of in_flight wait for a worker)
     requests: int = 0
     images: int = 0
     by_status: collections.Counter = field(default_factory=collections.Counter)
 
     def to_dict(self) -> dict:
-        return {"in_flight": self.in_flight, "max_in_flight": self.max_in_flight, "requests": self.requests,
+        return {"in_flight": self.in_flight, "max_in_flight": self.max_in_flight, "generating": self.generating,
+                "requests": self.requests,
                 "images": self.images, "by_status": {str(k): v for k, v in sorted(self.by_status.items())}}
 
 
@@ -182,6 +184,7 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
         raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}, got {settings.image_format!r}")
     limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
     stats = ServerStats()
+    generating_lock = threading.Lock()
     inference = ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="fluxcat-serve")
 
     @asynccontextmanager
@@ -257,20 +260,22 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
     async def _answer(request: Request, generation: Generation):
         requests = image_requests(backend, generation)
         loop = asyncio.get_running_loop()
-        start = time.perf_counter()
         try:
-            results = await loop.run_in_executor(inference, lambda: {r.key: r for r in backend.generate(requests)})
+            results, inference_s = await loop.run_in_executor(inference, _run_backend, requests)
         except Exception as failure:  # a backend that raises instead of returning an error result
             log.exception("inference failed")
             return error(500, f"inference failed: {type(failure).__name__}: {failure}")
-        inference_s = time.perf_counter() - start
         missing = [r for r in requests if r.key not in results or not results[r.key].ok]
         if missing:
             result = results.get(missing[0].key)
             reason = result.error if result is not None and result.error else "the backend returned no image"
             log.warning("inference failed: %s", reason)
             return error(500, f"inference failed: {reason}")
-        await loop.run_in_executor(None, _store_images, [(r.key, results[r.key].image) for r in requests])
+        try:
+            await loop.run_in_executor(None, _store_images, [(r.key, results[r.key].image) for r in requests])
+        except Exception as failure:
+            log.exception("could not store images")
+            return error(500, f"could not store the images: {type(failure).__name__}: {failure}")
         stats.images += len(requests)
         stats.by_status[200] += 1
         ext = EXTENSIONS[settings.image_format]
@@ -283,6 +288,18 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
             "timings": {"inference": round(inference_s, 4)},
         }
 
+    def _run_backend(requests: list[ImageRequest]) -> tuple[dict, float]:
+        """Results by key, and the seconds the backend took (not counting the wait for a worker)."""
+        with generating_lock:
+            stats.generating += 1
+        start = time.perf_counter()
+        try:
+            results = {result.key: result for result in backend.generate(requests)}
+            return results, time.perf_counter() - start
+        finally:
+            with generating_lock:
+                stats.generating -= 1
+
     def _store_images(images: list) -> None:
         from fluxcat.generate import encode_image
 
@@ -293,10 +310,15 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
     async def image(name: str):
         match = IMAGE_NAME.match(name)
         fmt = {"jpg": "jpeg"}.get(match.group(2), match.group(2)) if match else None
-        if match is None or not store.exists(image_relpath(match.group(1), fmt)):
+        data = None
+        if match is not None:
+            data = await asyncio.get_running_loop().run_in_executor(None, _read_image, image_relpath(match.group(1), fmt))
+        if data is None:
             return error(404, f"no image {name!r} on this server")
-        data = await asyncio.get_running_loop().run_in_executor(None, store.read_bytes, image_relpath(match.group(1), fmt))
         return Response(data, media_type=IMAGE_FORMATS[fmt], headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+    def _read_image(relpath: str) -> bytes | None:
+        return store.read_bytes(relpath) if store.exists(relpath) else None
 
     app.state.stats = stats
     return app

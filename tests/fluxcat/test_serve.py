@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -119,6 +120,18 @@ def test_a_seed_reproduces_its_images_and_defaults_fill_in(tiny_server):
     assert parse_generation({"prompt": "x"}).__dict__ | {"seed": 0} == {
         "prompt": "x", "num_images": 1, "image_size": "landscape_4_3", "guidance_scale": 3.5,
         "num_inference_steps": 28, "seed": 0}
+
+
+def test_inference_runs_off_the_event_loop(tiny_server):
+    """While an image is being made the server still answers: it reports the request inside the backend."""
+    body = {"prompt": "a slow one", "image_size": "square", "num_inference_steps": 8}
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(post, tiny_server, body)
+        seen_in_flight = False
+        while not slow.done() and not seen_in_flight:
+            seen_in_flight = tiny_server.stats()["generating"] == 1
+        assert slow.result().status_code == 200
+    assert seen_in_flight
 
 
 def test_limits_are_inclusive(tiny_server):
