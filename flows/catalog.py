@@ -9,7 +9,7 @@ from typing import Literal, Optional
 from prefect import flow
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.types import SecretDict
+from pydantic import SecretStr
 
 from flows.runners import check_task_runner, shard_runner
 from fluxcat.pipeline import RunOptions
@@ -37,7 +37,7 @@ def generate_catalog(
     backend_options: Optional[dict] = None,
     dedupe_options: Optional[dict] = None,
     budget_usd: Optional[float] = None,
-    storage_options: Optional[SecretDict] = None,
+    storage_options: Optional[SecretStr] = None,
     storage_block: Optional[str] = None,
     task_runner: Literal["threads", "dask", "ray"] = "threads",
     cluster_address: Optional[str] = None,
@@ -64,7 +64,8 @@ def generate_catalog(
         dedupe_options: Dedupe settings, e.g. {"threshold": 0.95}.
         budget_usd: Spending cap for hosted backends: once estimated spend would pass it no new image is
             submitted, and the rest end `skipped` (a later run makes them).
-        storage_options: fsspec settings for s3:// and other remote catalogs and outputs (secret: never logged).
+        storage_options: fsspec settings for s3:// and other remote URLs, as a JSON object, e.g.
+            {"key": "...", "secret": "...", "client_kwargs": {"endpoint_url": "..."}}; a password field, never logged.
         storage_block: Name of a Prefect Secret block holding storage options as JSON (used when storage_options is empty;
             else $FLUXCAT_STORAGE_OPTIONS, else fsspec's own environment such as AWS_*).
         task_runner: Where shard tasks run: `threads` in this process, or a `dask` or `ray` cluster.

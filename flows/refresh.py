@@ -8,7 +8,7 @@ from typing import Literal, Optional
 from prefect import flow
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.types import SecretDict
+from pydantic import SecretStr
 
 from flows.catalog import BackendName
 from flows.runners import check_task_runner, shard_runner
@@ -31,7 +31,7 @@ def refresh_assets(
     image_format: Literal["png", "webp", "jpeg"] = "png",
     backend_options: Optional[dict] = None,
     dedupe_options: Optional[dict] = None,
-    storage_options: Optional[SecretDict] = None,
+    storage_options: Optional[SecretStr] = None,
     storage_block: Optional[str] = None,
     task_runner: Literal["threads", "dask", "ray"] = "threads",
     cluster_address: Optional[str] = None,
@@ -56,7 +56,8 @@ def refresh_assets(
         image_format: Encoding of stored images.
         backend_options: Backend settings, e.g. {"schnell": "/models/FLUX.1-schnell"}.
         dedupe_options: Dedupe settings, e.g. {"threshold": 0.95}.
-        storage_options: fsspec settings for s3:// and other remote catalogs and outputs (secret: never logged).
+        storage_options: fsspec settings for s3:// and other remote URLs, as a JSON object, e.g.
+            {"key": "...", "secret": "...", "client_kwargs": {"endpoint_url": "..."}}; a password field, never logged.
         storage_block: Name of a Prefect Secret block holding storage options as JSON.
         task_runner: Where shard tasks run: `threads` in this process, or a `dask` or `ray` cluster.
         cluster_address: Dask scheduler or Ray address; empty starts a local cluster.

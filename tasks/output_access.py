@@ -7,7 +7,7 @@ from typing import Any, Iterator, Mapping
 
 from fluxcat.lease import DEFAULT_TTL_SECONDS, Lease
 from fluxcat.pipeline import RunOptions
-from fluxcat.storage_options import resolve_storage_options
+from fluxcat.storage_options import ENV_VAR, resolve_storage_options
 from fluxcat.store import Store
 
 
@@ -16,6 +16,8 @@ def storage_options_for(explicit: Any = None, block: str | None = None) -> dict:
     The values are secrets: they go to fsspec only, never to logs, manifests or artifacts."""
     if explicit is not None and hasattr(explicit, "get_secret_value"):
         explicit = explicit.get_secret_value()
+    if isinstance(explicit, str) and explicit.strip():
+        return resolve_storage_options(environ={ENV_VAR: explicit})  # same JSON rules, never echoed
     if explicit:
         return resolve_storage_options(explicit)
     if block:
