@@ -1,0 +1,72 @@
+"""The flow on a local Dask cluster (2 worker processes) and on a local Ray cluster gives the thread runner's manifest."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from fluxcat import placement
+
+ROWS = [{"id": f"r{n}", "prompt": f"{'broken' if n == 5 else 'studio'} photo of product {n % 7}", "width": 64,
+         "height": 64} for n in range(14)]  # 7 distinct prompts twice: duplicates; one prompt fails
+RUN = {"backend": "fixed", "shard_size": 3, "backend_options": {"fail_prompts_containing": "broken"}}
+
+
+def outcome(output) -> list[tuple]:
+    table = pq.read_table(f"{output}/manifest.parquet").select(["id", "image_index", "key", "status"])
+    return sorted(tuple(r.values()) for r in table.to_pylist())
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    from tests.conftest import write_catalog
+
+    return write_catalog(tmp_path_factory.mktemp("scaleout") / "catalog.parquet", ROWS)
+
+
+@pytest.fixture(scope="module")
+def threads(catalog, tmp_path_factory, prefect_harness):
+    from flows.catalog import generate_catalog
+
+    output = tmp_path_factory.mktemp("threads")
+    generate_catalog(catalog=catalog, output=str(output), **RUN)
+    result = outcome(output)
+    assert {s for *_, s in result} == {"generated", "duplicate", "failed"}
+    return result
+
+
+def test_dask_local_cluster_of_two_processes_matches_threads(catalog, threads, tmp_path):
+    from flows.catalog import generate_catalog
+
+    result = generate_catalog(catalog=catalog, output=str(tmp_path), task_runner="dask", workers=2, **RUN)
+    assert outcome(tmp_path) == threads
+    assert result["statuses"]["generated"] == sum(1 for *_, s in threads if s == "generated")
+
+
+def test_ray_local_cluster_matches_threads(catalog, threads, tmp_path):
+    pytest.importorskip("prefect_ray")
+    from flows.catalog import generate_catalog
+
+    generate_catalog(catalog=catalog, output=str(tmp_path), task_runner="ray", workers=2, **RUN)
+    assert outcome(tmp_path) == threads
+
+
+def test_engine_settings_fail_before_any_work(catalog, tmp_path, prefect_harness):
+    from flows.catalog import generate_catalog
+
+    with pytest.raises(ValueError, match="cluster_address needs task_runner"):
+        generate_catalog(catalog=catalog, output=str(tmp_path), cluster_address="tcp://127.0.0.1:1", **RUN)
+    assert not (tmp_path / "_work").exists()
+
+
+def test_gpu_shards_hold_one_gpu_and_hosted_shards_go_wide():
+    gpu = placement.local_dask_cluster("diffusers", gpus=2)
+    assert gpu == {"n_workers": 2, "threads_per_worker": 1, "resources": {"GPU": 1}, "processes": True}
+    assert placement.local_dask_cluster("fal", workers=2)["threads_per_worker"] == placement.HOSTED_SHARDS_PER_CPU
+    assert "resources" not in placement.local_dask_cluster("tiny", workers=2, gpus=0)
+    assert placement.dask_shard_resources("diffusers", {"GPU"}) == {"GPU": 1}
+    assert placement.dask_shard_resources("diffusers", set()) == {}  # no GPU declared: never a task that cannot run
+    assert placement.dask_shard_resources("fal", {"GPU"}) == {}
+    assert placement.ray_shard_options("diffusers", 4) == {"num_gpus": 1}
+    assert placement.ray_shard_options("diffusers", 0) == {"num_cpus": 1}
+    assert placement.ray_shard_options("replicate", 4) == {"num_cpus": 1 / placement.HOSTED_SHARDS_PER_CPU}
