@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:  # configuration and catalog errors: say what and how to fix
         print(f"fluxcat: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        from fluxcat.lease import LeaseHeld, LeaseLost
+
+        if isinstance(error, (LeaseHeld, LeaseLost)):  # another writer has the output
+            print(f"fluxcat: error: {error}", file=sys.stderr)
+            return 3
+        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,12 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true", help="re-attempt rows whose last status is failed")
     run.add_argument("--budget-usd", type=float, default=None, metavar="USD",
                      help="spending cap for hosted backends: stop submitting once reached; the rest end skipped")
+    _add_operations_arguments(run)
     run.set_defaults(handler=cmd_run)
     plan = commands.add_parser("plan", help="show what a run would do, without generating")
     _add_run_arguments(plan)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(handler=cmd_plan)
     _add_serve_command(commands)
+    _add_refresh_command(commands)
     return parser
 
 
@@ -74,7 +83,7 @@ def _options(args):
                       backend_options=_key_values(args.backend_option), dedupe=args.dedupe, shard_size=args.shard_size,
                       dedupe_options={"threshold": args.dedupe_threshold, "model": args.embedding_model},
                       limit=args.limit, image_format=args.image_format, retry_failed=getattr(args, "retry_failed", False),
-                      budget_usd=getattr(args, "budget_usd", None))
+                      budget_usd=getattr(args, "budget_usd", None), storage_options=_storage_options())
 
 
 def _key_values(pairs: list[str]) -> dict:
@@ -159,12 +168,12 @@ def cmd_run(args) -> int:
     check_options(options)  # bad configuration fails here, before Prefect starts
     console = Console(stderr=True)
     started = time.perf_counter()
-    result = _run_flow_with_progress(options, args.dry_run, console)
+    result = _run_flow_with_progress(options, args.dry_run, console, **_operations(args))
     _print_summary(console, result, time.perf_counter() - started, options.output)
     return 0 if not result.get("statuses", {}).get("failed") else 1
 
 
-def _run_flow_with_progress(options, dry_run: bool, console) -> dict:
+def _run_flow_with_progress(options, dry_run: bool, console, **operations) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from fluxcat import events
@@ -189,7 +198,7 @@ def _run_flow_with_progress(options, dry_run: bool, console) -> dict:
                 backend_options=options.backend_options, dedupe=options.dedupe, shard_size=options.shard_size,
                 dedupe_options=options.dedupe_options,
                 limit=options.limit, dry_run=dry_run, image_format=options.image_format,
-                retry_failed=options.retry_failed, budget_usd=options.budget_usd,
+                retry_failed=options.retry_failed, budget_usd=options.budget_usd, **operations,
             )
         finally:
             unsubscribe()
@@ -242,6 +251,68 @@ def cmd_serve(args) -> int:
                              inject_latency_s=args.inject_latency)
     serve(args.backend, _key_values(args.backend_option), args.output, args.host, args.port, settings)
     return 0
+
+
+def _add_operations_arguments(parser: argparse.ArgumentParser) -> None:
+    """Engine, storage and lease settings shared by `run` and `refresh`."""
+    parser.add_argument("--task-runner", choices=["threads", "dask", "ray"], default="threads",
+                        help="where shard tasks run: threads in this process (default), a Dask or a Ray cluster")
+    parser.add_argument("--cluster-address", "--dask-address", "--ray-address", dest="cluster_address", default=None,
+                        metavar="ADDRESS", help="existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001); "
+                                                "without it a local cluster is started")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes of a local Dask/Ray cluster")
+    parser.add_argument("--lease-wait", type=float, default=0.0, metavar="SECONDS",
+                        help="if another run is writing the output, wait this long for it (default: fail at once)")
+    parser.add_argument("--storage-block", default=None, metavar="NAME",
+                        help="Prefect Secret block with storage options as JSON (else $FLUXCAT_STORAGE_OPTIONS, else AWS_* etc.)")
+
+
+def _operations(args) -> dict:
+    """Flow parameters for engine, storage block and lease; storage secrets are not among them (the flow reads them)."""
+    return {"task_runner": args.task_runner, "cluster_address": args.cluster_address, "workers": args.workers,
+            "lease_wait_seconds": args.lease_wait, "storage_block": args.storage_block}
+
+
+def _storage_options() -> dict:
+    from fluxcat.storage_options import resolve_storage_options
+
+    return resolve_storage_options()
+
+
+def _add_refresh_command(commands) -> None:
+    refresh = commands.add_parser("refresh", help="regenerate only rows that are new, changed or missing their image")
+    _add_run_arguments(refresh)  # plan settings as for `run`: the same settings plan the same keys
+    refresh.add_argument("--ids", default=None, metavar="ID,ID,...", help="refresh only these ids; leave every other row as it is")
+    refresh.add_argument("--prune", action="store_true", help="delete images the new manifest no longer uses (off: none deleted)")
+    _add_operations_arguments(refresh)
+    refresh.set_defaults(handler=cmd_refresh)
+
+
+def cmd_refresh(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from flows.refresh import refresh_assets
+
+    if args.limit is not None:
+        raise ValueError("refresh compares the whole catalog with the manifest: with --limit the other rows "
+                         "would count as removed; use --ids to refresh some rows")
+    options = _options(args)
+    ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
+    result = refresh_assets(catalog=options.catalog, output=options.output, backend=options.backend,
+                            backend_options=options.backend_options, ids=ids, prune=args.prune, dedupe=options.dedupe,
+                            dedupe_options=options.dedupe_options, shard_size=options.shard_size,
+                            image_format=options.image_format, **_operations(args))
+    console = Console(stderr=True)
+    table = Table("catalog rows", "count", title="refresh")
+    for action, count in result["counts"].items():
+        table.add_row(action.replace("_", " "), str(count))
+    console.print(table)
+    made = result["made"]
+    console.print(f"images made {made.get('generated', 0)}, already there {made.get('existing', 0)}, "
+                  f"failed {made.get('failed', 0)}; pruned {result['pruned_images']}")
+    console.print(f"manifest: {result['manifest']} (previous ones under manifests/)")
+    return 0 if not made.get("failed") else 1
 
 
 def _quiet_environment() -> None:
