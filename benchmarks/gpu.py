@@ -172,6 +172,17 @@ def reset_peak(device: str) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
+def free(device: str) -> None:
+    """Drop one model's pipeline and compiled graphs before building the next (both at once may not fit)."""
+    import gc
+
+    import torch
+
+    torch._dynamo.reset()
+    gc.collect()
+    reset_peak(device)
+
+
 def peak_gib(device: str) -> float | None:
     import torch
 
@@ -293,8 +304,9 @@ def run(args) -> list[dict]:
                 measured = time_backend(backend, model, size, images, device)
                 rows.append(row(label, model, size, measured, baselines[size], limits))
             backend.close()
+            del backend
         del pipe
-        reset_peak(device)
+        free(device)
     return rows
 
 
@@ -321,46 +333,76 @@ def print_table(rows: list[dict]) -> None:
 
 # -- overlap of image encoding and writes with generation (CPU) ---------------------------------------------------
 
+class TimedBackend:
+    """Wraps a backend and records when each of its calls was busy (from the call until its last result)."""
+
+    def __init__(self, backend):
+        self.inner, self.busy = backend, []
+        self.name, self.max_batch = backend.name, backend.max_batch
+
+    def generate(self, requests):
+        start = time.perf_counter()
+        yield from self.inner.generate(requests)
+        self.busy.append((start, time.perf_counter()))
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def overlap_seconds(spans: list[tuple[float, float]], busy: list[tuple[float, float]]) -> float:
+    """Seconds of `spans` that fall inside any `busy` interval (busy intervals do not overlap each other)."""
+    return sum(max(0.0, min(end, b_end) - max(start, b_start)) for start, end in spans for b_start, b_end in busy)
+
+
 def measure_overlap(images: int, size: int, threads: int) -> dict:
-    """One shard through the real runner (tiny backend, PNG): generation alone, encode+write alone, both together."""
+    """One shard through the real runner (tiny backend, PNG): how much of the encode+write work ran while the
+    backend was generating, from timestamps (robust to the noise of a shared machine), plus wall times."""
+    import threading
+
     import pyarrow as pa
     import pyarrow.parquet as pq
     import torch
 
+    import fluxcat.generate as runner
     from fluxcat.backends import get_backend
-    from fluxcat.generate import encode_image, request_for_row
-    from fluxcat.pipeline import RunOptions, plan, run_one_shard
-    from fluxcat.store import Store, image_relpath
+    from fluxcat.pipeline import RunOptions, plan
+    from fluxcat.store import Store
 
     torch.set_num_threads(threads)
+    spans, lock = [], threading.Lock()
+    store_result = runner._store_result
+
+    def timed_store_result(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return store_result(*args, **kwargs)
+        finally:
+            with lock:
+                spans.append((start, time.perf_counter()))
+
     with tempfile.TemporaryDirectory() as root:
         catalog = os.path.join(root, "catalog.parquet")
         pq.write_table(pa.Table.from_pylist([{"prompt": f"a ceramic mug, pattern {i}", "model": "schnell", "width": size,
                                               "height": size, "seed": i} for i in range(images)]), catalog)
         options = RunOptions(catalog=catalog, output=os.path.join(root, "out"), backend="tiny", dedupe="off", shard_size=images)
-        report = plan(options)
-        shard = report.shards[0].name
-        store = Store(options.output)
-        rows = store.read_table(f"_work/plan/{shard}.parquet").to_pylist()
-        backend = get_backend("tiny")
-        requests = [request_for_row(r) for r in rows if r["status"] == "planned"]
-        list(backend.generate(requests[:backend.max_batch]))  # load the pipeline outside the timings
-        start = time.perf_counter()
-        results = [r for chunk in range(0, len(requests), backend.max_batch)
-                   for r in backend.generate(requests[chunk:chunk + backend.max_batch])]
-        generate_s = time.perf_counter() - start
-        start = time.perf_counter()
-        scratch = Store(os.path.join(root, "scratch"))
-        for result in results:
-            scratch.write_bytes(image_relpath(result.key, "png"), encode_image(result.image, "png"))
-        write_s = time.perf_counter() - start
-        start = time.perf_counter()
-        outcome = run_one_shard(options, shard)
-        shard_s = time.perf_counter() - start
-    assert outcome.statuses.get("generated") == len(requests), outcome.statuses
-    hidden = (generate_s + write_s - shard_s) / write_s if write_s else 0.0
-    return {"images": len(requests), "size": size, "torch_threads": threads, "generate_s": generate_s,
-            "encode_write_s": write_s, "shard_s": shard_s, "serial_s": generate_s + write_s, "io_hidden": hidden}
+        shard = plan(options).shards[0].name
+        backend = TimedBackend(get_backend("tiny"))
+        backend.inner.pipeline("schnell")  # load outside the timings
+        runner._store_result = timed_store_result
+        try:
+            start = time.perf_counter()
+            outcome = runner.run_shard(Store(options.output), shard, backend, "png")
+            shard_s = time.perf_counter() - start
+        finally:
+            runner._store_result = store_result
+    assert outcome.statuses.get("generated") == images, outcome.statuses
+    io_s = sum(end - begin for begin, end in spans)
+    generate_s = sum(end - begin for begin, end in backend.busy)
+    hidden = overlap_seconds(spans, backend.busy)
+    return {"images": images, "size": size, "torch_threads": threads, "backend_calls": len(backend.busy),
+            "shard_wall_s": round(shard_s, 2), "backend_busy_s": round(generate_s, 2), "encode_write_s": round(io_s, 2),
+            "encode_write_during_generation_s": round(hidden, 2), "io_hidden_fraction": round(hidden / io_s, 3) if io_s else None,
+            "io_after_generation_s": round(max(end for _, end in spans) - max(end for _, end in backend.busy), 2)}
 
 
 def main(argv=None) -> None:
