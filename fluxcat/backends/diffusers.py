@@ -196,6 +196,8 @@ class DiffusersBackend:
 
         first = batch[0]
         pipe = self.pipeline(first.model, worker)
+        if self.fast.compile:  # dynamo's settings are per thread (torch >= 2.13): set them where the graphs run
+            fastpath.raise_recompile_limit()
         # Compiled blocks hold one static shape per bucket: pad a partial batch and drop the extra images.
         rows = fastpath.padded(batch, size) if self.fast.pad_batches else batch
         generators = [torch.Generator(device=device).manual_seed(r.seed) for r in rows]

@@ -71,6 +71,7 @@ def test_a_catalog_of_mixed_sizes_compiles_each_size_once(tiny):
 
     fast = TinyBackend(compile="on", compile_backend=counting_backend)
     try:
+        fast.pipeline("schnell")  # prepared on this thread; the graphs run on the device worker's
         first = [request("c1", "one", SIZE_A, 1), request("c2", "two", SIZE_A, 2), request("c3", "three", SIZE_A, 3),
                  request("d1", "four", SIZE_B, 4), request("d2", "five", SIZE_B, 5)]
         results = {r.key: r for r in fast.generate(first)}
@@ -82,6 +83,9 @@ def test_a_catalog_of_mixed_sizes_compiles_each_size_once(tiny):
                  request("e4", "nine", SIZE_B, 9), request("e5", "ten", SIZE_B, 10), request("e6", "eleven", SIZE_B, 11)]
         again = {r.key: r for r in fast.generate(later)}
         assert all(r.ok for r in again.values()) and len(graphs) == compiled_first
+        # Dynamo settings are per thread: the raised recompile limit must hold where the graphs run.
+        limit = fast._device_workers().submit(lambda worker, device: torch._dynamo.config.recompile_limit).result()
+        assert limit >= 64
         # Compiled (eager graphs) and padded, the images are the plain path's up to batched float rounding.
         plain = plain_images(tiny, first[:3])
         for key, image in zip(["c1", "c2", "c3"], plain):
