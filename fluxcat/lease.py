@@ -64,8 +64,8 @@ class Lease:
             if _create_exclusive(self.store, LEASE_PATH, self._record()):
                 return
             holder = read_lease(self.store)
-            if holder is not None and holder.get("expires_at", 0) < time.time():
-                _remove_if_token(self.store, holder.get("token"))  # lapsed: its writer is gone
+            if holder is not None and (holder.get("expires_at", 0) < time.time() or _holder_is_dead(holder)):
+                _remove_if_token(self.store, holder.get("token"))  # lapsed or killed: its writer is gone
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -105,6 +105,19 @@ class Lease:
                 self.renew()
             except Exception:  # a storage hiccup: the next beat tries again; check() reads the lease itself
                 pass
+
+
+def _holder_is_dead(holder: dict) -> bool:
+    """A holder on this very host whose process is gone (kill -9, a crash) cannot renew: no need to wait it out."""
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 def read_lease(store: Store) -> dict | None:

@@ -58,6 +58,22 @@ def test_stale_lease_expires_and_is_taken_over(store):
         lease.check()
 
 
+def test_a_killed_holder_on_this_host_is_taken_over_at_once(store):
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = Lease(store, owner="killed run", ttl=600)
+    record = json.loads(killed._record())
+    store.write_bytes(LEASE_PATH, json.dumps({**record, "pid": int(child.stdout)}).encode())  # that process is gone
+    with Lease(store, owner="rerun") as lease:
+        assert read_lease(store)["token"] == lease.token
+    alive = Lease(store, owner="live run", ttl=600)
+    alive.acquire()  # this process: alive, so its lease still holds
+    with pytest.raises(LeaseHeld):
+        Lease(store, owner="second").acquire()
+
+
 def test_racing_writers_get_exactly_one_lease(store):
     leases = [Lease(store, owner=f"writer {n}") for n in range(8)]
     barrier, won = threading.Barrier(len(leases)), []
