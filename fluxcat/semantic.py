@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from fluxcat.attributes import PromptTokens, compare, load_lexicon, tokenise
+from fluxcat.attributes import compare, load_lexicon, tokenise
 from fluxcat.dedupe import DedupeEntry, Match, normalise_prompt
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -311,7 +311,8 @@ def semantic_duplicates(entries: Iterable[DedupeEntry], store=None, threshold: f
     by_params: dict[str, list[int]] = defaultdict(list)
     for position, entry in enumerate(entries):
         by_params[entry.params].append(position)
-    candidates = [p for group in by_params.values() if len(group) > 1 for p in group]
+    # Rows sharing their parameters with another row, in catalog order: union-find roots are then first rows.
+    candidates = sorted(p for group in by_params.values() if len(group) > 1 for p in group)
     if not candidates:
         return {}
     embedder = embedder or Embedder(model, backend, batch_size)

@@ -75,3 +75,31 @@ def test_plan_table_lists_both_prompts_and_threshold_flag(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "duplicate groups" in out and "kept" in out and "oatmeal color" in out and "oatmeal colour" in out
     assert main(["plan", str(SAMPLE_CATALOG), "--dedupe-threshold", "2"]) == 2
+
+
+def test_plan_shards_carry_canonical_id_uri_and_similarity(tmp_path, catalog_factory):
+    import pyarrow as pa
+
+    from fluxcat.shards import PLAN_DIR, PlanSettings, plan_catalog
+    from fluxcat.store import Store
+
+    first, second = PARAPHRASES[2][1:]
+    catalog = catalog_factory([
+        {"id": "A", "prompt": first}, {"id": "B", "prompt": "A brown leather wallet on a white background, product photo"},
+        {"id": "C", "prompt": second}, {"id": "D", "prompt": first.lower()},
+        {"id": "E", "prompt": second, "num_images": 2},  # other parameters: never merged with A
+    ])
+    store = Store(str(tmp_path / "out"))
+    settings = PlanSettings(model_id=lambda model: f"test/{model}", dedupe="semantic")
+    report = plan_catalog(catalog, store, settings)
+    rows = pa.concat_tables(store.iter_tables(PLAN_DIR)).to_pylist()
+    by_id = {}
+    for row in rows:
+        by_id.setdefault(row["id"], []).append(row)
+    assert [r["status"] for r in by_id["B"]] == ["planned"] and by_id["E"][0]["status"] == "planned"
+    for duplicate in ("C", "D"):
+        (row,) = by_id[duplicate]
+        assert row["status"] == "duplicate" and row["duplicate_of"] == "A"
+        assert row["image_uri"] == by_id["A"][0]["image_uri"] and row["est_cost_usd"] == 0.0
+    assert 0.95 <= by_id["C"][0]["similarity"] < 1.0 and by_id["D"][0]["similarity"] == 1.0
+    assert {(m.row_number, m.canonical) for m in report.duplicates} == {(2, 0), (3, 0)}
