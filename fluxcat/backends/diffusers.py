@@ -237,6 +237,8 @@ class DiffusersBackend:
         from diffusers import FluxPipeline
 
         diffusers.utils.logging.disable_progress_bar()
+        # Prompts past CLIP's 77 tokens are expected (T5 reads the whole prompt): no warning per batch.
+        diffusers.utils.logging.get_logger("diffusers.pipelines.flux.pipeline_flux").setLevel("ERROR")
         transformers.utils.logging.disable_progress_bar()
         device = getattr(self._loading, "device", None) or self.device
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
