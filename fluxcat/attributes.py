@@ -136,15 +136,26 @@ def compare(a: PromptTokens, b: PromptTokens, lexicon: Lexicon | None = None) ->
     matcher = difflib.SequenceMatcher(None, a.tokens, b.tokens, autojunk=False)
     removed = [(i1, i2) for tag, i1, i2, _, _ in matcher.get_opcodes() if tag in ("replace", "delete")]
     added = [(j1, j2) for tag, _, _, j1, j2 in matcher.get_opcodes() if tag in ("replace", "insert")]
+    lexicon = lexicon or load_lexicon()
     for i1, i2 in removed:
         block = a.tokens[i1:i2]
         match = next(((j1, j2) for j1, j2 in added if b.tokens[j1:j2] == block), None)
-        if match is None or not (_whole_clauses(a, i1, i2) or _whole_clauses(b, *match)):
-            return Verdict(False, f"word order differs within a clause ({' '.join(block)!s} moved)")
+        if match is None or not _may_move(a, (i1, i2), b, match, lexicon):
+            return Verdict(False, f"word order differs within a clause ({' '.join(map(_show, block))} moved)")
         added.remove(match)
     if added:
         return Verdict(False, "word order differs within a clause")
     return Verdict(True, "same words; only whole clauses moved, plus stop words, synonyms or formatting")
+
+
+def _may_move(a: PromptTokens, span_a: tuple[int, int], b: PromptTokens, span_b: tuple[int, int], lexicon: Lexicon) -> bool:
+    """A block may move if it is a whole clause on one side ("..., product photo" -> "Product photo of ...").
+    A block holding an attribute must be a whole clause on both sides: "a mug with a blue lid" is not
+    "a mug with a lid, blue", though a plain clause reordering ("..., left view, white background") is fine."""
+    whole_a, whole_b = _whole_clauses(a, *span_a), _whole_clauses(b, *span_b)
+    if any(_category(token, lexicon) for token in a.tokens[span_a[0]:span_a[1]]):
+        return whole_a and whole_b
+    return whole_a or whole_b
 
 
 def _whole_clauses(p: PromptTokens, start: int, end: int) -> bool:

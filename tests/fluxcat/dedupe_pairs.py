@@ -39,6 +39,8 @@ VARIANTS = [
     ("season", "A wreath on a front door in winter", "A wreath on a front door in summer"),
     ("state", "A cup of hot coffee on a saucer", "A cup of iced coffee on a saucer"),
     ("roles", "A dog chasing a cat in a garden", "A cat chasing a dog in a garden"),
+    ("binding", "A mug with a blue lid", "A mug with a lid, blue"),
+    ("binding", "A red mug, blue lid", "A blue mug, red lid"),
     ("extra detail", "A red leather wallet", "A red leather wallet with a zip"),
 ]
 
