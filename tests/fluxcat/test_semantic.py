@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -131,7 +132,7 @@ def test_guard_names_the_attribute_that_differs():
 
 
 def test_lexicon_refuses_attribute_stop_words_and_joined_variants(tmp_path):
-    data = json.loads((__import__("importlib.resources").resources.files("fluxcat.data") / "attributes.json").read_text())
+    data = json.loads((resources.files("fluxcat.data") / "attributes.json").read_text())
     bad = dict(data, stop_words=data["stop_words"] + ["without"])
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
@@ -145,7 +146,7 @@ def test_lexicon_refuses_attribute_stop_words_and_joined_variants(tmp_path):
 
 
 def test_lexicon_file_grows_without_code(tmp_path, embedder):
-    data = json.loads((__import__("importlib.resources").resources.files("fluxcat.data") / "attributes.json").read_text())
+    data = json.loads((resources.files("fluxcat.data") / "attributes.json").read_text())
     first, second = "A sofa in a loft, evening light", "A couch in a loft, evening light"
     assert find_duplicates(_pair(first, second), "semantic", threshold=0.8, embedder=embedder)
     data["synonyms"] = [g for g in data["synonyms"] if "sofa" not in g]
