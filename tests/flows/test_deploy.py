@@ -52,7 +52,8 @@ def server(tmp_path_factory):
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api,
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
            "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+           "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2"}
     process = start(PREFECT + ["server", "start", "--host", "127.0.0.1", "--port", str(port)], env, home / "server.log")
     try:
         deadline = time.monotonic() + 180
@@ -87,23 +88,42 @@ def deployed(server):
         stop(worker)
 
 
+def call(method: str, url: str, **kwargs) -> httpx.Response:
+    """One API request, retried on 5xx/429 as Prefect's own client does."""
+    for attempt in range(4):
+        response = httpx.request(method, url, **kwargs)
+        if response.status_code < 500 and response.status_code != 429:
+            return response
+        time.sleep(1 + attempt)
+    return response
+
+
 def deployments(api: str) -> dict[str, dict]:
-    found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
+    found = call("post", f"{api}/deployments/filter", json={}, timeout=30).json()
     return {d["name"]: d for d in found}
 
 
+def create_run(deployed: dict, name: str, parameters: dict) -> dict:
+    """What the UI's Run button does: POST create_flow_run on the deployment."""
+    deployment = deployments(deployed["api"])[name]
+    response = call("post", f"{deployed['api']}/deployments/{deployment['id']}/create_flow_run",
+                          json={"parameters": parameters, "state": {"type": "SCHEDULED"}}, timeout=30)
+    assert response.status_code == 201, (response.status_code, response.text)
+    return response.json()
+
+
 def run_deployment(deployed: dict, name: str, parameters: dict, timeout: float = 240) -> dict:
-    """What the UI's Run button does: POST create_flow_run on the deployment; then wait for a final state."""
+    return wait_for(deployed, create_run(deployed, name, parameters), timeout)
+
+
+def wait_for(deployed: dict, flow_run: dict, timeout: float = 240) -> dict:
     api = deployed["api"]
-    deployment = deployments(api)[name]
-    flow_run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run",
-                          json={"parameters": parameters, "state": {"type": "SCHEDULED"}}, timeout=30).json()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = httpx.get(f"{api}/flow_runs/{flow_run['id']}", timeout=30).json()["state"]
+        state = call("get", f"{api}/flow_runs/{flow_run['id']}", timeout=30).json()["state"]
         if state["type"] in FINAL:
             assert state["type"] == "COMPLETED", (state, (deployed["home"] / "worker.log").read_text()[-4000:])
-            return flow_run
+            return call("get", f"{api}/flow_runs/{flow_run['id']}", timeout=30).json()
         assert deployed["worker"].poll() is None, (deployed["home"] / "worker.log").read_text()[-4000:]
         time.sleep(1)
     pytest.fail(f"flow run {flow_run['id']} did not finish:\n" + (deployed["home"] / "worker.log").read_text()[-4000:])
@@ -165,7 +185,7 @@ def test_ui_runs_generate_then_rerun_makes_nothing_then_retry_failed(deployed, t
 
     # 4. the refresh deployment on an unchanged catalog: everything unchanged, nothing made, counts as an artifact
     flow_run = run_deployment(deployed, "refresh", {k: v for k, v in base.items() if k != "shard_size"})
-    artifacts = httpx.post(f"{deployed['api']}/artifacts/filter",
+    artifacts = call("post", f"{deployed['api']}/artifacts/filter",
                            json={"artifacts": {"key": {"any_": ["fluxcat-refresh"]},
                                                "flow_run_id": {"any_": [flow_run["id"]]}}}, timeout=30).json()
     assert len(artifacts) == 1
@@ -179,3 +199,18 @@ def _table(artifact: dict) -> list[dict]:
 
     data = artifact["data"]
     return json.loads(data) if isinstance(data, str) else data
+
+
+def test_colliding_runs_are_enqueued_not_run_together(deployed, tmp_path):
+    """A second run of a deployment while one runs (a UI rerun during the nightly run) waits for a slot."""
+    catalog = write_catalog(tmp_path / "catalog.parquet",
+                            [{"id": f"c{n}", "prompt": f"chair photo {n}", "width": 64, "height": 64} for n in range(4)])
+    parameters = {"catalog": catalog, "output": str(tmp_path / "out"), "backend": "fixed", "shard_size": 2}
+    first, second = (create_run(deployed, "on-demand", parameters) for _ in range(2))
+    runs = sorted((wait_for(deployed, r) for r in (first, second)), key=lambda r: r["start_time"])
+    assert runs[0]["end_time"] <= runs[1]["start_time"]  # never writing the output at the same time
+    states = [s["name"] for r in runs
+              for s in call("get", f"{deployed['api']}/flow_run_states/", params={"flow_run_id": r["id"]}, timeout=30).json()]
+    assert "AwaitingConcurrencySlot" in states
+    statuses = {r["status"] for r in manifest(tmp_path / "out")}
+    assert statuses == {"existing"}  # the later run found the earlier one's work done
