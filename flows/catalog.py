@@ -16,7 +16,7 @@ from fluxcat.pipeline import RunOptions
 from tasks.generation import generate_shard_task
 from tasks.planning import check_config_task, plan_catalog_task
 from tasks.output_access import hold_output, storage_options_for
-from tasks.reporting import finish_run_task, start_progress, update_progress
+from tasks.reporting import ShardProgress, finish_run_task
 
 BackendName = Literal["auto", "tiny", "diffusers", "fixed", "fal", "replicate", "hf", "segmind", "flux-api", "router"]
 
@@ -87,14 +87,13 @@ def generate_catalog(
         if dry_run:
             return {"dry_run": True, "plan": plan}
         shards = [shard["name"] for shard in plan["shards"]]
-        progress = start_progress()
-        reused, done = [], 0
+        progress = ShardProgress(len(shards))
+        reused = []
         with shard_runner(task_runner, backend, cluster_address, workers) as submit:
             for future in as_completed(submit(generate_shard_task, options, shards)):
                 outcome = future.result()
                 reused += [outcome["shard"]] if outcome["reused"] else []
-                done += 1
-                update_progress(progress, done, len(shards))
+                progress.shard_done()
         lease.check()
         return {"plan": {k: plan[k] for k in ("images_to_generate", "estimated_cost_usd", "statuses")},
                 **finish_run_task(options, shards, reused, started)}

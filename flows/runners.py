@@ -37,7 +37,10 @@ def shard_runner(task_runner: str, backend: str, cluster_address: str | None = N
     """Yield submit(task, options, shards) -> futures, one task per shard, on the chosen engine."""
     check_task_runner(task_runner, cluster_address)
     if task_runner == "threads":
-        yield lambda task, options, shards: task.map(unmapped(options), shards)
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        with ThreadPoolTaskRunner(max_workers=placement.thread_workers(backend, workers)) as runner:
+            yield lambda task, options, shards: runner.map(task, {"options": unmapped(options), "shard": shards})
     elif task_runner == "dask":
         with _dask(backend, cluster_address, workers) as submit:
             yield submit

@@ -31,6 +31,17 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def thread_workers(backend: str, workers: int | None = None) -> int:
+    """Shards the flow's own threads run at once: one per GPU for a local model (a single one on CPU, where the
+    model and the image encoders already use every core: measured, two at once ran slower than one), several
+    per core for hosted APIs, whose shards mostly wait on the network."""
+    if workers:
+        return workers
+    if uses_gpu_slot(backend) or backend == "fixed":
+        return max(1, gpu_count())
+    return HOSTED_SHARDS_PER_CPU * (os.cpu_count() or 1)
+
+
 def local_dask_cluster(backend: str, workers: int | None = None, gpus: int | None = None) -> dict:
     """LocalCluster settings: one single-threaded worker per GPU declaring resource GPU=1 for local models,
     else `workers` processes (threads for hosted APIs, so their shards go wide)."""

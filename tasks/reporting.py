@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from prefect import task
@@ -44,10 +45,18 @@ def _md_escape(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_{}[]()#+!|<>" else c for c in str(text))
 
 
-def start_progress() -> str:
-    """A progress artifact for the UI, moved on as each shard finishes."""
-    return str(create_progress_artifact(progress=0.0, key="fluxcat-progress", description="shards finished"))
+class ShardProgress:
+    """A progress artifact for the UI, moved on as shards finish; at most one update a second, since each is
+    a round trip to the Prefect API and a catalog can have thousands of shards."""
 
+    def __init__(self, total: int, min_interval: float = 1.0):
+        self.total, self.done, self.min_interval = total, 0, min_interval
+        self.artifact_id = create_progress_artifact(progress=0.0, key="fluxcat-progress", description="shards finished")
+        self.last_update = time.monotonic()
 
-def update_progress(artifact_id: str, done: int, total: int) -> None:
-    update_progress_artifact(artifact_id=artifact_id, progress=100.0 * done / max(total, 1))
+    def shard_done(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.done == self.total or now - self.last_update >= self.min_interval:
+            update_progress_artifact(artifact_id=self.artifact_id, progress=100.0 * self.done / max(self.total, 1))
+            self.last_update = now
