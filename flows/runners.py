@@ -62,7 +62,7 @@ def _dask(backend: str, address: str | None, workers: int | None) -> Iterator[Su
     with runner:
         client = runner.client
         if not address and "resources" in cluster:
-            client.register_plugin(PinGpuPerWorker())
+            client.register_plugin(PinGpuPerWorker(placement.visible_gpus(cluster["n_workers"])))
         declared = {name for worker in client.scheduler_info()["workers"].values()
                     for name in (worker.get("resources") or {})}
         resources = placement.dask_shard_resources(backend, declared)
@@ -95,21 +95,20 @@ def _ray(backend: str, address: str | None, workers: int | None) -> Iterator[Sub
         yield submit
 
 
-def _pin_gpu(worker) -> None:
-    import os
-
-    os.environ["CUDA_VISIBLE_DEVICES"] = str(worker.name)
-
-
 try:  # a plugin class needs distributed; only defined where it is installed
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class PinGpuPerWorker(WorkerPlugin):
-        """Local GPU cluster: worker N sees only GPU N, set before the backend imports torch."""
+        """Local GPU cluster: worker N sees only the Nth visible GPU, set before the backend imports torch."""
 
         name = "fluxcat-pin-gpu"
 
+        def __init__(self, devices: list[str]):
+            self.devices = devices
+
         def setup(self, worker) -> None:
-            _pin_gpu(worker)
+            import os
+
+            os.environ["CUDA_VISIBLE_DEVICES"] = placement.gpu_for_worker(worker.name, self.devices)
 except ImportError:  # pragma: no cover - Dask not installed: the dask runner says how to install it
     PinGpuPerWorker = None

@@ -42,6 +42,17 @@ def thread_workers(backend: str, workers: int | None = None) -> int:
     return HOSTED_SHARDS_PER_CPU * (os.cpu_count() or 1)
 
 
+def visible_gpus(count: int) -> list[str]:
+    """The device ids this process may use, as CUDA names them: $CUDA_VISIBLE_DEVICES's list, else 0..count-1."""
+    visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return visible[:count] if visible else [str(index) for index in range(count)]
+
+
+def gpu_for_worker(worker_name, devices: list[str]) -> str:
+    """Local cluster workers are named 0..n-1: worker N gets the Nth device."""
+    return devices[int(worker_name) % len(devices)]
+
+
 def local_dask_cluster(backend: str, workers: int | None = None, gpus: int | None = None) -> dict:
     """LocalCluster settings: one single-threaded worker per GPU declaring resource GPU=1 for local models,
     else `workers` processes (threads for hosted APIs, so their shards go wide)."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pyarrow.parquet as pq
 import pytest
+from prefect import flow, task
 
+from flows.runners import shard_runner
 from fluxcat import placement
 
 ROWS = [{"id": f"r{n}", "prompt": f"{'broken' if n == 5 else 'studio'} photo of product {n % 7}", "width": 64,
@@ -57,6 +62,49 @@ def test_engine_settings_fail_before_any_work(catalog, tmp_path, prefect_harness
     with pytest.raises(ValueError, match="cluster_address needs task_runner"):
         generate_catalog(catalog=catalog, output=str(tmp_path), cluster_address="tcp://127.0.0.1:1", **RUN)
     assert not (tmp_path / "_work").exists()
+
+
+@task
+def probe_shard(options, shard):
+    """Stands in for a GPU shard: where it ran, what device it saw, when."""
+    from distributed import get_worker
+
+    started = time.time()
+    time.sleep(0.5)
+    return {"worker": get_worker().name, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": started,
+            "end": time.time()}
+
+
+@flow
+def probe_gpu_shards(shards: int) -> list[dict]:
+    with shard_runner("dask", "tiny") as submit:
+        return [future.result() for future in submit(probe_shard, None, list(range(shards)))]
+
+
+def test_dask_gpu_shards_run_one_per_gpu_worker(monkeypatch, prefect_harness):
+    """Two pretend GPUs: workers declare GPU=1 but get two threads each, so only the resource annotation keeps
+    a worker to one shard at a time; each worker sees only its own device."""
+    monkeypatch.setattr(placement, "gpu_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,4")
+    gpu_cluster = placement.local_dask_cluster
+
+    def two_threads(backend, workers=None, gpus=None):
+        return {**gpu_cluster(backend, workers, gpus), "threads_per_worker": 2}
+
+    monkeypatch.setattr(placement, "local_dask_cluster", two_threads)
+    runs = probe_gpu_shards(6)
+    assert {(r["worker"], r["cuda"]) for r in runs} == {(0, "3"), (1, "4")}
+    for worker in (0, 1):
+        spans = sorted((r["start"], r["end"]) for r in runs if r["worker"] == worker)
+        assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:])), spans
+
+
+def test_local_gpu_workers_are_pinned_one_device_each(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    devices = placement.visible_gpus(2)
+    assert [placement.gpu_for_worker(name, devices) for name in (0, 1)] == ["2", "5"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert placement.visible_gpus(3) == ["0", "1", "2"]
 
 
 def test_gpu_shards_hold_one_gpu_and_hosted_shards_go_wide():
