@@ -83,8 +83,9 @@ def _ray(backend: str, address: str | None, workers: int | None) -> Iterator[Sub
     from prefect_ray.context import remote_options
 
     init = {"include_dashboard": False, "log_to_driver": False}
-    if not address and workers:
-        init["num_cpus"] = workers
+    if not address:  # a local Ray instance: the CPUs asked for, and every GPU this machine has
+        init.update({"num_cpus": workers} if workers else {})
+        init["num_gpus"] = placement.gpu_count() if placement.uses_gpu_slot(backend) else 0
     with RayTaskRunner(address=address, init_kwargs=init) as runner:
         options_for_shard = placement.ray_shard_options(backend, ray.cluster_resources().get("GPU", 0))
 

@@ -99,6 +99,31 @@ def test_dask_gpu_shards_run_one_per_gpu_worker(monkeypatch, prefect_harness):
         assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:])), spans
 
 
+@task
+def probe_ray_shard(options, shard):
+    started = time.time()
+    time.sleep(1.0)
+    return {"cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": started, "end": time.time()}
+
+
+@flow
+def probe_ray_gpu_shards(shards: int) -> list[dict]:
+    with shard_runner("ray", "tiny", workers=4) as submit:
+        return [future.result() for future in submit(probe_ray_shard, None, list(range(shards)))]
+
+
+def test_ray_gpu_shards_take_one_gpu_each(monkeypatch, prefect_harness):
+    """A local Ray instance declaring two (pretend) GPUs and four CPUs: num_gpus=1 lets two shards run at once,
+    each given its own device by Ray."""
+    pytest.importorskip("prefect_ray")
+    monkeypatch.setattr(placement, "gpu_count", lambda: 2)
+    runs = probe_ray_gpu_shards(4)
+    assert {r["cuda"] for r in runs} == {"0", "1"}
+    moments = sorted(t for r in runs for t in (r["start"], r["end"]))
+    busy = [sum(1 for r in runs if r["start"] <= m < r["end"]) for m in moments]
+    assert max(busy) == 2
+
+
 def test_local_gpu_workers_are_pinned_one_device_each(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
     devices = placement.visible_gpus(2)
