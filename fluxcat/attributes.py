@@ -83,7 +83,7 @@ def tokenise(prompt: str, lexicon: Lexicon | None = None) -> PromptTokens:
 
 
 def _clauses(prompt: str) -> list[str]:
-    clauses, start, last = [], 0, 0
+    clauses, start = [], 0
     quoted = [m.span() for m in _QUOTED.finditer(prompt)]
     for match in _CLAUSE_BREAK.finditer(prompt):
         if any(a <= match.start() < b for a, b in quoted):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.parse
 
 from fluxcat.backends.base import ImageRequest
 from fluxcat.backends.hosted import HostedBackend, Output, ProviderError
@@ -44,8 +43,8 @@ class FalBackend(HostedBackend):
         request_id = submitted.get("request_id") if isinstance(submitted, dict) else None
         if not request_id:
             raise ProviderError(f"fal accepted the job but sent no request_id: {str(submitted)[:120]!r}")
-        status_url = self._own_url(submitted.get("status_url"), f"{self._requests_root(app)}/{request_id}/status")
-        response_url = self._own_url(submitted.get("response_url"), f"{self._requests_root(app)}/{request_id}")
+        status_url = self.own_url(submitted.get("status_url"), f"{self._requests_root(app)}/{request_id}/status")
+        response_url = self.own_url(submitted.get("response_url"), f"{self._requests_root(app)}/{request_id}")
 
         async def completed():
             status = self.json_of(await self.request("GET", status_url, what="status"), "status")
@@ -74,10 +73,3 @@ class FalBackend(HostedBackend):
         owner_and_name = "/".join(app.split("/")[:2])
         return self.url(f"{owner_and_name}/requests")
 
-    def _own_url(self, given: str | None, fallback: str) -> str:
-        """Follow a URL from the reply only on the base URL's own origin: credentials go nowhere else."""
-        if given:
-            base, url = urllib.parse.urlsplit(self.base_url), urllib.parse.urlsplit(given)
-            if (url.scheme, url.netloc) == (base.scheme, base.netloc):
-                return given
-        return fallback

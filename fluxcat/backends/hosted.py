@@ -286,6 +286,20 @@ def run_on_loop(coroutine: Awaitable) -> concurrent.futures.Future:
     return _loop_thread.submit(coroutine)
 
 
+def generate_on_loop(name: str, generate_one, requests: list[ImageRequest]) -> Iterator[ImageResult]:
+    """One coroutine per request on the shared loop; results yielded as they finish, never an exception."""
+    futures = {run_on_loop(generate_one(request)): request for request in requests}
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as error:  # generate_one never raises; belt and braces
+                yield ImageResult(futures[future].key, error=scrub(f"{type(error).__name__}: {error}"), backend=name)
+    finally:
+        for future in futures:
+            future.cancel()
+
+
 @dataclass
 class ConcurrencyGauge:
     """A semaphore plus counters, so benchmarks and tests can read the peak requests in flight."""
@@ -508,16 +522,15 @@ class HostedBackend:
         return self.unsupported(planned.model, planned.width, planned.height, planned.steps, planned.guidance)
 
     def generate(self, requests: list[ImageRequest]) -> Iterator[ImageResult]:
-        futures = {run_on_loop(self.generate_one(request)): request for request in requests}
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                try:
-                    yield future.result()
-                except Exception as error:  # generate_one never raises; belt and braces
-                    yield ImageResult(futures[future].key, error=scrub(f"{type(error).__name__}: {error}"), backend=self.name)
-        finally:
-            for future in futures:
-                future.cancel()
+        yield from generate_on_loop(self.name, self.generate_one, requests)
+
+    def own_url(self, given: str | None, fallback: str) -> str:
+        """Follow a URL from a reply only on the base URL's own origin: credentials go nowhere else."""
+        if given:
+            base, url = urllib.parse.urlsplit(self.base_url), urllib.parse.urlsplit(given)
+            if (url.scheme, url.netloc) == (base.scheme, base.netloc):
+                return given
+        return fallback
 
     def close(self) -> None:
         client, self._client = self._client, None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.parse
 
 from fluxcat.backends.base import ImageRequest
 from fluxcat.backends.hosted import HostedBackend, Output, ProviderError
@@ -71,7 +70,7 @@ class ReplicateBackend(HostedBackend):
         prediction_id = prediction.get("id")
         if not prediction_id:
             raise ProviderError("replicate prediction has no id to poll")
-        url = self._own_url((prediction.get("urls") or {}).get("get"), self.url(f"v1/predictions/{prediction_id}"))
+        url = self.own_url((prediction.get("urls") or {}).get("get"), self.url(f"v1/predictions/{prediction_id}"))
 
         async def settled():
             current = self._prediction(await self.request("GET", url, what="get prediction"), "get prediction")
@@ -91,10 +90,3 @@ class ReplicateBackend(HostedBackend):
         metrics = prediction.get("metrics") or {}
         return Output(url, {"prediction_id": prediction.get("id"), "predict_time": metrics.get("predict_time")})
 
-    def _own_url(self, given: str | None, fallback: str) -> str:
-        """Poll a URL from the reply only on the base URL's origin: the token goes nowhere else."""
-        if given:
-            base, url = urllib.parse.urlsplit(self.base_url), urllib.parse.urlsplit(given)
-            if (url.scheme, url.netloc) == (base.scheme, base.netloc):
-                return given
-        return fallback

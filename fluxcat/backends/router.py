@@ -9,7 +9,7 @@ import time
 from typing import Any, Iterator
 
 from fluxcat.backends.base import BackendConfigError, ImageRequest, ImageResult
-from fluxcat.backends.hosted import HostedBackend, QuotaLedger, run_on_loop, scrub
+from fluxcat.backends.hosted import HostedBackend, QuotaLedger, generate_on_loop, scrub
 from fluxcat.backends.provider_facts import QUALITY, TYPICAL_SECONDS
 from fluxcat.limits import MODELS
 
@@ -73,18 +73,7 @@ class RouterBackend:
             backend.attach_store(store)
 
     def generate(self, requests: list[ImageRequest]) -> Iterator[ImageResult]:
-        import concurrent.futures
-
-        futures = {run_on_loop(self.generate_one(request)): request for request in requests}
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                try:
-                    yield future.result()
-                except Exception as error:  # generate_one never raises; belt and braces
-                    yield ImageResult(futures[future].key, error=scrub(f"{type(error).__name__}: {error}"), backend=self.name)
-        finally:
-            for future in futures:
-                future.cancel()
+        yield from generate_on_loop(self.name, self.generate_one, requests)
 
     def close(self) -> None:
         for backend in self.backends.values():
