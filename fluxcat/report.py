@@ -37,7 +37,7 @@ def write_index(store: Store, summary: RunSummary, title: str = "fluxcat run") -
 
 
 def _first_rows(store: Store) -> list[dict]:
-    columns = ["row_number", "id", "prompt", "model", "width", "height", "status", "reason", "duplicate_of", "image_uri"]
+    columns = ["row_number", "id", "prompt", "model", "width", "height", "status", "reason", "duplicate_of", "corrections", "image_uri"]
     with store.fs.open(store.path(MANIFEST), "rb") as handle:
         rows = []
         for batch in pq.ParquetFile(handle).iter_batches(batch_size=MAX_ROWS, columns=columns):
@@ -57,6 +57,8 @@ def _row_html(store: Store, row: dict) -> str:
     note = row["reason"] or ""
     if status == "duplicate":
         note = f"same image as {row['duplicate_of']} ({note})"
+    if row["corrections"]:
+        note = f"{note}; corrected: {row['corrections']}" if note else f"corrected: {row['corrections']}"
     size = f"{row['width']}x{row['height']}" if row["width"] else ""
     return (f"<tr><td>{image}</td><td>{e(row['id'])}</td><td>{e(row['prompt'])}</td><td>{e(row['model'])}</td>"
             f"<td>{size}</td><td class=\"{e(status)}\">{e(status)}<div class=reason>{e(note)}</div></td></tr>")

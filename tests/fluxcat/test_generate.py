@@ -116,7 +116,8 @@ def test_ids_cannot_write_outside_the_output_root(tmp_path, catalog_factory):
 
 def test_index_escapes_prompts_and_shows_reasons(tmp_path, catalog_factory):
     backend = CountingBackend()
-    rows = [{"id": "x", "prompt": 'a <b>bold</b> "mug" & co'}, {"id": "y", "prompt": ""}]
+    rows = [{"id": "x", "prompt": 'a <b>bold</b> "mug" & co'}, {"id": "y", "prompt": ""},
+            {"id": "z", "prompt": "a cup", "width": 650, "height": 300}]
     store, shards = planned(tmp_path, catalog_factory, rows, backend)
     run_all(store, shards, backend)
     summary = merge_parts(store, shards)
@@ -124,6 +125,7 @@ def test_index_escapes_prompts_and_shows_reasons(tmp_path, catalog_factory):
     html = store.read_bytes("index.html").decode()
     assert "a &lt;b&gt;bold&lt;/b&gt; &quot;mug&quot; &amp; co" in html and "<b>bold" not in html
     assert "prompt is empty" in html
+    assert "corrected: size 650x300 -&gt; 656x304" in html
     key = read_manifest(store).to_pylist()[0]["key"]
     assert f'src="images/{key[:2]}/{key}.png"' in html  # relative: works from disk or a bucket
 
