@@ -87,3 +87,25 @@ def test_bad_configuration_fails_before_any_work(prefect_harness, tmp_path, cata
     with pytest.raises(Exception, match="shard_size must be at least 1"):
         generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend="tiny", shard_size=0)
     assert not (tmp_path / "o").exists()
+
+
+def test_artifacts_summary_progress_and_gallery(flow_run):
+    import asyncio
+    import json
+
+    from prefect.client.orchestration import get_client
+
+    async def latest(key):
+        async with get_client() as client:
+            response = await client._client.post("/artifacts/latest/filter",
+                                                  json={"artifacts": {"key": {"any_": [key]}}, "limit": 1})
+            response.raise_for_status()
+            return response.json()[0]
+
+    summary, progress, gallery = (asyncio.run(latest(k)) for k in ("fluxcat-summary", "fluxcat-progress", "fluxcat-gallery"))
+    table = summary["data"] if isinstance(summary["data"], list) else json.loads(summary["data"])
+    by_status = {r["value"]: r["images"] for r in table if r["by"] == "status"}
+    assert by_status["existing"] == 5 and by_status["duplicate"] == 1 and by_status["rejected"] == 2  # the rerun's
+    assert {r["value"] for r in table if r["by"] == "size"} == {"512x512", "656x304"}
+    assert progress["type"] == "progress" and float(progress["data"]) == 100.0
+    assert gallery["type"] == "markdown" and "fluxcat gallery" in gallery["data"] and "images/" in gallery["data"]
