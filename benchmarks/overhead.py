@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -71,40 +72,45 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--shard-size", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are reported")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="fluxcat-overhead-")
+    times: dict[str, list[float]] = {"bare": [], "core": [], "flow": [], "rerun": []}
     try:
         catalog = os.path.join(work, "catalog.parquet")
         make_catalog(catalog, args.rows, args.size)
         start = time.perf_counter()
-        images = bare_loop(catalog, os.path.join(work, "bare"))
-        bare = time.perf_counter() - start
-
-        start = time.perf_counter()
-        core_only(catalog, os.path.join(work, "core"), args.shard_size)
-        core = time.perf_counter() - start
-
-        start = time.perf_counter()
         make_catalog(os.path.join(work, "one.parquet"), 1, args.size)
         pipeline(os.path.join(work, "one.parquet"), os.path.join(work, "warm"), args.shard_size)
         warm_up = time.perf_counter() - start  # imports + Prefect's ephemeral server: paid once per process
-
-        start = time.perf_counter()
-        result = pipeline(catalog, os.path.join(work, "flow"), args.shard_size)
-        flow = time.perf_counter() - start
-        start = time.perf_counter()
-        rerun = pipeline(catalog, os.path.join(work, "flow"), args.shard_size)
-        rerun_seconds = time.perf_counter() - start
+        for round_number in range(args.repeat):
+            out = os.path.join(work, f"round-{round_number}")
+            times["bare"].append(_timed(bare_loop, catalog, os.path.join(out, "bare")))
+            times["core"].append(_timed(core_only, catalog, os.path.join(out, "core"), args.shard_size))
+            result = {}
+            times["flow"].append(_timed(lambda: result.update(pipeline(catalog, os.path.join(out, "flow"), args.shard_size))))
+            assert result["statuses"].get("generated") == args.rows, result["statuses"]
+            rerun = {}
+            times["rerun"].append(_timed(lambda: rerun.update(pipeline(catalog, os.path.join(out, "flow"), args.shard_size))))
+            assert rerun["statuses"].get("existing") == args.rows, rerun["statuses"]
+            shutil.rmtree(out, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    assert result["statuses"].get("generated") == images == args.rows, result["statuses"]
-    assert rerun["statuses"].get("existing") == args.rows, rerun["statuses"]
-    print(f"rows={args.rows} size={args.size}x{args.size} shard_size={args.shard_size}")
-    print(f"{'variant':<34}{'seconds':>10}{'ms/image':>10}{'ratio':>8}")
-    for name, seconds in (("bare loop (read, encode, write)", bare), ("fluxcat core, no Prefect", core),
-                          ("fluxcat flow (fixed backend)", flow), ("fluxcat flow rerun (all done)", rerun_seconds)):
-        print(f"{name:<34}{seconds:>10.2f}{1000 * seconds / args.rows:>10.3f}{seconds / bare:>8.2f}")
+    bare = statistics.median(times["bare"])
+    print(f"rows={args.rows} size={args.size}x{args.size} shard_size={args.shard_size} rounds={args.repeat} (medians)")
+    print(f"{'variant':<34}{'seconds':>10}{'ms/image':>10}{'ratio':>8}   all rounds (s)")
+    for name, label in (("bare", "bare loop (read, encode, write)"), ("core", "fluxcat core, no Prefect"),
+                        ("flow", "fluxcat flow (fixed backend)"), ("rerun", "fluxcat flow rerun (all done)")):
+        seconds = statistics.median(times[name])
+        rounds = " ".join(f"{t:.2f}" for t in times[name])
+        print(f"{label:<34}{seconds:>10.2f}{1000 * seconds / args.rows:>10.3f}{seconds / bare:>8.2f}   {rounds}")
     print(f"once per process, not per image: imports + Prefect ephemeral server + a 1-row flow = {warm_up:.2f}s")
+
+
+def _timed(function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

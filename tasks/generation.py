@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from fluxcat.pipeline import RunOptions, run_one_shard
 
 
+# No Prefect caching or result persistence: the store is the cache (finished shards and images are found by
+# content), and hashing the options and the task's source for every shard only costs time.
 @task(name="generate-shard", tags=["fluxcat", "fluxcat-generate"], retries=2, retry_delay_seconds=[5, 30],
-      task_run_name="shard-{shard}")
+      task_run_name="shard-{shard}", cache_policy=NO_CACHE, persist_result=False)
 def generate_shard_task(options: RunOptions, shard: str) -> dict:
     """Retrying is safe: finished images are found by content key and never made twice."""
     outcome = run_one_shard(options, shard)
