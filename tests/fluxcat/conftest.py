@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
+
+from fluxcat.store import Store
 
 from tests.serving import serve_process
 
@@ -20,3 +23,11 @@ def tiny_server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny-serve")
     with serve_process(["--backend", "tiny", "--rate-limit", "1000"], keys, workdir) as served:
         yield served
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request, tmp_path):
+    """The same tests against a local folder and fsspec's in-memory filesystem."""
+    if request.param == "local":
+        return Store(str(tmp_path / "out"))
+    return Store(f"memory://store-test-{time.time_ns()}")

@@ -12,13 +12,6 @@ from fluxcat.lease import LEASE_PATH, Lease, LeaseHeld, LeaseLost, read_lease
 from fluxcat.store import Store
 
 
-@pytest.fixture(params=["local", "memory"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return Store(str(tmp_path / "out"))
-    return Store(f"memory://lease-test-{time.time_ns()}")
-
-
 def test_second_writer_is_refused_with_the_holder_named(store):
     with Lease(store, owner="nightly run"):
         with pytest.raises(LeaseHeld) as refused:

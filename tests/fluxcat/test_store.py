@@ -8,13 +8,6 @@ import pytest
 from fluxcat.store import Store, image_relpath
 
 
-@pytest.fixture(params=["local", "memory"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return Store(str(tmp_path / "out"))
-    return Store(f"memory://store-{os.getpid()}-{id(request)}")
-
-
 def test_write_read_list(store):
     store.write_bytes("images/ab/abcdef01.png", b"data")
     store.write_table("_work/parts/x.parquet", pa.table({"a": [1]}))
