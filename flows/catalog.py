@@ -77,9 +77,9 @@ def generate_catalog(
                          dedupe=dedupe, shard_size=shard_size, limit=limit,
                          dedupe_options={"threshold": dedupe_threshold, "model": embedding_model, **(dedupe_options or {})},
                          image_format=image_format, retry_failed=retry_failed,
+                         budget_usd=budget_usd, run_id=uuid.uuid4().hex,  # one budget tracker per run
                          storage_options=storage_options_for(storage_options, storage_block))
     started = datetime.now(timezone.utc)
-    options.budget_usd, options.run_id = budget_usd, uuid.uuid4().hex  # one budget tracker per run
     check_config_task(options)
     check_task_runner(task_runner, cluster_address)
     with hold_output(options, lease_wait_seconds) as lease:
