@@ -41,8 +41,10 @@ class RunSummary:
 def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
                 run_started: datetime | None = None) -> RunSummary:
     """Stream each shard's part into one Parquet file, in shard order; memory holds one part at a time.
-    Images of shards finished by an earlier run are reported as `existing`: this run did not make them."""
+    Images of shards finished by an earlier run are reported as `existing`: this run did not make them.
+    A duplicate whose canonical image was not made takes that row's status: it has no image either."""
     summary = RunSummary()
+    unmade = _unmade_images(store, shards)
     stamp = (run_started or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
     history = f"{HISTORY_DIR}/manifest-{stamp}.parquet"
     buffer = io.BytesIO()
@@ -51,6 +53,8 @@ def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
         part = store.read_table(f"{PARTS_DIR}/{shard}.parquet")
         if shard in reused:
             part = _as_existing(part)
+        if unmade:
+            part = _duplicates_of_unmade(part, unmade)
         if writer is None:
             writer = pq.ParquetWriter(buffer, part.schema, compression="zstd")
         writer.write_table(part.cast(writer.schema))
@@ -69,6 +73,31 @@ def _as_existing(part: pa.Table) -> pa.Table:
     index = part.schema.get_field_index("status")
     statuses = ["existing" if s == "generated" else s for s in part.column(index).to_pylist()]
     return part.set_column(index, part.schema.field(index), pa.array(statuses, pa.string()))
+
+
+def _unmade_images(store: Store, shards: list[str]) -> dict[str, tuple[str, str]]:
+    """Content key -> (status, reason) of every image that failed or was skipped; only those columns are read."""
+    unmade = {}
+    for shard in shards:
+        with store.fs.open(store.path(f"{PARTS_DIR}/{shard}.parquet"), "rb") as handle:
+            columns = pq.read_table(handle, columns=["status", "key", "reason"]).to_pydict()
+        for status, key, reason in zip(columns["status"], columns["key"], columns["reason"]):
+            if status in ("failed", "skipped"):
+                unmade[key] = (status, reason)
+    return unmade
+
+
+def _duplicates_of_unmade(part: pa.Table, unmade: dict[str, tuple[str, str]]) -> pa.Table:
+    columns = part.select(["status", "key", "reason", "duplicate_of"]).to_pydict()
+    statuses, reasons = list(columns["status"]), list(columns["reason"])
+    for i, (status, key, canonical) in enumerate(zip(columns["status"], columns["key"], columns["duplicate_of"])):
+        if status == "duplicate" and key in unmade:
+            statuses[i] = unmade[key][0]
+            reasons[i] = f"same image as {canonical}, which was not made: {unmade[key][1]}"
+    for name, values in (("status", statuses), ("reason", reasons)):
+        index = part.schema.get_field_index(name)
+        part = part.set_column(index, part.schema.field(index), pa.array(values, pa.string()))
+    return part
 
 
 def _count(summary: RunSummary, part: pa.Table) -> None:

@@ -55,6 +55,21 @@ def test_every_row_gets_an_outcome_and_failures_do_not_stop_others(tmp_path, cat
             assert row["bytes"] == len(data) and len(row["sha256"]) == 64 and row["backend"] == "fixed"
 
 
+def test_a_duplicate_of_a_failed_row_fails_with_it_and_is_made_by_a_retry(tmp_path, catalog_factory):
+    rows = [{"id": "a", "prompt": "product 1", "image_size": "square"}, {"id": "b", "prompt": "Product 1.", "image_size": "square"}]
+    failing = CountingBackend(fail_prompts_containing="product 1")
+    store, shards = planned(tmp_path, catalog_factory, rows, failing)
+    run_all(store, shards, failing)
+    summary = merge_parts(store, shards)
+    by_id = {r["id"]: r for r in read_manifest(store).to_pylist()}
+    assert summary.statuses == {"failed": 2}
+    assert by_id["b"]["reason"].startswith("same image as a, which was not made: fixed backend told to fail")
+    healthy = CountingBackend()
+    run_all(store, shards, healthy, retry_failed=True)
+    merge_parts(store, shards)
+    assert [r["status"] for r in read_manifest(store).to_pylist()] == ["generated", "duplicate"]
+
+
 def test_rerun_regenerates_nothing(tmp_path, catalog_factory):
     backend = CountingBackend()
     store, shards = planned(tmp_path, catalog_factory, ROWS, backend, shard_size=4)
