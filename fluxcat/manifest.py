@@ -70,9 +70,8 @@ def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
 
 
 def _as_existing(part: pa.Table) -> pa.Table:
-    index = part.schema.get_field_index("status")
-    statuses = ["existing" if s == "generated" else s for s in part.column(index).to_pylist()]
-    return part.set_column(index, part.schema.field(index), pa.array(statuses, pa.string()))
+    statuses = ["existing" if s == "generated" else s for s in part.column("status").to_pylist()]
+    return _with_strings(part, "status", statuses)
 
 
 def _unmade_images(store: Store, shards: list[str]) -> dict[str, tuple[str, str]]:
@@ -94,10 +93,12 @@ def _duplicates_of_unmade(part: pa.Table, unmade: dict[str, tuple[str, str]]) ->
         if status == "duplicate" and key in unmade:
             statuses[i] = unmade[key][0]
             reasons[i] = f"same image as {canonical}, which was not made: {unmade[key][1]}"
-    for name, values in (("status", statuses), ("reason", reasons)):
-        index = part.schema.get_field_index(name)
-        part = part.set_column(index, part.schema.field(index), pa.array(values, pa.string()))
-    return part
+    return _with_strings(_with_strings(part, "status", statuses), "reason", reasons)
+
+
+def _with_strings(part: pa.Table, name: str, values: list) -> pa.Table:
+    index = part.schema.get_field_index(name)
+    return part.set_column(index, part.schema.field(index), pa.array(values, pa.string()))
 
 
 def _count(summary: RunSummary, part: pa.Table) -> None:

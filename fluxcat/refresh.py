@@ -217,8 +217,5 @@ def _prune(store: Store, old: pa.Table, names: list[str]) -> int:
 
 def _relpath_of(store: Store, uri: str) -> str | None:
     """The store-relative path of an image URI, or None when it lies outside this output (never deleted)."""
-    for prefix in (store.uri(""), store.path("")):
-        if uri.startswith(prefix):
-            relpath = uri[len(prefix):]
-            return relpath if relpath.startswith("images/") else None
-    return None
+    relpath = store.relpath(uri)
+    return relpath if relpath and relpath.startswith("images/") else None

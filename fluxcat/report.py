@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
-import posixpath
 
 import pyarrow.parquet as pq
 
@@ -52,7 +50,7 @@ def _row_html(store: Store, row: dict) -> str:
     status = row["status"]
     image = ""
     if status in ("generated", "existing", "duplicate") and row["image_uri"]:
-        src = _relative(store, row["image_uri"])
+        src = store.relpath(row["image_uri"]) or row["image_uri"]
         image = f'<a href="{e(src)}"><img loading="lazy" src="{e(src)}" alt="{e(row["id"])}"></a>'
     note = row["reason"] or ""
     if status == "duplicate":
@@ -63,9 +61,3 @@ def _row_html(store: Store, row: dict) -> str:
     return (f"<tr><td>{image}</td><td>{e(row['id'])}</td><td>{e(row['prompt'])}</td><td>{e(row['model'])}</td>"
             f"<td>{size}</td><td class=\"{e(status)}\">{e(status)}<div class=reason>{e(note)}</div></td></tr>")
 
-
-def _relative(store: Store, uri: str) -> str:
-    root = store.uri("x")[:-1]
-    if uri.startswith(root):
-        return uri[len(root):]
-    return posixpath.relpath(uri, store.root) if os.path.isabs(uri) else uri

@@ -42,6 +42,13 @@ class Store:
             return path
         return self.fs.unstrip_protocol(path)
 
+    def relpath(self, uri: str) -> str | None:
+        """The root-relative path of a URI (or path) under this store; None when it lies elsewhere."""
+        for prefix in (self.uri(""), self.path("")):
+            if uri.startswith(prefix):
+                return uri[len(prefix):]
+        return None
+
     def exists(self, relpath: str) -> bool:
         return self.fs.exists(self.path(relpath))
 

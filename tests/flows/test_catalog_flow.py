@@ -40,7 +40,7 @@ def test_images_decode_at_their_planned_sizes(flow_run):
     made = [r for r in rows if r["status"] in ("generated", "existing")]
     assert sorted(r["id"] for r in made) == ["dev", "sq", "two", "two", "wide"]
     for row in made:
-        image = Image.open(io.BytesIO(store.read_bytes(row["image_uri"][len(store.root) + 1:])))
+        image = Image.open(io.BytesIO(store.read_bytes(store.relpath(row["image_uri"]))))
         assert image.size == EXPECTED[row["id"]] == (row["width"], row["height"])
 
 
