@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/dedupe.py embed --prompts 2000
     .venv/bin/python benchmarks/dedupe.py search --sizes 10000 100000 1000000
     .venv/bin/python benchmarks/dedupe.py agreement          # ONNX / int8 backends vs fp32 on the labelled pairs
+    .venv/bin/python benchmarks/dedupe.py quality            # labelled rewordings merged / variants merged
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def bench_embed(args) -> dict:
     import torch
 
     from fluxcat.dedupe import normalise_prompt
-    from fluxcat.semantic import Embedder, load_model
+    from fluxcat.dedupe.encoders import Embedder, load_model
     from fluxcat.store import Store
 
     torch.set_num_threads(os.cpu_count() or 2)
@@ -104,7 +105,7 @@ def synthetic_embeddings(n: int, dim: int = 384, topics: int = 2000, seed: int =
 def bench_search_one(n: int, threshold: float, method: str) -> dict:
     import numpy as np
 
-    from fluxcat.semantic import EXACT_LIMIT, UnionFind, similar_pairs
+    from fluxcat.dedupe.search import EXACT_LIMIT, UnionFind, similar_pairs
 
     x, src, dst = synthetic_embeddings(n)
     import torch  # imported before timing: its import is not dedupe work
@@ -169,8 +170,8 @@ def bench_agreement(args) -> dict:
     import numpy as np
 
     from fluxcat.dedupe import normalise_prompt
-    from fluxcat.semantic import Embedder
-    from tests.fluxcat.dedupe_pairs import PARAPHRASES, VARIANTS
+    from fluxcat.dedupe.encoders import Embedder
+    from tests.fluxcat.dedupe.pairs import REWORDINGS as PARAPHRASES, VARIANTS
 
     texts = sorted({normalise_prompt(p) for _, a, b in VARIANTS + PARAPHRASES for p in (a, b)})
     reference = Embedder().embed(texts)
@@ -198,6 +199,41 @@ def _similarity(vectors, texts: list[str], a: str, b: str) -> float:
     return float(vectors[texts.index(normalise_prompt(a))] @ vectors[texts.index(normalise_prompt(b))])
 
 
+def bench_quality(args) -> dict:
+    """On the labelled pairs: the share of rewordings merged and of variants merged, through find_duplicates at the
+    default settings, for the tuning three quarters and the held-out quarter; plus the seed's rule (cosine >= 0.95,
+    no guard) and a threshold sweep, from the same embeddings."""
+    import numpy as np
+
+    from fluxcat.dedupe import DEFAULT_THRESHOLD, DedupeEntry, find_duplicates, normalise_prompt
+    from fluxcat.dedupe.encoders import Embedder
+    from fluxcat.dedupe.guard import compare, load_lexicon, tokenise
+    from tests.fluxcat.dedupe.pairs import load
+
+    embedder, lexicon = Embedder(), load_lexicon()
+    results: dict = {"default_threshold": DEFAULT_THRESHOLD}
+    for split in ("all", "tune", "holdout"):
+        for name in ("rewordings", "variants"):
+            pairs = load(name, split)
+            merged = [bool(find_duplicates([DedupeEntry(0, a, "p"), DedupeEntry(1, b, "p")], "semantic",
+                                           embedder=embedder)) for _, a, b in pairs]
+            results[f"{split}_{name}_merged"] = f"{sum(merged)}/{len(pairs)} ({100 * sum(merged) / len(pairs):.1f}%)"
+            if split == "all" and name == "rewordings":
+                results["rewordings_not_merged"] = [f"{c}: {a} | {b}" for (c, a, b), m in zip(pairs, merged) if not m]
+    sweep = {}
+    for name in ("rewordings", "variants"):
+        pairs = load(name)
+        vectors = embedder.embed([normalise_prompt(p) for _, a, b in pairs for p in (a, b)])
+        cosine = np.sum(vectors[0::2] * vectors[1::2], axis=1)
+        guard = np.array([compare(tokenise(a, lexicon), tokenise(b, lexicon), lexicon).same for _, a, b in pairs])
+        results[f"{name}_cosine_min_median_max"] = [round(float(f(cosine)), 3) for f in (np.min, np.median, np.max)]
+        results[f"seed_rule_cosine_0.95_{name}_merged"] = f"{int((cosine >= 0.95).sum())}/{len(pairs)}"
+        for threshold in args.thresholds:
+            sweep.setdefault(str(threshold), {})[name] = int(((cosine >= threshold) & guard).sum())
+    results["sweep_merged_with_guard"] = sweep
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -216,12 +252,15 @@ def main() -> None:
     one.add_argument("threshold", type=float)
     agreement = commands.add_parser("agreement")
     agreement.add_argument("--backends", nargs="*", default=["onnx", "onnx-int8"])
+    quality = commands.add_parser("quality")
+    quality.add_argument("--thresholds", type=float, nargs="*", default=[0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
     args = parser.parse_args()
     if args.command == "search-one":
         print(json.dumps(bench_search_one(args.n, args.threshold, args.method)))
         return
     started = time.perf_counter()
-    result = {"embed": bench_embed, "search": bench_search, "agreement": bench_agreement}[args.command](args)
+    result = {"embed": bench_embed, "search": bench_search, "agreement": bench_agreement,
+              "quality": bench_quality}[args.command](args)
     print(json.dumps({"command": " ".join(sys.argv), "wall_s": round(time.perf_counter() - started, 1),
                       "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "result": result}, indent=2))
 
