@@ -1,7 +1,7 @@
 """Dedupe benchmark: embedding throughput vs raw SentenceTransformer.encode, and pair search on synthetic embeddings.
 
     .venv/bin/python benchmarks/dedupe.py embed --prompts 2000
-    .venv/bin/python benchmarks/dedupe.py search --sizes 10000 100000 1000000
+    .venv/bin/python benchmarks/dedupe.py search --sizes 100000 1000000 --baseline main --rounds 2
     .venv/bin/python benchmarks/dedupe.py agreement          # ONNX / int8 backends vs fp32 on the labelled pairs
     .venv/bin/python benchmarks/dedupe.py quality            # labelled rewordings merged / variants merged
 """
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, os.environ.get("FLUXCAT_TREE", str(ROOT)))  # bench search --baseline points this at old code
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -103,9 +103,16 @@ def synthetic_embeddings(n: int, dim: int = 384, topics: int = 2000, seed: int =
 
 
 def bench_search_one(n: int, threshold: float, method: str) -> dict:
+    """Pair search + union-find on n synthetic embeddings: this tree's streamed path (iter_similar_pairs unioned
+    chunk by chunk), or, run against an older checkout (PYTHONPATH), its similar_pairs-then-union path."""
     import numpy as np
 
-    from fluxcat.dedupe.search import EXACT_LIMIT, UnionFind, similar_pairs
+    try:
+        from fluxcat.dedupe.search import EXACT_LIMIT, UnionFind, iter_similar_pairs
+        streamed = True
+    except ImportError:  # a checkout from before fluxcat/dedupe/ was a package: the baseline
+        from fluxcat.semantic import EXACT_LIMIT, UnionFind, similar_pairs
+        streamed = False
 
     x, src, dst = synthetic_embeddings(n)
     import torch  # imported before timing: its import is not dedupe work
@@ -113,21 +120,22 @@ def bench_search_one(n: int, threshold: float, method: str) -> dict:
     torch.set_num_threads(os.cpu_count() or 2)
     rss_before = _peak_rss_mb()
     started = time.perf_counter()
+    groups, pairs = UnionFind(n), 0
     if method == "faiss":
-        rows, cols = _faiss_pairs(x, threshold)
+        chunks = [_faiss_pairs(x, threshold)]
     else:
         limit = {"auto": EXACT_LIMIT, "exact": n, "ivf": 0}[method]
-        rows, cols, _ = similar_pairs(x, threshold, exact_limit=limit)
-    groups = UnionFind(n)
-    for a, b in zip(rows.tolist(), cols.tolist()):
-        groups.union(a, b)
-    merged = sum(1 for i in range(n) if groups.find(i) != i)
+        chunks = iter_similar_pairs(x, threshold, limit) if streamed else [similar_pairs(x, threshold, limit)[:2]]
+    for rows, cols, *_ in chunks:
+        pairs += len(rows)
+        for a, b in zip(rows.tolist(), cols.tolist()):
+            groups.union(a, b)
+    labels = np.array([groups.find(i) for i in range(n)])
     seconds = time.perf_counter() - started
-    found = set(zip(rows.tolist(), cols.tolist()))
-    recall = float(np.mean([(int(a), int(b)) in found for a, b in zip(src, dst)]))
-    return {"n": n, "method": method, "seconds": round(seconds, 2), "pairs": int(len(rows)), "rows_merged": merged,
-            "planted_recall": round(recall, 4), "peak_rss_mb": round(_peak_rss_mb(), 0),
-            "peak_rss_before_search_mb": round(rss_before, 0)}
+    recall = float(np.mean(labels[src] == labels[dst]))
+    return {"n": n, "method": method, "code": "streamed" if streamed else "baseline", "seconds": round(seconds, 2),
+            "pairs": pairs, "rows_merged": int((labels != np.arange(n)).sum()), "planted_recall": round(recall, 4),
+            "peak_rss_mb": round(_peak_rss_mb(), 0), "peak_rss_before_search_mb": round(rss_before, 0)}
 
 
 def _faiss_pairs(x, threshold: float, nlist: int = 1024, nprobe: int = 2):
@@ -152,17 +160,41 @@ def _peak_rss_mb() -> float:
 
 
 def bench_search(args) -> list[dict]:
+    """Each size and method in its own process (peak RSS is per process); with --baseline REF, the same work on the
+    code at git REF too, interleaved over --rounds, and the ratio of best times."""
+    trees = {"streamed": str(ROOT)}
+    if args.baseline:
+        trees["baseline"] = _checkout(args.baseline)
     out = []
     for n in args.sizes:
         for method in args.methods:
-            command = [sys.executable, __file__, "search-one", str(n), method, str(args.threshold)]
-            result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
-            if result.returncode != 0:
-                out.append({"n": n, "method": method, "error": result.stderr.strip().splitlines()[-1:]})
-            else:
-                out.append(json.loads(result.stdout.strip().splitlines()[-1]))
-            print(json.dumps(out[-1]), flush=True)
+            best = {}
+            for _ in range(args.rounds):
+                for code, tree in trees.items():
+                    env = dict(os.environ, PYTHONPATH=tree, FLUXCAT_TREE=tree)
+                    command = [sys.executable, __file__, "search-one", str(n), method, str(args.threshold)]
+                    result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=env,
+                                            cwd=tree)
+                    row = ({"n": n, "method": method, "code": code, "error": result.stderr.strip().splitlines()[-1:]}
+                           if result.returncode else json.loads(result.stdout.strip().splitlines()[-1]))
+                    print(json.dumps(row), flush=True)
+                    out.append(row)
+                    if "seconds" in row:
+                        best[code] = min(best.get(code, 1e9), row["seconds"])
+            if len(best) == 2:
+                out.append({"n": n, "method": method, "streamed_vs_baseline_time": round(best["streamed"] / best["baseline"], 3)})
+                print(json.dumps(out[-1]), flush=True)
     return out
+
+
+def _checkout(ref: str) -> str:
+    """The fluxcat package at git `ref`, extracted into a temporary folder."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="fluxcat-baseline-")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "fluxcat"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+    return folder
 
 
 def bench_agreement(args) -> dict:
@@ -246,6 +278,8 @@ def main() -> None:
     search.add_argument("--methods", nargs="+", default=["auto"], choices=["auto", "exact", "ivf", "faiss"])
     search.add_argument("--threshold", type=float, default=0.95)
     search.add_argument("--timeout", type=int, default=1800)
+    search.add_argument("--baseline", default=None, help="git ref whose code runs the same work, e.g. main")
+    search.add_argument("--rounds", type=int, default=1)
     one = commands.add_parser("search-one")
     one.add_argument("n", type=int)
     one.add_argument("method")

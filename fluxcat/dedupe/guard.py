@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -42,6 +42,8 @@ class Lexicon:
     irregular: dict[str, str]
     not_inflected: frozenset[str]
     categories: dict[str, str]  # attribute lemma -> category, only used to name why a merge was refused
+    phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
+    clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 @lru_cache(maxsize=8)
@@ -97,7 +99,7 @@ def _build(data: dict, source: str) -> Lexicon:
                    one(data["framing_heads"]), one(data["framing_links"]), one(data["generic_framing"]),
                    one(data["collectives"]), {w: str(n) for w, n in data["numbers"].items()},
                    {u: (base, float(f)) for u, (base, f) in data["units"].items()}, irregular, not_inflected,
-                   categories)
+                   categories, frozenset(p[0] for p in phrases if len(p) > 1))
 
 
 def _check_synonym_group(group: list[str], lemmatised: list[tuple], categories: dict, source: str) -> None:
@@ -160,15 +162,34 @@ def tokenise(prompt: str, lexicon: Lexicon | None = None) -> PromptTokens:
     lexicon = lexicon or load_lexicon()
     clauses, shown, surface = [], {}, []
     for clause in _clauses(prompt):
-        words = _raw_tokens(clause)
-        surface += [w for w in words if w not in lexicon.stop_words]
-        clauses.append(_canonical(_quantities(words, lexicon), lexicon, shown))
+        words, canonical, clause_shown = _clause(clause, lexicon)
+        surface += words
+        clauses.append(canonical)
+        for token, text in clause_shown:
+            shown.setdefault(token, text)
     phrases = _phrases(_join_lone_words(clauses, lexicon), lexicon)
     if any(token in lexicon.collectives for _, words, head in phrases for token in (*words, head)):
         phrases = [(prep, tuple(w for w in words if w != _PLURAL), head) for prep, words, head in phrases]
     key = tuple(sorted((prep, tuple(sorted(words)), head) for prep, words, head in phrases))
     content = tuple(t for clause in clauses for kind, t in clause if kind in ("word", "prep"))
     return PromptTokens(key, content, tuple(surface), shown)
+
+
+CLAUSE_CACHE_SIZE = 200_000  # templated catalogs repeat most clauses ("on a white background"): each is read once
+
+
+def _clause(text: str, lexicon: Lexicon) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """(surface words that are not stop words, canonical (kind, token) pairs, (token, words) shown in reasons)."""
+    cached = lexicon.clause_cache.get(text)
+    if cached is None:
+        if len(lexicon.clause_cache) >= CLAUSE_CACHE_SIZE:
+            lexicon.clause_cache.clear()
+        words = _raw_tokens(text)
+        shown: dict = {}
+        canonical = _canonical(_quantities(words, lexicon), lexicon, shown)
+        cached = lexicon.clause_cache[text] = ([w for w in words if w not in lexicon.stop_words], canonical,
+                                               list(shown.items()))
+    return cached
 
 
 def _clauses(prompt: str) -> list[str]:
@@ -209,17 +230,22 @@ def _quantities(words: list[str], lexicon: Lexicon) -> list[str]:
 
 def _canonical(words: list[str], lexicon: Lexicon, shown: dict) -> list[tuple[str, str]]:
     """(kind, token) pairs: kind is word, prep, link ("of", "showing"), and or plural; stop words are gone."""
-    lemmas = [w if w.startswith(("quote:", "qty:")) else _lemma(w, lexicon.irregular, lexicon.not_inflected)
+    lemmas = [(w, False) if w.startswith(("quote:", "qty:")) else _lemma(w, lexicon.irregular, lexicon.not_inflected)
               for w in words]
     out, i = [], 0
     while i < len(words):
-        for length in range(min(lexicon.longest_phrase, len(words) - i), 0, -1):
-            phrase = tuple(l[0] if isinstance(l, tuple) else l for l in lemmas[i:i + length])
-            canonical = lexicon.phrases.get(phrase)
-            if canonical is not None or length == 1:
-                break
+        canonical, length = None, 1
+        if lemmas[i][0] in lexicon.phrase_starts:
+            for length in range(min(lexicon.longest_phrase, len(words) - i), 0, -1):
+                canonical = lexicon.phrases.get(tuple(lemma for lemma, _ in lemmas[i:i + length]))
+                if canonical is not None:
+                    break
+            length = max(length, 1)
+        else:
+            canonical = lexicon.phrases.get((lemmas[i][0],))
+        phrase = (lemmas[i][0],)
         token = canonical or phrase[0]
-        plural = canonical is None and isinstance(lemmas[i], tuple) and lemmas[i][1]
+        plural = canonical is None and lemmas[i][1]
         shown.setdefault(token, " ".join(words[i:i + length]))
         i += length
         if token == "and":

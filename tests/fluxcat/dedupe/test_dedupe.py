@@ -115,3 +115,28 @@ def test_plan_shards_carry_canonical_id_uri_and_similarity(tmp_path, catalog_fac
         assert row["image_uri"] == by_id["A"][0]["image_uri"] and row["est_cost_usd"] == 0.0
     assert 0.8 <= by_id["C"][0]["similarity"] < 1.0 and by_id["D"][0]["similarity"] == 1.0
     assert {(m.row_number, m.canonical) for m in report.duplicates} == {(2, 0), (3, 0)}
+
+
+def test_plan_shows_the_audit_trail(tmp_path, capsys):
+    """`fluxcat plan` lists the closest pairs kept apart with the guard's reason, in the table and in --json."""
+    from fluxcat_cli.main import main
+
+    assert main(["plan", str(SAMPLE_CATALOG), "--output", str(tmp_path / "out"), "--backend", "tiny", "--json"]) == 0
+    kept = json.loads(capsys.readouterr().out)["kept_apart"]
+    assert kept and all(k["reason"].startswith("differs in") for k in kept)
+    assert any("view: front vs back" in k["reason"] for k in kept)
+    assert main(["plan", str(SAMPLE_CATALOG), "--output", str(tmp_path / "out"), "--backend", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "Closest pairs kept apart" in out and "front vs back" in out
+
+
+def test_audit_markdown_lists_merges_and_near_misses():
+    from fluxcat.dedupe import Match
+    from fluxcat.dedupe.audit import KeptApart, audit_markdown
+
+    merged = [Match(2, 0, 0.91, "similar prompt; same picture: sneakers ~ trainers", "white sneakers", "white trainers")]
+    kept = [KeptApart(3, 4, 0.97, "differs in colour: red vs brown", "a red | wallet", "a brown wallet")]
+    text = audit_markdown(merged, kept)
+    assert "1 rows merged, 1 closest pairs kept apart" in text
+    assert "| 2 | 0 | 0.910 | white sneakers | white trainers |" in text
+    assert "a red \\| wallet" in text and "differs in colour: red vs brown" in text
