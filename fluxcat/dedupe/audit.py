@@ -23,16 +23,16 @@ class KeptApart:
     other_prompt: str
 
 
-def near_misses(entries, matches: dict, words, embedder, store, limit: int) -> list[KeptApart]:
-    """The `limit` most similar pairs (by embedding) among rows whose content words differ in one place only."""
-    from fluxcat.dedupe.guard import compare, tokenise
+def near_misses(entries, tokens: list, matches: dict, words, embedder, store, limit: int) -> list[KeptApart]:
+    """The `limit` most similar pairs (by embedding) among rows whose content words differ in one place only;
+    `tokens` are the guard's tokens of the first rows (AUDIT_SCAN_ROWS at most)."""
+    from fluxcat.dedupe.guard import compare
 
     buckets: dict[tuple, list[int]] = {}
-    tokens = {}
-    for position, entry in enumerate(entries[:AUDIT_SCAN_ROWS]):
+    for position, prompt in enumerate(tokens):
+        entry = entries[position]
         if entry.row_number in matches:
             continue
-        tokens[position] = prompt = tokenise(entry.prompt, words)
         for i in range(len(prompt.words)):
             bucket = buckets.setdefault((entry.params, i, prompt.words[:i], prompt.words[i + 1:]), [])
             if len(bucket) < BUCKET_CAP:

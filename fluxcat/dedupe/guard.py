@@ -175,7 +175,7 @@ def tokenise(prompt: str, lexicon: Lexicon | None = None) -> PromptTokens:
     return PromptTokens(key, content, tuple(surface), shown)
 
 
-CLAUSE_CACHE_SIZE = 200_000  # templated catalogs repeat most clauses ("on a white background"): each is read once
+CLAUSE_CACHE_SIZE = 20_000  # templated catalogs repeat most clauses ("on a white background"): each is read once
 
 
 def _clause(text: str, lexicon: Lexicon) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:

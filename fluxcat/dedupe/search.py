@@ -10,6 +10,7 @@ import numpy as np
 
 EXACT_LIMIT = 10_000  # up to this many rows per parameter group: exact blocked products; above: the IVF index
 BLOCK_ROWS = 2048
+SMALL_ROWS = 256
 
 
 def similar_pairs(vectors: np.ndarray, threshold: float, exact_limit: int = EXACT_LIMIT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -34,7 +35,11 @@ def iter_similar_pairs(vectors: np.ndarray, threshold: float,
     made, never a wrong one: every reported pair is checked exactly); it may report a pair twice."""
     if len(vectors) < 2:
         return
-    if len(vectors) <= exact_limit:
+    if len(vectors) <= SMALL_ROWS:  # a key group of a few rows: numpy, no torch call overhead per group
+        scores = vectors @ vectors.T
+        rows, cols = np.nonzero(np.triu(scores >= threshold, k=1))
+        yield rows.astype(np.int64), cols.astype(np.int64), scores[rows, cols]
+    elif len(vectors) <= exact_limit:
         yield from _blocked_pairs(vectors, threshold)
     else:
         yield from _ivf_pairs(vectors, threshold)

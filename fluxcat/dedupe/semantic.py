@@ -10,7 +10,7 @@ from typing import Iterable
 import numpy as np
 
 from fluxcat.dedupe import DEFAULT_THRESHOLD
-from fluxcat.dedupe.audit import KeptApart, near_misses
+from fluxcat.dedupe.audit import AUDIT_SCAN_ROWS, KeptApart, near_misses
 from fluxcat.dedupe.encoders import Embedder
 from fluxcat.dedupe.exact import DedupeEntry, Match
 from fluxcat.dedupe.guard import Lexicon, compare, load_lexicon, tokenise
@@ -38,23 +38,28 @@ def semantic_duplicates(entries: Iterable[DedupeEntry], store=None, threshold: f
     entries = sorted(entries, key=lambda e: e.row_number)
     words = load_lexicon(lexicon)
     embedder = embedder or Embedder(model, backend, batch_size)
-    groups = _key_groups(entries, words)
+    groups, scanned = _key_groups(entries, words, AUDIT_SCAN_ROWS if audit else 0)
     matches = _merge_groups(entries, groups, words, embedder, store, threshold, exact_limit)
-    kept = near_misses(entries, matches, words, embedder, store, audit) if audit else []
+    kept = near_misses(entries, scanned, matches, words, embedder, store, audit) if audit else []
     return SemanticResult(matches, kept)
 
 
-def _key_groups(entries: list[DedupeEntry], words: Lexicon) -> list[list[int]]:
-    """Positions (catalog order) of rows sharing parameters and guard key; a 16-byte digest per distinct key."""
+def _key_groups(entries: list[DedupeEntry], words: Lexicon, keep: int) -> tuple[list[list[int]], list]:
+    """Positions (catalog order) of rows sharing parameters and guard key, with a 16-byte digest per distinct key;
+    and the tokens of the first `keep` rows, for the audit."""
     first: dict[bytes, int] = {}
     shared: dict[bytes, list[int]] = {}
+    scanned = []
     for position, entry in enumerate(entries):
-        key = tokenise(entry.prompt, words).key
+        tokens = tokenise(entry.prompt, words)
+        key = tokens.key
+        if position < keep:
+            scanned.append(tokens)
         digest = hashlib.blake2b(f"{entry.params}\0{key!r}".encode(), digest_size=16).digest()
         earlier = first.setdefault(digest, position)
         if earlier != position:
             shared.setdefault(digest, [earlier]).append(position)
-    return list(shared.values())
+    return list(shared.values()), scanned
 
 
 def _merge_groups(entries, groups, words, embedder, store, threshold, exact_limit) -> dict[int, Match]:
