@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/dedupe.py embed --prompts 2000
     .venv/bin/python benchmarks/dedupe.py search --sizes 100000 1000000 --baseline main --rounds 2
     .venv/bin/python benchmarks/dedupe.py agreement          # ONNX / int8 backends vs fp32 on the labelled pairs
-    .venv/bin/python benchmarks/dedupe.py quality            # labelled rewordings merged / variants merged
+    .venv/bin/python benchmarks/dedupe.py quality --baseline main   # labelled rewordings / variants merged, vs main
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, os.environ.get("FLUXCAT_TREE", str(ROOT)))  # bench search --baseline points this at old code
+sys.path.insert(0, str(ROOT))  # tests.fluxcat.dedupe.pairs: the labelled pairs
+sys.path.insert(0, os.environ.get("FLUXCAT_TREE", str(ROOT)))  # --baseline points this at older fluxcat code
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -237,21 +238,19 @@ def bench_quality(args) -> dict:
     no guard) and a threshold sweep, from the same embeddings."""
     import numpy as np
 
-    from fluxcat.dedupe import DEFAULT_THRESHOLD, DedupeEntry, find_duplicates, normalise_prompt
+    from fluxcat.dedupe import DEFAULT_THRESHOLD, normalise_prompt
     from fluxcat.dedupe.encoders import Embedder
     from fluxcat.dedupe.guard import compare, load_lexicon, tokenise
     from tests.fluxcat.dedupe.pairs import load
 
     embedder, lexicon = Embedder(), load_lexicon()
-    results: dict = {"default_threshold": DEFAULT_THRESHOLD}
-    for split in ("all", "tune", "holdout"):
-        for name in ("rewordings", "variants"):
-            pairs = load(name, split)
-            merged = [bool(find_duplicates([DedupeEntry(0, a, "p"), DedupeEntry(1, b, "p")], "semantic",
-                                           embedder=embedder)) for _, a, b in pairs]
-            results[f"{split}_{name}_merged"] = f"{sum(merged)}/{len(pairs)} ({100 * sum(merged) / len(pairs):.1f}%)"
-            if split == "all" and name == "rewordings":
-                results["rewordings_not_merged"] = [f"{c}: {a} | {b}" for (c, a, b), m in zip(pairs, merged) if not m]
+    results: dict = {"default_threshold": DEFAULT_THRESHOLD, **_merged_counts()}
+    if args.baseline:
+        tree = _checkout(args.baseline)
+        command = [sys.executable, __file__, "quality-one"]
+        run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=tree,
+                             env=dict(os.environ, PYTHONPATH=tree, FLUXCAT_TREE=tree))
+        results[f"baseline_{args.baseline}_at_its_defaults"] = json.loads(run.stdout.strip().splitlines()[-1])
     sweep = {}
     for name in ("rewordings", "variants"):
         pairs = load(name)
@@ -263,6 +262,23 @@ def bench_quality(args) -> dict:
         for threshold in args.thresholds:
             sweep.setdefault(str(threshold), {})[name] = int(((cosine >= threshold) & guard).sum())
     results["sweep_merged_with_guard"] = sweep
+    return results
+
+
+def _merged_counts() -> dict:
+    """find_duplicates at its default settings on each labelled pair (works on this tree and on older checkouts)."""
+    from fluxcat.dedupe import DedupeEntry, find_duplicates
+    from tests.fluxcat.dedupe.pairs import load
+
+    results: dict = {}
+    for split in ("all", "tune", "holdout"):
+        for name in ("rewordings", "variants"):
+            pairs = load(name, split)
+            merged = [bool(find_duplicates([DedupeEntry(0, a, "p"), DedupeEntry(1, b, "p")], "semantic"))
+                      for _, a, b in pairs]
+            results[f"{split}_{name}_merged"] = f"{sum(merged)}/{len(pairs)} ({100 * sum(merged) / len(pairs):.1f}%)"
+            if split == "all" and name == "rewordings":
+                results["rewordings_not_merged"] = [f"{c}: {a} | {b}" for (c, a, b), m in zip(pairs, merged) if not m]
     return results
 
 
@@ -288,7 +304,12 @@ def main() -> None:
     agreement.add_argument("--backends", nargs="*", default=["onnx", "onnx-int8"])
     quality = commands.add_parser("quality")
     quality.add_argument("--thresholds", type=float, nargs="*", default=[0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+    quality.add_argument("--baseline", default=None, help="git ref whose find_duplicates runs the same pairs, e.g. main")
+    commands.add_parser("quality-one")
     args = parser.parse_args()
+    if args.command == "quality-one":
+        print(json.dumps(_merged_counts()))
+        return
     if args.command == "search-one":
         print(json.dumps(bench_search_one(args.n, args.threshold, args.method)))
         return
