@@ -214,3 +214,15 @@ def test_onnx_backends_agree_with_torch(embedder, tmp_path, monkeypatch):
         assert np.sum(reference * other, axis=1).min() >= floor, backend
     store = Store(str(tmp_path / "out"))  # different numbers, different cache: never mixed with fp32 vectors
     assert EmbeddingCache(store, Embedder(backend="onnx-int8").cache_key).prefix != EmbeddingCache(store, embedder.cache_key).prefix
+
+
+def test_templated_catalog_embeds_only_rows_that_share_a_guard_key(embedder):
+    """Template siblings (other colour, other code) can never pass the guard, so they are never embedded or paired:
+    the work and memory of semantic dedupe follow the rewordings, not the template's size."""
+    from benchmarks.catalog_scale import templated_prompt
+
+    entries = [DedupeEntry(i, templated_prompt(i), PARAMS) for i in range(1000)]
+    counter = Embedder()
+    matches = find_duplicates(entries, "semantic", embedder=counter, audit=0)
+    assert {row: m.canonical for row, m in matches.items()} == {i: i - 1 for i in range(49, 1000, 50)}
+    assert counter.encoded == 40  # the 20 reworded rows and the 20 rows they reword
