@@ -26,7 +26,7 @@ class DedupeResult:
     """Duplicate rows mapped to their canonical row, and the audit's closest pairs kept apart (semantic only)."""
 
     matches: dict[int, Match]
-    kept_apart: list = field(default_factory=list)
+    kept_apart: list = field(default_factory=list)  # fluxcat.dedupe.audit.KeptApart
 
 
 def find_duplicates(entries: Iterable[DedupeEntry], mode: str = "exact", store=None, **options) -> dict[int, Match]:

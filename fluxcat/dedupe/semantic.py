@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Iterable
 
-import numpy as np
-
-from fluxcat.dedupe import DEFAULT_THRESHOLD
-from fluxcat.dedupe.audit import AUDIT_SCAN_ROWS, KeptApart, near_misses
+from fluxcat.dedupe import DEFAULT_THRESHOLD, DedupeResult
+from fluxcat.dedupe.audit import AUDIT_SCAN_ROWS, near_misses
 from fluxcat.dedupe.encoders import Embedder
 from fluxcat.dedupe.exact import DedupeEntry, Match
 from fluxcat.dedupe.guard import Lexicon, compare, load_lexicon, tokenise
@@ -18,17 +14,10 @@ from fluxcat.dedupe.normalise import normalise_prompt
 from fluxcat.dedupe.search import EXACT_LIMIT, UnionFind, iter_similar_pairs
 
 
-
-@dataclass
-class SemanticResult:
-    matches: dict[int, Match]
-    kept_apart: list[KeptApart] = field(default_factory=list)
-
-
 def semantic_duplicates(entries: Iterable[DedupeEntry], store=None, threshold: float = DEFAULT_THRESHOLD,
                         model: str | None = None, backend: str = "torch", batch_size: int = 64,
                         lexicon: str | None = None, exact_limit: int = EXACT_LIMIT, embedder: Embedder | None = None,
-                        audit: int = 0) -> SemanticResult:
+                        audit: int = 0) -> DedupeResult:
     """Rows with the same generation parameters and the same guard key (same picture, other words) whose prompts
     embed within `threshold` cosine of each other; each maps to the first row of its group in catalog order.
     Only rows sharing a key are embedded: the guard would refuse every other pair, so none is ever formed.
@@ -41,7 +30,7 @@ def semantic_duplicates(entries: Iterable[DedupeEntry], store=None, threshold: f
     groups, scanned = _key_groups(entries, words, AUDIT_SCAN_ROWS if audit else 0)
     matches = _merge_groups(entries, groups, words, embedder, store, threshold, exact_limit)
     kept = near_misses(entries, scanned, matches, words, embedder, store, audit) if audit else []
-    return SemanticResult(matches, kept)
+    return DedupeResult(matches, kept)
 
 
 def _key_groups(entries: list[DedupeEntry], words: Lexicon, keep: int) -> tuple[list[list[int]], list]:
