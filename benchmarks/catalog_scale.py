@@ -77,7 +77,7 @@ def main() -> None:
             print(f"rows={args.rows} catalog={args.catalog} dedupe={args.dedupe} run={run + 1}: {seconds:.1f} s "
                   f"({1e6 * seconds / args.rows:.1f} us/row), {len(report.shards)} shards, "
                   f"{report.images_to_generate} images to make, {report.statuses.get('duplicate', 0)} duplicates, "
-                  f"{len(report.kept_apart)} near misses; peak RSS so far {peak:.0f} MB (before planning {before:.0f} MB)",
+                  f"{len(getattr(report, 'kept_apart', []))} near misses; peak RSS so far {peak:.0f} MB (before planning {before:.0f} MB)",
                   flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
