@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fluxcat.dedupe.normalise import normalise_plain
 
-WORDS_FILE = "dedupe_words.json"
+WORDS_FILE = "attributes.json"  # also read by QA (fluxcat/qa, its colour words)
 _QUOTED = re.compile(r'"[^"]*"|“[^”]*”')
 # Clause breaks: , ; : newlines and sentence full stops (not decimal points).
 _CLAUSE_BREAK = re.compile(r"[,;:\n]|(?<!\d)\.|\.(?!\d)")
@@ -27,7 +27,7 @@ _LIST_KEYS = ("stop_words", "synonyms", "framing_heads", "framing_links", "gener
 
 @dataclass(frozen=True)
 class Lexicon:
-    """The guard's word lists (fluxcat/data/dedupe_words.json, plus a catalog's own file), lemmatised on load."""
+    """The guard's word lists (fluxcat/data/attributes.json, plus a catalog's own file), lemmatised on load."""
 
     stop_words: frozenset[str]
     phrases: dict[tuple[str, ...], str]  # synonym or preposition phrase (lemmas) -> canonical token
