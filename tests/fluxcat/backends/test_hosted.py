@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from fluxcat.backends import get_backend, hosted
+from fluxcat.backends import get_backend
+from fluxcat.backends.hosted import secrets as hosted_secrets
 from fluxcat.backends.base import BackendConfigError
 from fluxcat.backends.hosted import (
     CircuitBreaker, ProviderError, QuotaLedger, RetryPolicy, decode_data_uri, forget_ledgers, ledger_for,
@@ -130,7 +131,7 @@ def test_missing_key_and_bad_options_fail_before_work(monkeypatch, tmp_path):
         check_options(RunOptions(catalog="c", output=str(tmp_path), backend="fal", backend_options={"api_key": "x"}))
     with pytest.raises(BackendConfigError, match="http"):
         get_backend("fal", {"base_url": "ftp://example.invalid"})
-    monkeypatch.setattr(hosted, "_secret_resolvers", [])  # the core alone cannot read Prefect blocks
+    monkeypatch.setattr(hosted_secrets, "_secret_resolvers", [])  # the core alone cannot read Prefect blocks
     with pytest.raises(BackendConfigError, match="needs Prefect"):
         get_backend("fal", {"api_key_block": "fal-key", "base_url": "http://127.0.0.1:9"})
     with pytest.raises(ValueError, match="budget_usd"):

@@ -90,11 +90,11 @@ def test_budget_cap_leaves_the_rest_skipped_and_a_later_run_makes_them(tmp_path,
     catalog = write_catalog(tmp_path / "c.parquet", rows([f"a paper lantern, style {i}" for i in range(6)]))
     with FalServer(keys["FAL_KEY"]) as fal:
         options = {"base_url": fal.url, **FAST}
-        report, summary, manifest = run_pipeline(catalog, output, "fal", options, budget_usd=0.03, shard_size=2)
-        assert report.estimated_cost_usd == pytest.approx(6 * 0.012)
+        report, summary, manifest = run_pipeline(catalog, output, "fal", options, budget_usd=0.0075, shard_size=2)
+        assert report.estimated_cost_usd == pytest.approx(6 * 0.012 * 512 * 512 / 1024 ** 2)  # fal bills megapixels
         statuses = sorted(r["status"] for r in manifest)
         assert statuses == ["generated"] * 2 + ["skipped"] * 4
-        assert sum(r["cost_usd"] for r in manifest) <= 0.03 and len(fal.jobs) == 2
+        assert sum(r["cost_usd"] for r in manifest) <= 0.0075 and len(fal.jobs) == 2
         assert all("--budget-usd" in r["reason"] for r in manifest if r["status"] == "skipped")
         _, summary, manifest = run_pipeline(catalog, output, "fal", options, budget_usd=1.0, shard_size=2)
     assert summary.statuses == {"existing": 2, "generated": 4}
