@@ -6,6 +6,7 @@ from fluxcat.backends.base import BackendConfigError, ImageRequest
 from fluxcat.backends.capabilities import ModelLimits
 from fluxcat.backends.hosted import HostedBackend, JobFailed, Output, ProviderError
 from fluxcat.backends.hosted.secrets import excerpt
+from fluxcat.backends.hosted.settings import flag
 
 FAL_STEPS = {"schnell": (1, 12), "dev": (1, 50)}  # fal's documented num_inference_steps ranges
 FAL_GUIDANCE = (1.0, 20.0)
@@ -27,8 +28,8 @@ class FalBackend(HostedBackend):
         super().__init__(**options)
         if output_format not in OUTPUT_FORMATS:
             raise BackendConfigError(f"fal: output_format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
-        self.enable_safety_checker = bool(enable_safety_checker)
-        self.sync_mode = bool(sync_mode)  # fal then returns data: URIs instead of URLs
+        self.enable_safety_checker = flag(enable_safety_checker)
+        self.sync_mode = flag(sync_mode)  # fal then returns data: URIs instead of URLs
         self.output_format = output_format
 
     def model_limits(self, model: str) -> ModelLimits:

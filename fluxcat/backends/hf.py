@@ -9,6 +9,7 @@ from fluxcat.backends.base import BackendConfigError, ImageRequest
 from fluxcat.backends.capabilities import ModelLimits, SizeRule
 from fluxcat.backends.hosted import HostedBackend, Output, ProviderError, parse_retry_after, provider_message
 from fluxcat.backends.hosted.results import content_type_of, is_image_type
+from fluxcat.backends.hosted.settings import flag
 
 RETIRED_HOST = "api-inference.huggingface.co"  # answers 410 Gone since the move to the router
 HF_SIZES = SizeRule(step=16, low=256, high=2048)
@@ -28,7 +29,7 @@ class HuggingFaceBackend(HostedBackend):
             raise BackendConfigError(f"hf: {RETIRED_HOST} is retired (410 Gone); use {self.default_base_url} "
                                      f"(unset HF_BASE_URL, or set it to that)")
         self.max_loading_wait = float(max_loading_wait)  # longest single wait for a loading model (legacy 503s)
-        self.wait_for_model = bool(wait_for_model)       # ask the API to hold the request while it loads
+        self.wait_for_model = flag(wait_for_model)       # ask the API to hold the request while it loads
 
     def model_limits(self, model: str) -> ModelLimits:
         return ModelLimits(sizes=(HF_SIZES,))

@@ -6,6 +6,7 @@ from fluxcat.backends.base import BackendConfigError, ImageRequest
 from fluxcat.backends.capabilities import ModelLimits, SizeRule
 from fluxcat.backends.hosted import HostedBackend, JobFailed, Output, ProviderError
 from fluxcat.backends.hosted.secrets import excerpt
+from fluxcat.backends.hosted.settings import flag
 
 # Replicate's FLUX models take aspect_ratio + megapixels, not a size. The sizes each pair makes, as the models'
 # published code (cog-flux) computes them: 1 megapixel per ratio, "0.25" halves each side.
@@ -39,7 +40,7 @@ class ReplicateBackend(HostedBackend):
         if self.prefer_wait and not PREFER_WAIT_RANGE[0] <= self.prefer_wait <= PREFER_WAIT_RANGE[1]:
             raise BackendConfigError(f"replicate: prefer_wait must be 0 (poll) or 1-60 seconds, got {prefer_wait}")
         self.output_format = output_format
-        self.go_fast = _flag(go_fast)  # true runs FP8: faster, but the same seed no longer gives the same image
+        self.go_fast = flag(go_fast)  # true runs FP8: faster, but the same seed no longer gives the same image
 
     def model_limits(self, model: str) -> ModelLimits:
         return ModelLimits(sizes=(SizeRule(fixed=tuple(REPLICATE_SIZES)),), steps=REPLICATE_STEPS[model],
@@ -98,7 +99,3 @@ class ReplicateBackend(HostedBackend):
             raise ProviderError(f"replicate prediction succeeded without an output URL: {excerpt(output)}")
         metrics = prediction.get("metrics") or {}
         return Output(url, {"prediction_id": prediction.get("id"), "predict_time": metrics.get("predict_time")})
-
-
-def _flag(value) -> bool:
-    return value.strip().lower() in ("1", "true", "yes") if isinstance(value, str) else bool(value)

@@ -88,3 +88,8 @@ def _typed(part, key: str, value: Any) -> Any:
     if value is None or kind == "Any":
         return value
     return int(value) if kind.startswith("int") else float(value)
+
+
+def flag(value: Any) -> bool:
+    """A yes/no option that may arrive as text from the CLI ("false" is False)."""
+    return value.strip().lower() in ("1", "true", "yes", "on") if isinstance(value, str) else bool(value)
