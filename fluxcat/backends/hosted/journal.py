@@ -9,6 +9,8 @@ import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from fluxcat.backends.hosted.per_store import PerStore
+
 if TYPE_CHECKING:
     from fluxcat.store import Store
 
@@ -61,14 +63,4 @@ class JobJournal:
             self.store.delete(path)
 
 
-_journals: dict[str, JobJournal] = {}
-_journals_lock = threading.Lock()
-
-
-def journal_for(store: "Store | None") -> JobJournal:
-    """The process's journal for an output store (one per store URL)."""
-    key = "" if store is None else store.url
-    with _journals_lock:
-        if key not in _journals:
-            _journals[key] = JobJournal(store)
-        return _journals[key]
+journal_for = PerStore(JobJournal)  # journal_for(store): the process's journal for an output store

@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from fluxcat.backends.hosted.per_store import PerStore
 from fluxcat.backends.hosted.secrets import scrub
 
 if TYPE_CHECKING:
@@ -97,22 +98,9 @@ class QuotaLedger:
                 log.warning("could not record quota usage for %s: %s", slot[0], scrub(error))
 
 
-_ledgers: dict[str, QuotaLedger] = {}
-_ledgers_lock = threading.Lock()
-
-
-def ledger_for(store: "Store | None") -> QuotaLedger:
-    """The process's ledger for an output store (one per store URL); an in-memory one without a store."""
-    key = "" if store is None else store.url
-    with _ledgers_lock:
-        if key not in _ledgers:
-            _ledgers[key] = QuotaLedger(store)
-        return _ledgers[key]
+ledger_for = PerStore(QuotaLedger)  # ledger_for(store): the process's ledger for an output store
 
 
 def forget_ledgers() -> None:
     """Drop in-memory ledgers, as a new process would start (tests use this to prove the store holds usage)."""
-    with _ledgers_lock:
-        _ledgers.clear()
-
-
+    ledger_for.clear()
