@@ -13,7 +13,7 @@ malformed, 400-echo (error text echoes the credential), echo-late-always (the cr
 long error), no-credit-always (402 / 406), gone-always (410), trickle-always (a reply one byte per 0.2 s),
 huge-reply-always (a 3 MB JSON reply). Provider faults: completed-error, not-retryable-always, never-completes
 (fal); poll, prediction-failed, aborted, throttled, never-completes (Replicate); loading (HF); base64, image-url
-(Segmind). Result faults: oversized, not-image, garbage, wrong-size, redirect-metadata, redirect-loopback.
+(Segmind). Result faults: oversized, not-image, garbage, wrong-size, trickle-download, redirect-metadata.
 """
 
 from __future__ import annotations
@@ -187,14 +187,16 @@ class ProtocolServer:
             return False
         return True
 
-    @staticmethod
-    def trickle(handler) -> None:
-        """A reply that sends one byte every 0.2 s (a per-read timeout never fires)."""
+    def trickle(self, handler, content_type: str = "application/json") -> None:
+        """A reply that sends one byte every 0.2 s (a per-read timeout never fires). The client gives up at its
+        deadline: from then on the request is not in flight for it (the server only notices on its next write)."""
         data = b'{"detail": "' + b"z" * 400 + b'"}'
         handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
+        with self.lock:
+            self.in_flight -= 1
         try:
             for byte in data:
                 handler.wfile.write(bytes([byte]))
@@ -202,6 +204,9 @@ class ProtocolServer:
                 time.sleep(0.2)
         except (BrokenPipeError, ConnectionResetError):
             raise _Reset() from None
+        finally:
+            with self.lock:
+                self.in_flight += 1
 
     @staticmethod
     def reset(handler) -> None:
@@ -260,6 +265,8 @@ class ProtocolServer:
             return self.reply(handler, 200, b"<html>sign in</html>", "text/html")
         if name == "garbage":
             return self.reply(handler, 200, b"\x89PNG not really", "image/png")
+        if name == "trickle-download":
+            return self.trickle(handler, "image/png")
         if name == "redirect-metadata":
             return self.reply(handler, 302, b"", "text/plain", {"Location": METADATA_URL})
         self.reply(handler, 200, self.image_for(job), "image/png")

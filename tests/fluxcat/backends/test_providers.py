@@ -94,14 +94,15 @@ def test_fal_queue_with_faults(tmp_path, caplog, monkeypatch):
         square("completed-error", "fault:completed-error a wren"),
         square("not-retryable", "fault:not-retryable-always a lark"),
         square("never-completes", "fault:never-completes a mole"),
-        square("metadata", "fault:redirect-metadata a vole"),
+        square("metadata", "fault:redirect-metadata a vole"), square("trickle", "fault:trickle-download a shrew"),
         {"id": "dev", "prompt": "a lighthouse at dusk", "model": "dev", "num_inference_steps": 28,
          "guidance_scale": 3.5, "image_size": "square"},
         {"id": "max-steps", "prompt": "a tower", "model": "dev", "num_inference_steps": 50, "image_size": "square"},
         {"id": "odd-size", "prompt": "a long shelf", "model": "schnell", "width": 650, "height": 470},
     ]
     key, server, summary, manifest, output = run_provider(tmp_path, caplog, monkeypatch, FalServer, "fal", "FAL_KEY",
-                                                          rows, {"download_max_bytes": 200_000, "max_wait": 1.0})
+                                                          rows, {"download_max_bytes": 200_000, "max_wait": 1.0,
+                                                                 "download_timeout": 0.5})
     expected = {r["id"]: OK for r in rows}
     expected.update({
         "500-once": fail(NOT_RESENT), "slow": fail(NOT_RESENT), "reset": fail(NOT_RESENT),
@@ -112,8 +113,11 @@ def test_fal_queue_with_faults(tmp_path, caplog, monkeypatch):
         "pii": rejected("email address"), "completed-error": fail("runner_error: Internal error"),
         "not-retryable": fail("fal HTTP 503"), "never-completes": fail("cancelled at the provider"),
         "metadata": fail("link-local address (169.254.169.254); refused"),
+        "trickle": fail("download took longer than its total deadline of 0.5s"),
     })
     check_rows(manifest, expected, key, output, caplog, "fal")
+    trickle = next(r for r in manifest if r["id"] == "trickle")
+    assert trickle["seconds"] < 5  # 3 attempts of a 0.5 s deadline, not the 80 s the body would take
     details = {r["id"]: json.loads(r["details"] or "{}") for r in manifest}
     assert details["nsfw"]["has_nsfw_concepts"] is True and details["url"]["has_nsfw_concepts"] is False
     submitted = {job["prompt"]: job["args"] for job in server.jobs.values()}
