@@ -40,10 +40,13 @@ class JobJournal:
         if self.store is None or not self.store.exists(path):
             return None
         try:
-            return json.loads(self.store.read_bytes(path))
+            job = json.loads(self.store.read_bytes(path))
         except ValueError:
             log.warning("ignoring unreadable job record %s", path)
             return None
+        with self._lock:
+            self._memory[path] = job
+        return job
 
     def record(self, provider: str, key: str, job: dict) -> None:
         """Remember a submitted job; written before anything waits on it."""
@@ -58,8 +61,8 @@ class JobJournal:
         """The job ended without an image (failed, cancelled): a later run may submit the image again."""
         path = self._path(provider, key)
         with self._lock:
-            self._memory.pop(path, None)
-        if self.store is not None and self.store.exists(path):
+            known = self._memory.pop(path, None) is not None
+        if known and self.store is not None and self.store.exists(path):  # every record this process saw is in memory
             self.store.delete(path)
 
 

@@ -58,3 +58,4 @@ def test_a_run_killed_mid_flight_and_rerun_pays_for_no_job_twice(provider, serve
     assert [row["status"] for row in manifest] == ["generated"] * 6  # zero images lost
     assert sorted(server.creates) == sorted(row["prompt"] for row in ROWS)
     assert max(server.creates.values()) == 1                         # zero jobs submitted twice
+    assert journalled(output, provider) == 0                         # records are kept only for jobs in flight
