@@ -189,7 +189,7 @@ class HostedBackend(Backend):
                 gauge.completed += 1
         self.ledger.commit(self.name)
         # The image is in hand and stored next: its job record has served (keeps _work/jobs to jobs in flight).
-        self.journal.forget(self.name, request.key)
+        await asyncio.to_thread(self.journal.forget, self.name, request.key)
         self.circuit.record_success()
         return ImageResult(request.key, image=image, seconds=time.perf_counter() - start,
                            cost_usd=self.cost_per_image(request), backend=self.name, details=details)
@@ -224,16 +224,17 @@ class HostedBackend(Backend):
     async def produce(self, request: ImageRequest) -> Output:
         """Ask for one image and return where it is. Queue providers keep this and implement `submit` and
         `await_job`; one-call providers override it."""
-        job = self.journal.find(self.name, request.key)
+        # Store I/O runs off the event loop: an object store's latency must not stall every other request.
+        job = await asyncio.to_thread(self.journal.find, self.name, request.key)
         if job is None:
             job = await self.submit(request)
-            self.journal.record(self.name, request.key, job)  # before waiting: a rerun re-attaches to it
+            await asyncio.to_thread(self.journal.record, self.name, request.key, job)  # before waiting on it
         else:
             log.info("%s: re-attaching to job %s for %s", self.name, job.get("id"), request.key)
         try:
             return await self.await_job(job)
-        except JobFailed:
-            self.journal.forget(self.name, request.key)  # over without an image: a later run may submit again
+        except JobFailed:  # over without an image: a later run may submit it again
+            await asyncio.to_thread(self.journal.forget, self.name, request.key)
             raise
 
     async def submit(self, request: ImageRequest) -> dict:
