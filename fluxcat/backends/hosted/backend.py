@@ -189,7 +189,8 @@ class HostedBackend(Backend):
                 gauge.completed += 1
         self.ledger.commit(self.name)
         # The image is in hand and stored next: its job record has served (keeps _work/jobs to jobs in flight).
-        await asyncio.to_thread(self.journal.forget, self.name, request.key)
+        if self.journal.holds(self.name, request.key):
+            await asyncio.to_thread(self.journal.forget, self.name, request.key)
         self.circuit.record_success()
         return ImageResult(request.key, image=image, seconds=time.perf_counter() - start,
                            cost_usd=self.cost_per_image(request), backend=self.name, details=details)

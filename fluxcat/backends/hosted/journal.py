@@ -57,6 +57,11 @@ class JobJournal:
         if self.store is not None:
             self.store.write_bytes(path, json.dumps(job).encode())
 
+    def holds(self, provider: str, key: str) -> bool:
+        """Has this process recorded or re-attached to a job for this image? (memory only: no store I/O)"""
+        with self._lock:
+            return self._path(provider, key) in self._memory
+
     def forget(self, provider: str, key: str) -> None:
         """The job ended without an image (failed, cancelled): a later run may submit the image again."""
         path = self._path(provider, key)
