@@ -57,7 +57,9 @@ class PlannedRow:
 def plan_row(row: Mapping[str, Any], row_number: int) -> PlannedRow:
     """Plan one catalog row; a bad row comes back with `rejected` set instead of raising."""
     row_id = _row_id(row)
-    planned = PlannedRow(row_number=row_number, id=row_id, prompt=row.get("prompt"))
+    prompt = row.get("prompt")
+    # The manifest's prompt column is text: a prompt of another type is named in the reason instead.
+    planned = PlannedRow(row_number=row_number, id=row_id, prompt=prompt if isinstance(prompt, str) else None)
     try:
         _plan_into(planned, row)
     except RowRejected as error:
@@ -89,7 +91,7 @@ def _prompt(value: Any) -> str:
     if _missing(value):
         raise RowRejected("prompt is empty: every row needs a text prompt")
     if not isinstance(value, str):
-        raise RowRejected(f"prompt must be text, got {type(value).__name__}")
+        raise RowRejected(f"prompt must be text, got {type(value).__name__} {_short_repr(value)}")
     if not value.strip():
         raise RowRejected(f"prompt is {'empty' if not value else 'blank'}: every row needs a text prompt")
     if len(value) > MAX_PROMPT_CHARS:
@@ -121,7 +123,7 @@ def _size(row: Mapping[str, Any], corrections: list[str]) -> tuple[int, int]:
         return snap_size(_positive(width, "width"), _positive(height, "height"), corrections)
     name = row.get("image_size")
     if not _missing(name):
-        if name not in NAMED_SIZES:
+        if not isinstance(name, str) or name not in NAMED_SIZES:
             raise RowRejected(f"unknown image_size {name!r}: choose one of {', '.join(NAMED_SIZES)}")
         return NAMED_SIZES[name]
     display_w, display_h = row.get("display_width"), row.get("display_height")
@@ -129,8 +131,17 @@ def _size(row: Mapping[str, Any], corrections: list[str]) -> tuple[int, int]:
         if _missing(display_w) or _missing(display_h):
             raise RowRejected("give both display_width and display_height, or neither")
         ratio = 1.0 if _missing(row.get("device_pixel_ratio")) else _positive(row["device_pixel_ratio"], "device_pixel_ratio")
-        return resolution_for_display(_positive(display_w, "display_width"), _positive(display_h, "display_height"), ratio)
+        return _display_resolution(_positive(display_w, "display_width"), _positive(display_h, "display_height"), ratio,
+                                   corrections)
     return DEFAULT_SIZE
+
+
+def _display_resolution(width: float, height: float, ratio: float, corrections: list[str]) -> tuple[int, int]:
+    chosen = resolution_for_display(width, height, ratio)
+    if chosen[0] < width * ratio or chosen[1] < height * ratio:
+        corrections.append(f"display size {_fmt(width)}x{_fmt(height)} at pixel ratio {_fmt(ratio)} is larger than every "
+                           f"standard resolution -> {chosen[0]}x{chosen[1]} (the image will be upscaled for display)")
+    return chosen
 
 
 def snap_size(width: float, height: float, corrections: list[str]) -> tuple[int, int]:
@@ -148,10 +159,11 @@ def _snap(value: float) -> int:
 
 
 def resolution_for_display(display_width: float, display_height: float, pixel_ratio: float = 1.0) -> tuple[int, int]:
-    """The smallest standard resolution that covers the display size (the guide's optimize_resolution)."""
+    """The smallest standard resolution that covers the display size (the guide's optimize_resolution);
+    the largest one when none does."""
     target_w, target_h = display_width * pixel_ratio, display_height * pixel_ratio
     covering = [(w * h, (w, h)) for w, h in STANDARD_RESOLUTIONS if w >= target_w and h >= target_h]
-    return min(covering)[1] if covering else DEFAULT_SIZE
+    return min(covering)[1] if covering else max((w * h, (w, h)) for w, h in STANDARD_RESOLUTIONS)[1]
 
 
 def _steps_and_guidance(row: Mapping[str, Any], model: str, quality: str, corrections: list[str]) -> tuple[int, float]:
@@ -187,8 +199,8 @@ def _choice(row: Mapping[str, Any], column: str, choices: tuple[str, ...], defau
     value = row.get(column)
     if _missing(value):
         return default
-    if value not in choices:
-        raise RowRejected(f"unknown {column} {value!r}: choose one of {', '.join(choices)}")
+    if not isinstance(value, str) or value not in choices:
+        raise RowRejected(f"unknown {column} {_short_repr(value)}: choose one of {', '.join(choices)}")
     return value
 
 
@@ -196,7 +208,11 @@ def _int_in(row: Mapping[str, Any], column: str, bounds: tuple[int, int], defaul
     value = row.get(column)
     if _missing(value):
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RowRejected(f"{column} must be a whole number, got {_short_repr(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RowRejected(f"{column} must be a finite whole number, got {value!r}")
+    if value != int(value):  # exact for ints of any size: no float round trip
         raise RowRejected(f"{column} must be a whole number, got {value!r}")
     if not bounds[0] <= value <= bounds[1]:
         raise RowRejected(f"{column} {_fmt(value)} is out of range {bounds[0]}-{bounds[1]}")
@@ -208,7 +224,9 @@ def _float_in(row: Mapping[str, Any], column: str, bounds: tuple[float, float], 
     if _missing(value):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RowRejected(f"{column} must be a number, got {value!r}")
+        raise RowRejected(f"{column} must be a number, got {_short_repr(value)}")
+    if not math.isfinite(value):
+        raise RowRejected(f"{column} must be a finite number, got {value!r}")
     if not bounds[0] <= value <= bounds[1]:
         raise RowRejected(f"{column} {value:g} is out of range {bounds[0]:g}-{bounds[1]:g}")
     return float(value)
@@ -216,17 +234,32 @@ def _float_in(row: Mapping[str, Any], column: str, bounds: tuple[float, float], 
 
 def _positive(value: Any, column: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-        raise RowRejected(f"{column} must be a positive number, got {value!r}")
+        raise RowRejected(f"{column} must be a positive number, got {_short_repr(value)}")
     return value
+
+
+_FLAG_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 def _flag(row: Mapping[str, Any], column: str) -> bool:
     value = row.get(column)
-    return False if _missing(value) else bool(value)
+    if _missing(value):
+        return False
+    if isinstance(value, (bool, int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _FLAG_WORDS:
+        return _FLAG_WORDS[value.strip().lower()]
+    raise RowRejected(f"{column} must be true or false, got {_short_repr(value)}")
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    """A catalog value as a reason quotes it: never the whole of a huge list or blob."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _fmt(value: float) -> str:
