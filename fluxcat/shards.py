@@ -93,6 +93,7 @@ def plan_catalog(catalog_url: str, store: Store, settings: PlanSettings) -> Plan
     """Plan every row and write shards, streaming: one pass for exact dedupe (matched online), two for
     semantic (the first gathers the compact entries it compares)."""
     info = inspect_catalog(catalog_url, settings.storage_options)
+    store.sweep_temp()  # temp files left by a writer killed mid-write (live writers' are kept)
     matches = None
     if settings.dedupe == "semantic":
         entries = (DedupeEntry(p.row_number, p.prompt, p.params)
