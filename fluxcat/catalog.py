@@ -9,6 +9,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fluxcat.errors import UserError
 from fluxcat.plan import PLAN_COLUMNS
 
 DEFAULT_BATCH_ROWS = 8192
@@ -19,7 +20,7 @@ CSV_HINT = ("fluxcat reads Parquet catalogs: convert a CSV with `python -c \"imp
             "p.write_table(c.read_csv('in.csv'), 'out.parquet')\"`.")
 
 
-class CatalogError(ValueError):
+class CatalogError(UserError):
     """The catalog as a whole cannot be used; raised before any work starts."""
 
 

@@ -56,8 +56,9 @@ class PlannedRow:
 
 def plan_row(row: Mapping[str, Any], row_number: int) -> PlannedRow:
     """Plan one catalog row; a bad row comes back with `rejected` set instead of raising."""
+    row = {**row, "prompt": _text(row.get("prompt"))}
     row_id = _row_id(row)
-    prompt = row.get("prompt")
+    prompt = row["prompt"]
     # The manifest's prompt column is text: a prompt of another type is named in the reason instead.
     planned = PlannedRow(row_number=row_number, id=row_id, prompt=prompt if isinstance(prompt, str) else None)
     try:
@@ -65,6 +66,16 @@ def plan_row(row: Mapping[str, Any], row_number: int) -> PlannedRow:
     except RowRejected as error:
         planned.rejected = str(error)
     return planned
+
+
+def _text(value: Any) -> Any:
+    """Parquet BINARY columns holding UTF-8 text (written without the string annotation) read as text."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
 
 
 def _row_id(row: Mapping[str, Any]) -> str:
@@ -90,6 +101,8 @@ def _plan_into(planned: PlannedRow, row: Mapping[str, Any]) -> None:
 def _prompt(value: Any) -> str:
     if _missing(value):
         raise RowRejected("prompt is empty: every row needs a text prompt")
+    if isinstance(value, bytes):
+        raise RowRejected(f"prompt is binary data that is not UTF-8 text: {_short_repr(value)}")
     if not isinstance(value, str):
         raise RowRejected(f"prompt must be text, got {type(value).__name__} {_short_repr(value)}")
     if not value.strip():

@@ -177,7 +177,10 @@ def _run_flow_with_progress(options, dry_run: bool, console, **operations) -> di
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from fluxcat import events
+    from fluxcat.errors import hide_user_errors_in_logs
     from flows.catalog import generate_catalog
+
+    hide_user_errors_in_logs(("prefect",))  # main() prints an expected error once, without Prefect's tracebacks
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -292,12 +295,16 @@ def cmd_refresh(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from fluxcat.errors import hide_user_errors_in_logs
+    from fluxcat.pipeline import check_options
     from flows.refresh import refresh_assets
 
     if args.limit is not None:
         raise ValueError("refresh compares the whole catalog with the manifest: with --limit the other rows "
                          "would count as removed; use --ids to refresh some rows")
     options = _options(args)
+    check_options(options)  # bad configuration or catalog fails here, before Prefect starts
+    hide_user_errors_in_logs(("prefect",))
     ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
     result = refresh_assets(catalog=options.catalog, output=options.output, backend=options.backend,
                             backend_options=options.backend_options, ids=ids, prune=args.prune, dedupe=options.dedupe,

@@ -2,8 +2,10 @@
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+from tests.hostile_catalog import BAD_ROWS, GOOD_ROWS, check_manifest, write_hostile_catalog
 
 
 def run(catalog: str, output: str):
@@ -39,3 +41,33 @@ def test_an_empty_catalog_makes_an_empty_manifest_with_its_columns(tmp_path):
     manifest = pq.read_table(tmp_path / "out" / "manifest.parquet")
     assert manifest.num_rows == 0 and {"price", "status", "sha256"} <= set(manifest.schema.names)
     assert (tmp_path / "out" / "index.html").exists()
+
+
+def test_the_hostile_catalog_rejects_each_bad_row_with_its_reason_and_makes_every_good_one(tmp_path):
+    summary = run(write_hostile_catalog(tmp_path / "hostile.parquet"), str(tmp_path / "out"))
+    check_manifest(pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist())
+    assert summary.statuses == {"rejected": len(BAD_ROWS), "generated": len(GOOD_ROWS) + 1}
+
+
+@pytest.mark.parametrize("prompts, reason", [
+    (pa.array([1, 2], pa.int64()), "prompt must be text, got int 1"),
+    (pa.array([["a", "mug"], []], pa.list_(pa.string())), "prompt must be text, got list ['a', 'mug']"),
+    (pa.array([{"text": "a mug"}, None], pa.struct([("text", pa.string())])), "prompt must be text, got dict"),
+    (pa.array([1.5, float("inf")]), "prompt must be text, got float 1.5"),
+])
+def test_a_prompt_column_of_another_type_rejects_its_rows_and_the_run_ends(tmp_path, prompts, reason):
+    pq.write_table(pa.table({"prompt": prompts, "id": ["a", "b"]}), tmp_path / "typed.parquet")
+    summary = run(str(tmp_path / "typed.parquet"), str(tmp_path / "out"))
+    assert summary.statuses == {"rejected": 2}
+    rows = pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()
+    assert reason in rows[0]["reason"] and rows[0]["prompt"] is None
+
+
+def test_a_seed_column_of_infinities_rejects_those_rows(tmp_path):
+    pq.write_table(pa.table({"prompt": ["a red mug", "a blue mug", "a green mug"],
+                             "seed": [float("inf"), float("-inf"), 42.0]}), tmp_path / "seeds.parquet")
+    summary = run(str(tmp_path / "seeds.parquet"), str(tmp_path / "out"))
+    rows = pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()
+    assert [r["status"] for r in rows] == ["rejected", "rejected", "generated"] and summary.rows == 3
+    assert ["seed must be a finite whole number, got inf", "seed must be a finite whole number, got -inf"] == \
+        [r["reason"] for r in rows[:2]]

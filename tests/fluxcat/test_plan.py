@@ -100,7 +100,7 @@ def test_a_display_size_no_resolution_covers_is_recorded():
     # values of the wrong type or beyond what a float can say: each its own true reason, never an exception
     ({"prompt": 42}, "prompt must be text, got int 42"),
     ({"prompt": ["a", "mug"]}, "prompt must be text, got list ['a', 'mug']"),
-    ({"prompt": b"\xff\xfe"}, "prompt must be text, got bytes"),
+    ({"prompt": b"\xff\xfe"}, "prompt is binary data that is not UTF-8 text: b'\\xff\\xfe'"),
     ({"prompt": "x", "seed": float("inf")}, "seed must be a finite whole number, got inf"),
     ({"prompt": "x", "seed": float("-inf")}, "seed must be a finite whole number, got -inf"),
     ({"prompt": "x", "num_inference_steps": float("inf")}, "num_inference_steps must be a finite whole number"),
@@ -123,6 +123,11 @@ def test_bad_rows_are_rejected_with_a_reason(row, reason):
 def test_a_rejected_prompt_of_another_type_is_not_carried_as_text():
     assert plan(prompt=42).prompt is None
     assert len(plan(prompt="x", seed=list(range(1000))).rejected) < 200  # a huge value is quoted short
+
+
+def test_a_utf8_binary_prompt_reads_as_text():
+    row = plan(prompt="a café mug".encode())
+    assert row.rejected is None and row.prompt == "a café mug" and row.id == plan(prompt="a café mug").id
 
 
 def test_the_largest_seed_and_text_flags_are_accepted():
