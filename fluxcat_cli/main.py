@@ -218,6 +218,8 @@ def _print_summary(console, result: dict, seconds: float, output: str) -> None:
              (("generated", "generated"), ("existing", "skipped (already made)"), ("duplicate", "duplicate"),
               ("rejected", "rejected"), ("failed", "failed"), ("skipped", "skipped (budget)"))]
     console.print(f"[bold]done[/] in {seconds:.1f}s: " + ", ".join(parts))
+    if result.get("rows") == 0:
+        console.print("the catalog has no rows: the manifest is empty")
     console.print(f"manifest: {result['manifest']}")
     console.print(f"contact sheet: {result['manifest'].rsplit('/', 1)[0]}/index.html")
 
