@@ -238,13 +238,22 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--no-auth", action="store_true", help="accept requests without an API key (trusted networks only)")
     serve.add_argument("--inject-latency", type=float, default=0.0, metavar="SECONDS",
                        help="add this delay to every generation request (testing and benchmarks)")
+    serve.add_argument("--public-url", default=None, metavar="URL",
+                       help="base of returned image URLs, e.g. https://gpu-box.example.com (else the request's Host, if trusted)")
+    serve.add_argument("--trusted-host", action="append", default=[], metavar="NAME",
+                       help="a Host name image URLs may be built from, repeatable (always: localhost, 127.0.0.1, ::1, --host)")
+    serve.add_argument("--max-queue", type=int, default=None,
+                       help="generation requests waiting or running at once; more are answered 429 (default 16)")
+    serve.add_argument("--max-body-bytes", type=int, default=None, help="request body cap; larger is 413 (default 16 KiB)")
+    serve.add_argument("--auth-failure-limit", type=int, default=None,
+                       help="failed API-key attempts per client address per minute before 429 (default 10)")
     serve.set_defaults(handler=cmd_serve)
 
 
 def cmd_serve(args) -> int:
     import logging
 
-    from fluxcat.serve import API_KEY_ENV, ServeSettings, api_keys_from_env, serve
+    from fluxcat.serve import API_KEY_ENV, LOOPBACK_HOSTS, ServeSettings, api_keys_from_env, serve
 
     keys = api_keys_from_env()
     if not keys and not args.no_auth:
@@ -253,9 +262,17 @@ def cmd_serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     settings = ServeSettings(api_keys=() if args.no_auth else keys, rate_limit=args.rate_limit,
                              rate_window_s=args.rate_window, image_format=args.image_format, workers=args.workers,
-                             inject_latency_s=args.inject_latency)
+                             inject_latency_s=args.inject_latency, public_url=args.public_url,
+                             trusted_hosts=LOOPBACK_HOSTS + tuple(args.trusted_host), **_given(
+                                 max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+                                 auth_failure_limit=args.auth_failure_limit))
     serve(args.backend, _key_values(args.backend_option), args.output, args.host, args.port, settings)
     return 0
+
+
+def _given(**options) -> dict:
+    """The options given on the command line; the rest keep the defaults declared where they are used."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _add_operations_arguments(parser: argparse.ArgumentParser) -> None:
