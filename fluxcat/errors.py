@@ -9,6 +9,15 @@ class UserError(ValueError):
     """Bad input or configuration; its message says what is wrong and how to fix it. Entry points print it alone."""
 
 
+def quote(value: object, limit: int = 80) -> str:
+    """A value as an error message quotes it: never the whole of a huge list or blob, never a crash on deep nesting."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deeply to show"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _names(cls: type) -> set[str]:
     return {cls.__name__}.union(*(_names(sub) for sub in cls.__subclasses__()))
 

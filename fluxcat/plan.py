@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from fluxcat.dedupe import normalise_prompt
+from fluxcat.errors import quote
 from fluxcat.limits import (
     DEFAULT_SIZE, DEV_STEPS_BY_QUALITY, GUIDANCE_RANGE, MAX_PROMPT_CHARS, MODEL_CHOICES, MODELS,
     NAMED_SIZES, NUM_IMAGES_RANGE, QUALITIES, SEED_RANGE, SHORT_PROMPT_WORDS, SIZE_MULTIPLE, SIZE_RANGE,
@@ -102,9 +103,9 @@ def _prompt(value: Any) -> str:
     if _missing(value):
         raise RowRejected("prompt is empty: every row needs a text prompt")
     if isinstance(value, bytes):
-        raise RowRejected(f"prompt is binary data that is not UTF-8 text: {_short_repr(value)}")
+        raise RowRejected(f"prompt is binary data that is not UTF-8 text: {quote(value)}")
     if not isinstance(value, str):
-        raise RowRejected(f"prompt must be text, got {type(value).__name__} {_short_repr(value)}")
+        raise RowRejected(f"prompt must be text, got {type(value).__name__} {quote(value)}")
     if not value.strip():
         raise RowRejected(f"prompt is {'empty' if not value else 'blank'}: every row needs a text prompt")
     if len(value) > MAX_PROMPT_CHARS:
@@ -213,7 +214,7 @@ def _choice(row: Mapping[str, Any], column: str, choices: tuple[str, ...], defau
     if _missing(value):
         return default
     if not isinstance(value, str) or value not in choices:
-        raise RowRejected(f"unknown {column} {_short_repr(value)}: choose one of {', '.join(choices)}")
+        raise RowRejected(f"unknown {column} {quote(value)}: choose one of {', '.join(choices)}")
     return value
 
 
@@ -222,7 +223,7 @@ def _int_in(row: Mapping[str, Any], column: str, bounds: tuple[int, int], defaul
     if _missing(value):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RowRejected(f"{column} must be a whole number, got {_short_repr(value)}")
+        raise RowRejected(f"{column} must be a whole number, got {quote(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise RowRejected(f"{column} must be a finite whole number, got {value!r}")
     if value != int(value):  # exact for ints of any size: no float round trip
@@ -237,7 +238,7 @@ def _float_in(row: Mapping[str, Any], column: str, bounds: tuple[float, float], 
     if _missing(value):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RowRejected(f"{column} must be a number, got {_short_repr(value)}")
+        raise RowRejected(f"{column} must be a number, got {quote(value)}")
     if not math.isfinite(value):
         raise RowRejected(f"{column} must be a finite number, got {value!r}")
     if not bounds[0] <= value <= bounds[1]:
@@ -247,7 +248,7 @@ def _float_in(row: Mapping[str, Any], column: str, bounds: tuple[float, float], 
 
 def _positive(value: Any, column: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-        raise RowRejected(f"{column} must be a positive number, got {_short_repr(value)}")
+        raise RowRejected(f"{column} must be a positive number, got {quote(value)}")
     return value
 
 
@@ -262,17 +263,11 @@ def _flag(row: Mapping[str, Any], column: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _FLAG_WORDS:
         return _FLAG_WORDS[value.strip().lower()]
-    raise RowRejected(f"{column} must be true or false, got {_short_repr(value)}")
+    raise RowRejected(f"{column} must be true or false, got {quote(value)}")
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _short_repr(value: Any, limit: int = 60) -> str:
-    """A catalog value as a reason quotes it: never the whole of a huge list or blob."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _fmt(value: float) -> str:

@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from fluxcat.backends.base import Backend, ImageRequest
+from fluxcat.errors import quote
 from fluxcat.limits import GUIDANCE_RANGE, MAX_PROMPT_CHARS, NAMED_SIZES, NUM_IMAGES_RANGE, SEED_RANGE, STEPS_RANGE
 from fluxcat.plan import content_key
 from fluxcat.store import IMAGE_FORMATS, Store, image_relpath
@@ -73,7 +74,7 @@ def parse_generation(body: Any) -> Generation:
         raise InvalidRequest("the request body must be a JSON object, e.g. {\"prompt\": \"a red fox\"}")
     unknown = sorted(set(body) - set(PARAMETERS))
     if unknown:
-        raise InvalidRequest(f"unknown parameter(s) {_short(', '.join(map(str, unknown)))}: accepted are {', '.join(PARAMETERS)}")
+        raise InvalidRequest(f"unknown parameter(s) {quote(', '.join(map(str, unknown)))}: accepted are {', '.join(PARAMETERS)}")
     values = {**DEFAULTS, **{k: v for k, v in body.items() if v is not None}}
     seed = values["seed"]
     return Generation(
@@ -104,15 +105,15 @@ def _is_number(value: Any) -> bool:
 
 def _whole(value: Any, name: str, bounds: tuple[int, int]) -> int:
     if not _is_number(value) or value != int(value):
-        raise InvalidRequest(f"{name} must be a whole number, got {_short(value)}")
+        raise InvalidRequest(f"{name} must be a whole number, got {quote(value)}")
     if not bounds[0] <= value <= bounds[1]:
-        raise InvalidRequest(f"{name} must be between {bounds[0]} and {bounds[1]}, got {_short(value)}")
+        raise InvalidRequest(f"{name} must be between {bounds[0]} and {bounds[1]}, got {quote(value)}")
     return int(value)
 
 
 def _number(value: Any, name: str, bounds: tuple[float, float]) -> float:
     if not _is_number(value):
-        raise InvalidRequest(f"{name} must be a number, got {_short(value)}")
+        raise InvalidRequest(f"{name} must be a number, got {quote(value)}")
     if not bounds[0] <= value <= bounds[1]:
         raise InvalidRequest(f"{name} must be between {bounds[0]:g} and {bounds[1]:g}, got {value!r}")
     return float(value)
@@ -121,16 +122,8 @@ def _number(value: Any, name: str, bounds: tuple[float, float]) -> float:
 def _size_name(value: Any) -> str:
     if not isinstance(value, str) or value not in NAMED_SIZES:
         sizes = ", ".join(f"{name} ({w}x{h})" for name, (w, h) in NAMED_SIZES.items())
-        raise InvalidRequest(f"image_size must be one of {sizes}; got {_short(value)}")
+        raise InvalidRequest(f"image_size must be one of {sizes}; got {quote(value)}")
     return value
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    try:
-        text = repr(value)
-    except RecursionError:
-        return f"a {type(value).__name__} nested too deeply to show"
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def decode_body(data: bytes) -> Any:
@@ -301,7 +294,7 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
             return refusal
         base_url = image_base_url(request, settings)
         if base_url is None:
-            return error(400, f"untrusted Host header {_short(request.headers.get('host', ''))}: image URLs are built "
+            return error(400, f"untrusted Host header {quote(request.headers.get('host', ''))}: image URLs are built "
                               "from it, so the server must be started with --public-url URL or --trusted-host NAME")
         wait = limiter.admit(client)
         if wait is not None:
