@@ -71,3 +71,24 @@ def test_a_seed_column_of_infinities_rejects_those_rows(tmp_path):
     assert [r["status"] for r in rows] == ["rejected", "rejected", "generated"] and summary.rows == 3
     assert ["seed must be a finite whole number, got inf", "seed must be a finite whole number, got -inf"] == \
         [r["reason"] for r in rows[:2]]
+
+
+def test_refresh_to_an_empty_catalog_removes_every_row_and_back(tmp_path):
+    from fluxcat.refresh import finish_refresh, prepare_refresh
+    from fluxcat.store import Store
+
+    rows = pa.table({"id": ["a", "b"], "prompt": ["a red mug", "a blue mug"]})
+    pq.write_table(rows, tmp_path / "two.parquet")
+    pq.write_table(rows.slice(0, 0), tmp_path / "none.parquet")
+    output = str(tmp_path / "out")
+    run(str(tmp_path / "two.parquet"), output)
+    counts = []
+    for catalog in ("none.parquet", "two.parquet"):
+        options = RunOptions(catalog=str(tmp_path / catalog), output=output, backend="fixed")
+        shards = [shard.name for shard in plan(options).shards]
+        refresh = prepare_refresh(Store(output), shards, "png")
+        for shard in refresh.work_shards:
+            run_one_shard(options, shard)
+        summary = finish_refresh(Store(output), refresh.token, shards, refresh.work_shards)
+        counts.append((dict(refresh.counts), summary.run.rows))
+    assert counts == [({"removed": 2}, 0), ({"added": 2}, 2)]
