@@ -62,6 +62,9 @@ def inspect_catalog(url: str, storage_options: dict | None = None) -> CatalogInf
         raise CatalogError(f"catalog not found: {url}. Check the path or URL (local path, s3://, gs://, memory://).") from None
     except IsADirectoryError:
         raise CatalogError(f"{url} is a folder: give the path of one Parquet file.") from None
+    except (ConnectionError, TimeoutError) as error:
+        raise CatalogError(f"could not read {url} ({type(error).__name__}: {error}): check the URL, the network "
+                           "and the storage options.") from None
     except (pa.ArrowException, OSError) as error:
         if head != PARQUET_MAGIC:
             raise CatalogError(f"{url} is not a Parquet file ({error}). {CSV_HINT}") from None
@@ -105,6 +108,8 @@ def _row_batches(url: str, handle, batch_rows: int, position) -> Iterator[list[d
             if batch is None:
                 return
             rows = batch.to_pylist()
+        except (ConnectionError, TimeoutError):
+            raise  # the network, not the file: a retry may succeed
         except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
             raise CatalogError(f"{url} is a corrupted Parquet file: rows from {position()} on cannot be read "
                                f"({type(error).__name__}: {error}). Write the catalog again from its source.") from None
