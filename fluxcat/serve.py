@@ -139,6 +139,8 @@ def decode_body(data: bytes) -> Any:
 class RateLimiter:
     """A sliding window per client: at most `limit` requests in any `window_s` seconds."""
 
+    MAX_CLIENTS = 10_000  # clients remembered before stale ones are dropped
+
     def __init__(self, limit: int, window_s: float):
         if limit < 1 or window_s <= 0:
             raise ValueError(f"rate limit must be at least 1 request per a positive window, got {limit}/{window_s}s")
@@ -163,8 +165,11 @@ class RateLimiter:
             return None
 
     def record(self, client: str) -> None:
+        now = time.monotonic()
         with self._lock:
-            self._seen.setdefault(client, collections.deque()).append(time.monotonic())
+            if len(self._seen) >= self.MAX_CLIENTS:  # many addresses, each seen once: forget the stale ones
+                self._seen = {c: seen for c, seen in self._seen.items() if seen and seen[-1] > now - self.window_s}
+            self._seen.setdefault(client, collections.deque()).append(now)
 
 
 @dataclass

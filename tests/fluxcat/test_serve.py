@@ -333,3 +333,18 @@ def test_serve_settings_refuse_a_bad_public_url_or_limits():
     for bad in ({"public_url": "evil.example"}, {"max_queue": 0}, {"max_body_bytes": 10}):
         with pytest.raises(ValueError):
             ServeSettings(**bad)
+
+
+def test_the_failed_attempt_record_forgets_stale_addresses(monkeypatch):
+    from fluxcat.serve import RateLimiter
+
+    monkeypatch.setattr(RateLimiter, "MAX_CLIENTS", 100)
+    limiter = RateLimiter(3, window_s=0.05)
+    for i in range(100):
+        limiter.record(f"ip:{i}")
+    assert limiter.admit("ip:1", record=False) is None and len(limiter._seen) == 100
+    import time
+
+    time.sleep(0.06)
+    limiter.record("ip:new")
+    assert list(limiter._seen) == ["ip:new"]
