@@ -64,7 +64,7 @@ def plan(options: RunOptions) -> PlanReport:
         model_id=backend.model_id, cost_per_image=lambda row: backend.cost_per_image(request_for_row(row)),
         dedupe=options.dedupe, dedupe_options=options.dedupe_options, shard_size=options.shard_size,
         limit=options.limit, image_format=options.image_format, storage_options=options.storage_options,
-        row_checks=list(getattr(backend, "row_checks", []) or []),
+        row_checks=backend.row_checks, capabilities=backend.capabilities(),
     )
     report = plan_catalog(options.catalog, store, settings)
     events.emit({"planned_rows": sum(shard.rows for shard in report.shards)})
@@ -74,8 +74,7 @@ def plan(options: RunOptions) -> PlanReport:
 def run_one_shard(options: RunOptions, shard: str) -> ShardOutcome:
     backend = get_backend(options.backend, options.backend_options)
     store = Store(options.output, options.storage_options)
-    if hasattr(backend, "attach_store"):  # hosted backends record quota usage in the output store
-        backend.attach_store(store)
+    backend.attach_store(store)  # hosted backends keep quota usage and submitted jobs there
     budget = None
     if options.budget_usd is not None:
         from fluxcat.budget import budget_for

@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from fluxcat.dedupe import normalise_prompt
 from fluxcat.errors import quote
@@ -15,6 +15,9 @@ from fluxcat.limits import (
     NAMED_SIZES, NUM_IMAGES_RANGE, QUALITIES, SEED_RANGE, SHORT_PROMPT_WORDS, SIZE_MULTIPLE, SIZE_RANGE,
     STANDARD_RESOLUTIONS, STEPS_RANGE,
 )
+
+if TYPE_CHECKING:
+    from fluxcat.backends.capabilities import Capabilities
 
 # Columns the planner reads; every other catalog column passes through to the manifest untouched.
 PLAN_COLUMNS = (
@@ -55,15 +58,16 @@ class PlannedRow:
         return [(self.seed + index) % (SEED_RANGE[1] + 1) for index in range(self.num_images)]
 
 
-def plan_row(row: Mapping[str, Any], row_number: int) -> PlannedRow:
-    """Plan one catalog row; a bad row comes back with `rejected` set instead of raising."""
+def plan_row(row: Mapping[str, Any], row_number: int, capabilities: "Capabilities | None" = None) -> PlannedRow:
+    """Plan one catalog row (fitted to the backend's capabilities, if given); a bad row comes back with
+    `rejected` set instead of raising."""
     row = {**row, "prompt": _text(row.get("prompt"))}
     row_id = _row_id(row)
     prompt = row["prompt"]
     # The manifest's prompt column is text: a prompt of another type is named in the reason instead.
     planned = PlannedRow(row_number=row_number, id=row_id, prompt=prompt if isinstance(prompt, str) else None)
     try:
-        _plan_into(planned, row)
+        _plan_into(planned, row, capabilities)
     except RowRejected as error:
         planned.rejected = str(error)
     return planned
@@ -87,14 +91,18 @@ def _row_id(row: Mapping[str, Any]) -> str:
     return str(value)
 
 
-def _plan_into(planned: PlannedRow, row: Mapping[str, Any]) -> None:
+def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capabilities | None" = None) -> None:
     planned.prompt = _prompt(row.get("prompt"))
     planned.normalised = normalise_prompt(planned.prompt)
     quality = _choice(row, "quality", QUALITIES, default="balanced")
     planned.model = _model(row, planned.prompt, quality)
+    if capabilities is not None:
+        planned.model = capabilities.fit_model(planned.model, _given(row, "model"), planned.corrections)
     planned.width, planned.height = _size(row, planned.corrections)
     planned.num_images = _int_in(row, "num_images", NUM_IMAGES_RANGE, default=1)
     planned.steps, planned.guidance = _steps_and_guidance(row, planned.model, quality, planned.corrections)
+    if capabilities is not None:
+        capabilities.fit_row(planned, {c for c in ("num_inference_steps", "guidance_scale") if _given(row, c)})
     seed = _int_in(row, "seed", SEED_RANGE, default=None)
     planned.seed = derive_seed(planned) if seed is None else seed
 
@@ -250,6 +258,12 @@ def _positive(value: Any, column: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise RowRejected(f"{column} must be a positive number, got {quote(value)}")
     return value
+
+
+def _given(row: Mapping[str, Any], column: str) -> bool:
+    """Did the row set this column itself (not left it to planning)?"""
+    value = row.get(column)
+    return not _missing(value) and value != "auto"
 
 
 _FLAG_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}

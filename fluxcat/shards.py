@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pyarrow as pa
 
@@ -14,6 +14,9 @@ from fluxcat.catalog import CatalogInfo, inspect_catalog, iter_rows
 from fluxcat.dedupe import DedupeEntry, Match, find_duplicates
 from fluxcat.plan import PlannedRow, content_key, plan_row
 from fluxcat.store import Store, image_relpath
+
+if TYPE_CHECKING:
+    from fluxcat.backends.capabilities import Capabilities
 
 PLAN_DIR = "_work/plan"
 PARTS_DIR = "_work/parts"
@@ -54,6 +57,7 @@ class PlanSettings:
     limit: int | None = None
     image_format: str = "png"
     row_checks: list[RowCheck] = field(default_factory=list)
+    capabilities: "Capabilities | None" = None  # what the backend can make: rows are fitted to it
     storage_options: dict | None = None
 
 
@@ -115,7 +119,7 @@ def _renamed_fields(info: CatalogInfo, renames: dict[str, str]) -> list[pa.Field
 
 def _checked_rows(catalog_url: str, settings: PlanSettings) -> Iterator[tuple[PlannedRow, dict]]:
     for row_number, raw in iter_rows(catalog_url, settings.storage_options, settings.limit):
-        planned = plan_row(raw, row_number)
+        planned = plan_row(raw, row_number, settings.capabilities)
         for check in settings.row_checks:
             if planned.rejected is None:
                 planned.rejected = check(planned)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Iterator
 
-from fluxcat.backends.base import ImageRequest, ImageResult
+from fluxcat.backends.base import Backend, ImageRequest, ImageResult
 
 
-class FixedBackend:
+class FixedBackend(Backend):
     name = "fixed"
 
     def __init__(self, max_batch: int = 64, fail_prompts_containing: str | None = None):
