@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from fluxcat.store import Store
 MANIFEST = "manifest.parquet"
 HISTORY_DIR = "manifests"
 STATUSES = ("generated", "existing", "duplicate", "rejected", "failed", "skipped")
+FLAGGED_LISTED = 50
 
 
 @dataclass
@@ -25,14 +27,18 @@ class RunSummary:
     statuses: Counter = field(default_factory=Counter)
     models: Counter = field(default_factory=Counter)
     sizes: Counter = field(default_factory=Counter)
+    qa: Counter = field(default_factory=Counter)  # images by QA status
+    flagged: list[dict] = field(default_factory=list)  # the first FLAGGED_LISTED rows QA flagged: id and why
     cost_usd: float = 0.0
     manifest_uri: str = ""
     history_uri: str = ""
     rows: int = 0
 
     def table(self) -> list[dict]:
-        """One record per (dimension, value) for an artifact table."""
-        out = [{"by": "status", "value": s, "images": self.statuses.get(s, 0)} for s in STATUSES]
+        """One record per (dimension, value) for an artifact table; rows QA flagged come first."""
+        out = [{"by": "QA flagged", "value": f"{f['id']}: {f['reason']}", "images": 1} for f in self.flagged]
+        out += [{"by": "status", "value": s, "images": self.statuses.get(s, 0)} for s in STATUSES]
+        out += [{"by": "qa", "value": s, "images": n} for s, n in sorted(self.qa.items())]
         out += [{"by": "model", "value": m, "images": n} for m, n in sorted(self.models.items())]
         out += [{"by": "size", "value": s, "images": n} for s, n in sorted(self.sizes.items())]
         return out
@@ -110,6 +116,18 @@ def _count(summary: RunSummary, part: pa.Table) -> None:
         if status in ("generated", "existing"):
             summary.models[model] += 1
             summary.sizes[f"{width}x{height}"] += 1
+    if "qa_status" in part.schema.names:
+        _count_qa(summary, part)
+
+
+def _count_qa(summary: RunSummary, part: pa.Table) -> None:
+    columns = part.select(["id", "qa_status", "qa_details"]).to_pydict()
+    for row_id, status, details in zip(*columns.values()):
+        if status is None:
+            continue
+        summary.qa[status] += 1
+        if status == "flagged" and len(summary.flagged) < FLAGGED_LISTED:
+            summary.flagged.append({"id": row_id, "reason": json.loads(details or "{}").get("reason", "")})
 
 
 def read_manifest(store: Store) -> pa.Table:
