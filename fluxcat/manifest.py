@@ -51,6 +51,7 @@ def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
     A duplicate whose canonical image was not made takes that row's status: it has no image either."""
     summary = RunSummary()
     unmade = _unmade_images(store, shards)
+    reseeded = _reseeded_images(store, shards)
     stamp = (run_started or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
     history = f"{HISTORY_DIR}/manifest-{stamp}.parquet"
     buffer = io.BytesIO()
@@ -61,6 +62,8 @@ def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
             part = _as_existing(part)
         if unmade:
             part = _duplicates_of_unmade(part, unmade)
+        if reseeded:
+            part = _duplicates_of_reseeded(part, reseeded)
         if writer is None:
             writer = pq.ParquetWriter(buffer, part.schema, compression="zstd")
         writer.write_table(part.cast(writer.schema))
@@ -100,6 +103,32 @@ def _duplicates_of_unmade(part: pa.Table, unmade: dict[str, tuple[str, str]]) ->
             statuses[i] = unmade[key][0]
             reasons[i] = f"same image as {canonical}, which was not made: {unmade[key][1]}"
     return _with_strings(_with_strings(part, "status", statuses), "reason", reasons)
+
+
+def _reseeded_images(store: Store, shards: list[str]) -> dict[str, tuple[str, str]]:
+    """Planned key -> (kept key, image URI) of every image QA kept from a later seed; its duplicates follow it."""
+    reseeded = {}
+    for shard in shards:
+        with store.fs.open(store.path(f"{PARTS_DIR}/{shard}.parquet"), "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            if "qa_status" not in parquet.schema_arrow.names:
+                continue
+            columns = parquet.read(columns=["key", "image_uri", "qa_status", "qa_details"]).to_pydict()
+        for key, uri, status, details in zip(*columns.values()):
+            if status in ("retried", "flagged"):
+                planned = json.loads(details)["planned_key"]
+                if planned != key:
+                    reseeded[planned] = (key, uri)
+    return reseeded
+
+
+def _duplicates_of_reseeded(part: pa.Table, reseeded: dict[str, tuple[str, str]]) -> pa.Table:
+    columns = part.select(["status", "key", "image_uri"]).to_pydict()
+    keys, uris = list(columns["key"]), list(columns["image_uri"])
+    for i, (status, key) in enumerate(zip(columns["status"], columns["key"])):
+        if status == "duplicate" and key in reseeded:
+            keys[i], uris[i] = reseeded[key]
+    return _with_strings(_with_strings(part, "key", keys), "image_uri", uris)
 
 
 def _with_strings(part: pa.Table, name: str, values: list) -> pa.Table:

@@ -15,6 +15,8 @@ EXTRA_COLOURS = {"golden": "#d4a017", "cream": "#fffdd0", "oatmeal": "#d9cdb8", 
                  "charcoal": "#36454f", "rose": "#ff007f", "copper": "#b87333", "bronze": "#cd7f32"}
 # Lexicon colour words that name no single colour to measure.
 NOT_ONE_COLOUR = frozenset({"neon", "pastel", "multicolor", "transparent", "clear"})
+# A colour word right before one of these describes the setting, not the product ("on a white background").
+SETTING_WORDS = frozenset({"background", "backdrop", "wall", "table", "surface", "floor", "studio", "light", "lighting"})
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,10 @@ def _colour(row: dict) -> tuple[str | None, str | None, tuple[str, ...]]:
 
 
 def prompt_colours(prompt: str) -> list[str]:
-    """Distinct colour words of the attribute lexicon in the prompt, outside quoted text, in order."""
-    unquoted = _QUOTED.sub(" ", prompt).casefold()
-    words = dict.fromkeys(w for w in re.findall(r"[a-z]+", unquoted) if w in colour_words())
-    return list(words)
+    """Distinct colour words of the attribute lexicon in the prompt, outside quoted text and the setting, in order."""
+    words = re.findall(r"[a-z]+", _QUOTED.sub(" ", prompt).casefold())
+    found = (w for w, after in zip(words, words[1:] + [""]) if w in colour_words() and after not in SETTING_WORDS)
+    return list(dict.fromkeys(found))
 
 
 @lru_cache(maxsize=1)

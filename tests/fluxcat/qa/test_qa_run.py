@@ -31,8 +31,8 @@ def seed_where(prompt: str, pattern: list[bool]) -> int:
 
 def run(tmp_path, catalog_factory, rows, **options):
     close_all()  # backend instances are cached per process: start each run from its own options
-    run_options = RunOptions(catalog=catalog_factory(rows), output=str(tmp_path / "out"), dedupe="off",
-                             **{"backend": "text-render", **options})
+    run_options = RunOptions(catalog=catalog_factory(rows), output=str(tmp_path / "out"),
+                             **{"backend": "text-render", "dedupe": "off", **options})
     report = plan(run_options)
     shards = [s.name for s in report.shards]
     for shard in shards:
@@ -140,3 +140,32 @@ def test_a_bad_qa_retries_value_fails_before_any_work(tmp_path, catalog_factory)
     with pytest.raises(ValueError, match="qa_retries"):
         plan(RunOptions(catalog=catalog_factory([{"prompt": "x"}]), output=str(tmp_path / "o"), backend="fixed",
                         qa_retries=-1))
+
+
+def test_a_duplicate_of_a_reseeded_row_points_at_the_kept_image(tmp_path, catalog_factory):
+    prompt = 'a tote bag with "FRESH COFFEE"'
+    seed = seed_where(prompt, [False, True])
+    rows = [{"id": "a", "prompt": prompt, "image_size": "square", "seed": seed},
+            {"id": "b", "prompt": prompt + ".", "image_size": "square", "seed": seed}]
+    store, out = run(tmp_path, catalog_factory, rows, backend_options={"misspell_rate": RATE}, dedupe="exact")
+    assert out["a"]["qa_status"] == "retried" and out["b"]["status"] == "duplicate"
+    assert (out["b"]["key"], out["b"]["image_uri"]) == (out["a"]["key"], out["a"]["image_uri"])
+    assert store.exists(image_relpath(out["b"]["key"], "png"))
+
+
+def test_refresh_of_an_unchanged_catalog_keeps_reseeded_rows_without_regenerating(tmp_path, catalog_factory):
+    from fluxcat.refresh import finish_refresh, prepare_refresh
+
+    rows = text_catalog()[:3]
+    catalog = catalog_factory(rows)
+    store, before = run(tmp_path, lambda _: catalog, rows, backend_options={"misspell_rate": RATE})
+    options = RunOptions(catalog=catalog, output=store.url, backend="text-render", dedupe="off",
+                         backend_options={"misspell_rate": RATE})
+    plan_shards = [s.name for s in plan(options).shards]
+    work = prepare_refresh(store, plan_shards, "png")
+    assert work.counts["unchanged"] == 3 and work.work_shards == []
+    finish_refresh(store, work.token, plan_shards, work.work_shards)
+    after = {r["id"]: r for r in read_manifest(store).to_pylist()}
+    for row_id, row in before.items():
+        assert {k: after[row_id][k] for k in ("key", "seed", "image_uri", "qa_status", "qa_details")} == \
+               {k: row[k] for k in ("key", "seed", "image_uri", "qa_status", "qa_details")}
