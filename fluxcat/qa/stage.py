@@ -76,8 +76,15 @@ class ShardQa:
         with ThreadPoolExecutor(self.settings.threads, thread_name_prefix="fluxcat-qa") as pool:
             def submit(requests: list[ImageRequest]) -> None:
                 for result in backend.generate(requests):
-                    state, request = tracked.pop(result.key)
-                    judging.append(pool.submit(self.judge, state, request, result))
+                    if result.key in tracked:
+                        state, request = tracked.pop(result.key)
+                        judging.append(pool.submit(self.judge, state, request, result))
+                for request in requests:  # a backend that returned nothing for a request: that attempt failed
+                    if request.key in tracked:
+                        state, _ = tracked.pop(request.key)
+                        missing = ImageResult(request.key, error="backend returned no result for this image",
+                                              backend=backend.name)
+                        judging.append(pool.submit(self.judge, state, request, missing))
 
             for chunk in chunks:
                 for request in chunk:

@@ -169,3 +169,29 @@ def test_refresh_of_an_unchanged_catalog_keeps_reseeded_rows_without_regeneratin
     for row_id, row in before.items():
         assert {k: after[row_id][k] for k in ("key", "seed", "image_uri", "qa_status", "qa_details")} == \
                {k: row[k] for k in ("key", "seed", "image_uri", "qa_status", "qa_details")}
+
+
+def test_a_retry_the_backend_returns_nothing_for_keeps_the_first_attempt(tmp_path):
+    from fluxcat.backends.text_render import TextRenderBackend
+    from fluxcat.generate import request_for_row
+    from fluxcat.qa import QaSettings
+    from fluxcat.qa.stage import ShardQa
+
+    class FirstOnly(TextRenderBackend):
+        def __init__(self):
+            super().__init__(misspell_rate=1.0)
+            self.asked = []
+
+        def generate(self, requests):
+            self.asked += requests
+            yield from super().generate([r for r in requests if len(self.asked) <= 1])
+
+    prompt = 'a mug with "FRESH COFFEE"'
+    row = {"key": "k0", "prompt": prompt, "model": "schnell", "width": 256, "height": 256, "steps": 4,
+           "guidance": 0.0, "seed": 5, "image_index": 0, "num_images": 1}
+    backend = FirstOnly()
+    qa = ShardQa(QaSettings(retries=2), backend.model_id)
+    [(planned, result, updates)] = list(qa.run(backend, [[request_for_row(row)]], {"k0": [row]}))
+    details = json.loads(updates["qa_details"])
+    assert planned == "k0" and result.ok and updates["qa_status"] == "flagged" and updates["key"] == "k0"
+    assert [a.get("error") for a in details["attempts"]] == [None] + ["backend returned no result for this image"] * 2
