@@ -195,3 +195,15 @@ def test_a_retry_the_backend_returns_nothing_for_keeps_the_first_attempt(tmp_pat
     details = json.loads(updates["qa_details"])
     assert planned == "k0" and result.ok and updates["qa_status"] == "flagged" and updates["key"] == "k0"
     assert [a.get("error") for a in details["attempts"]] == [None] + ["backend returned no result for this image"] * 2
+
+
+def test_the_run_summary_lists_flagged_rows_first_and_counts_qa_statuses(tmp_path, catalog_factory):
+    from fluxcat.manifest import merge_parts
+    from fluxcat.shards import PARTS_DIR
+
+    store, rows = run(tmp_path, catalog_factory, text_catalog()[:3], backend_options={"misspell_rate": RATE})
+    shards = [name.rsplit("/", 1)[-1].removesuffix(".parquet") for name in store.fs.ls(store.path(PARTS_DIR))]
+    table = merge_parts(store, shards).table()
+    assert table[0]["by"] == "QA flagged" and table[0]["value"].startswith("wrong-0: text reads")
+    assert [t for t in table if t["by"] == "QA flagged"] == table[:1]
+    assert {t["value"]: t["images"] for t in table if t["by"] == "qa"} == {"passed": 1, "retried": 1, "flagged": 1}
