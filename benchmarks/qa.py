@@ -40,10 +40,60 @@ def measure(size: int, images: int) -> dict[str, list[float]]:
     return times
 
 
+class BusyBackend:
+    """The text-render backend taking `latency` seconds of wall time per image with the CPU free, as a GPU does."""
+
+    def __init__(self, latency: float):
+        from fluxcat.backends.text_render import TextRenderBackend
+
+        self.inner, self.latency = TextRenderBackend(misspell_rate=0.0), latency
+        self.name, self.max_batch, self.model_id = "busy", 4, self.inner.model_id
+
+    def cost_per_image(self, request) -> float:
+        return 0.0
+
+    def generate(self, requests):
+        for request in requests:
+            time.sleep(self.latency)
+            yield from self.inner.generate([request])
+
+
+def overlap(images: int, latency: float, size: int) -> dict[str, float]:
+    """Wall time of one shard with QA off and on: how much of QA hides behind generation."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fluxcat.generate import run_shard
+    from fluxcat.qa import QaSettings
+    from fluxcat.qa.stage import ShardQa
+    from fluxcat.shards import PlanSettings, plan_catalog
+    from fluxcat.store import Store
+
+    backend = BusyBackend(latency)
+    walls = {}
+    with tempfile.TemporaryDirectory() as root:
+        catalog = f"{root}/catalog.parquet"
+        prompts = [PROMPTS[n % len(PROMPTS)].format(COLOURS[n % len(COLOURS)]) + f", shot {n}" for n in range(images)]
+        pq.write_table(pa.table({"prompt": prompts, "width": [size] * images, "height": [size] * images}), catalog)
+        for mode in ("off", "on"):
+            store = Store(f"{root}/out-{mode}")
+            settings = PlanSettings(model_id=backend.model_id, dedupe="off", shard_size=images)
+            [shard] = plan_catalog(catalog, store, settings).shards
+            qa = ShardQa(QaSettings(), backend.model_id) if mode == "on" else None
+            start = time.perf_counter()
+            run_shard(store, shard.name, backend, qa=qa)
+            walls[mode] = time.perf_counter() - start
+    return walls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--images", type=int, default=20, help="images per size")
+    parser.add_argument("--latency", type=float, default=1.0, help="overlap run: seconds of generation per image")
+    parser.add_argument("--overlap-images", type=int, default=16, help="overlap run: images in the shard (0 skips it)")
     args = parser.parse_args()
     from fluxcat.qa.ocr import _load
 
@@ -57,6 +107,12 @@ def main() -> None:
         for check, values in times.items():
             median = statistics.median(values)
             print(f"| {size}x{size} | {check} | {median:.1f} | {statistics.mean(values):.1f} | {median / baseline:.2f} |")
+    if args.overlap_images:
+        walls = overlap(args.overlap_images, args.latency, args.sizes[-1])
+        extra = walls["on"] - walls["off"]
+        print(f"\nshard of {args.overlap_images} text+colour images at {args.sizes[-1]} px, generation {args.latency:g} s/image "
+              f"(CPU idle): QA off {walls['off']:.2f} s, QA on {walls['on']:.2f} s, "
+              f"QA adds {extra:.2f} s = {1000 * extra / args.overlap_images:.0f} ms/image, x{walls['on'] / walls['off']:.3f}")
 
 
 if __name__ == "__main__":
