@@ -1,5 +1,4 @@
-"""Exports of a finished run for data tools: a Hugging Face imagefolder or WebDataset tar shards, streamed
-from the manifest in record batches, from and to any fsspec URL."""
+"""Exports of a finished run: a Hugging Face imagefolder or WebDataset shards, streamed from the manifest."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""A test backend that draws the prompt's quoted text (and named colour) with Pillow, sometimes deliberately
-wrong: misspelled, blank or off-colour, decided from the prompt and seed, so a reseed can fix it."""
+"""A test backend drawing the prompt's quoted text and colour with Pillow, deliberately wrong for some seeds."""
 
 from __future__ import annotations
 

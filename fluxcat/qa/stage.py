@@ -1,5 +1,4 @@
-"""The QA stage of a shard: judge each image on CPU threads while the backend makes the next batch, regenerate
-with the next seed after a failed text or blank check, keep the best attempt and record every one."""
+"""The shard's QA stage: judge images on CPU threads during the next batch, reseed failures, keep the best attempt."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from fluxcat.backends.base import ImageRequest, ImageResult
+from fluxcat.limits import SEED_RANGE
 from fluxcat.plan import content_key
 from fluxcat.qa import QaSettings
 from fluxcat.qa.checks import RETRIABLE, Check, blank_check, colour_check, text_check
@@ -17,7 +17,7 @@ from fluxcat.qa.expect import Expectation, expectation
 if TYPE_CHECKING:
     from fluxcat.backends.base import Backend
 
-SEED_SPACE = 2**32
+SEED_SPACE = SEED_RANGE[1] + 1
 # Admits a retry against the run's budget: (planned key, retry request) -> may it be submitted?
 AdmitRetry = Callable[[str, ImageRequest], bool]
 
@@ -115,6 +115,7 @@ class ShardQa:
 
     def _settle(self, judging: list[Future], retries: list[ImageRequest], tracked: dict[str, tuple[Tracked, ImageRequest]],
                 admit_retry: AdmitRetry | None, block: bool) -> Iterator[tuple[str, ImageResult, dict]]:
+        """Act on finished judgements: yield decided rows, queue retries; `block` waits for at least one."""
         done = [f for f in judging if f.done()] if not block else list(wait(judging, return_when=FIRST_COMPLETED).done)
         for future in done:
             judging.remove(future)
