@@ -221,6 +221,9 @@ def _print_summary(console, result: dict, seconds: float, output: str) -> None:
              (("generated", "generated"), ("existing", "skipped (already made)"), ("duplicate", "duplicate"),
               ("rejected", "rejected"), ("failed", "failed"), ("skipped", "skipped (budget)"))]
     console.print(f"[bold]done[/] in {seconds:.1f}s: " + ", ".join(parts))
+    if result.get("qa"):
+        console.print("QA: " + ", ".join(f"{n} {s}" for s, n in sorted(result["qa"].items())) +
+                      ("; flagged images come first in the contact sheet" if result["qa"].get("flagged") else ""))
     console.print(f"manifest: {result['manifest']}")
     console.print(f"contact sheet: {result['manifest'].rsplit('/', 1)[0]}/index.html")
 

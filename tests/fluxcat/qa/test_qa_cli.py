@@ -26,6 +26,7 @@ def test_run_flags_misspelled_rows_first_in_the_contact_sheet_then_exports(tmp_p
     result = fluxcat("run", write_catalog(tmp_path / "c.parquet", rows), "-o", str(output), "--backend", "text-render",
                      "--backend-option", f"misspell_rate={RATE}", "--dedupe", "exact")
     assert result.returncode == 0, result.stderr
+    assert "QA: 1 flagged, 1 passed, 1 retried; flagged images come first" in result.stderr
     manifest = {r["id"]: r for r in pq.read_table(output / "manifest.parquet").to_pylist()}
     assert {i: (r["qa_status"], r["qa_attempts"]) for i, r in manifest.items()} == \
            {"right": ("passed", 1), "fixed": ("retried", 2), "wrong": ("flagged", 3)}
