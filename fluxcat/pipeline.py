@@ -8,6 +8,7 @@ from datetime import datetime
 from fluxcat import events
 from fluxcat.backends import get_backend
 from fluxcat.backends.base import Backend, BackendConfigError
+from fluxcat.catalog import inspect_catalog
 from fluxcat.dedupe import DEDUPE_MODES, check_dedupe_options
 from fluxcat.generate import ShardOutcome, request_for_row, run_shard
 from fluxcat.manifest import RunSummary, merge_parts
@@ -53,9 +54,11 @@ def check_options(options: RunOptions) -> Backend:
     if options.budget_usd is not None and not options.budget_usd >= 0:
         raise ValueError(f"budget_usd must be 0 or more dollars, got {options.budget_usd}")
     try:
-        return get_backend(options.backend, options.backend_options)
+        backend = get_backend(options.backend, options.backend_options)
     except TypeError as error:  # an option the backend does not take
         raise BackendConfigError(f"backend {options.backend!r} does not accept these options: {error}") from None
+    inspect_catalog(options.catalog, options.storage_options)  # unreadable, not Parquet, no prompt column
+    return backend
 
 
 def plan(options: RunOptions) -> PlanReport:

@@ -69,7 +69,7 @@ def prepare_refresh(store: Store, plan_shards: list[str], image_format: str, ids
                       pa.table({"id": list(actions), "action": list(actions.values())}))
     for shard in plan_shards:
         plan = store.read_table(f"{PLAN_DIR}/{shard}.parquet")
-        mask = pa.array([actions[i] in REGENERATE for i in plan.column("id").to_pylist()])
+        mask = pa.array([actions[i] in REGENERATE for i in plan.column("id").to_pylist()], pa.bool_())
         work = plan.filter(mask)
         if work.num_rows:
             name = shard_name(work)
@@ -187,8 +187,7 @@ def _output_tables(store: Store, actions: dict[str, str], plan_shards: list[str]
             elif action == "not_selected" and row["id"] in old_rows and row["id"] not in emitted:
                 out += old.take(old_rows[row["id"]]).to_pylist()  # left exactly as the previous run recorded it
                 emitted.add(row["id"])
-        if out:
-            yield pa.Table.from_pylist(out, schema=schema)
+        yield pa.Table.from_pylist(out, schema=schema)  # even empty: an empty catalog still gets a manifest
     left = [row_id for row_id, action in actions.items()
             if action == "not_selected" and row_id in old_rows and row_id not in emitted]
     if left and schema is not None:

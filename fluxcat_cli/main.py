@@ -182,7 +182,10 @@ def _run_flow_with_progress(options, dry_run: bool, console, **operations) -> di
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from fluxcat import events
+    from fluxcat.errors import hide_user_errors_in_logs
     from flows.catalog import generate_catalog
+
+    hide_user_errors_in_logs(("prefect",))  # main() prints an expected error once, without Prefect's tracebacks
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -221,6 +224,8 @@ def _print_summary(console, result: dict, seconds: float, output: str) -> None:
              (("generated", "generated"), ("existing", "skipped (already made)"), ("duplicate", "duplicate"),
               ("rejected", "rejected"), ("failed", "failed"), ("skipped", "skipped (budget)"))]
     console.print(f"[bold]done[/] in {seconds:.1f}s: " + ", ".join(parts))
+    if result.get("rows") == 0:
+        console.print("the catalog has no rows: the manifest is empty")
     if result.get("qa"):
         console.print("QA: " + ", ".join(f"{n} {s}" for s, n in sorted(result["qa"].items())) +
                       ("; flagged images come first in the contact sheet" if result["qa"].get("flagged") else ""))
@@ -242,13 +247,22 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--no-auth", action="store_true", help="accept requests without an API key (trusted networks only)")
     serve.add_argument("--inject-latency", type=float, default=0.0, metavar="SECONDS",
                        help="add this delay to every generation request (testing and benchmarks)")
+    serve.add_argument("--public-url", default=None, metavar="URL",
+                       help="base of returned image URLs, e.g. https://gpu-box.example.com (else the request's Host, if trusted)")
+    serve.add_argument("--trusted-host", action="append", default=[], metavar="NAME",
+                       help="a Host name image URLs may be built from, repeatable (always: localhost, 127.0.0.1, ::1, --host)")
+    serve.add_argument("--max-queue", type=int, default=None,
+                       help="generation requests waiting or running at once; more are answered 429 (default 16)")
+    serve.add_argument("--max-body-bytes", type=int, default=None, help="request body cap; larger is 413 (default 16 KiB)")
+    serve.add_argument("--auth-failure-limit", type=int, default=None,
+                       help="failed API-key attempts per client address per minute before 429 (default 10)")
     serve.set_defaults(handler=cmd_serve)
 
 
 def cmd_serve(args) -> int:
     import logging
 
-    from fluxcat.serve import API_KEY_ENV, ServeSettings, api_keys_from_env, serve
+    from fluxcat.serve import API_KEY_ENV, LOOPBACK_HOSTS, ServeSettings, api_keys_from_env, serve
 
     keys = api_keys_from_env()
     if not keys and not args.no_auth:
@@ -257,9 +271,17 @@ def cmd_serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     settings = ServeSettings(api_keys=() if args.no_auth else keys, rate_limit=args.rate_limit,
                              rate_window_s=args.rate_window, image_format=args.image_format, workers=args.workers,
-                             inject_latency_s=args.inject_latency)
+                             inject_latency_s=args.inject_latency, public_url=args.public_url,
+                             trusted_hosts=LOOPBACK_HOSTS + tuple(args.trusted_host), **_given(
+                                 max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+                                 auth_failure_limit=args.auth_failure_limit))
     serve(args.backend, _key_values(args.backend_option), args.output, args.host, args.port, settings)
     return 0
+
+
+def _given(**options) -> dict:
+    """The options given on the command line; the rest keep the defaults declared where they are used."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _add_operations_arguments(parser: argparse.ArgumentParser) -> None:
@@ -301,12 +323,16 @@ def cmd_refresh(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from fluxcat.errors import hide_user_errors_in_logs
+    from fluxcat.pipeline import check_options
     from flows.refresh import refresh_assets
 
     if args.limit is not None:
         raise ValueError("refresh compares the whole catalog with the manifest: with --limit the other rows "
                          "would count as removed; use --ids to refresh some rows")
     options = _options(args)
+    check_options(options)  # bad configuration or catalog fails here, before Prefect starts
+    hide_user_errors_in_logs(("prefect",))
     ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
     result = refresh_assets(catalog=options.catalog, output=options.output, backend=options.backend,
                             backend_options=options.backend_options, ids=ids, prune=args.prune, dedupe=options.dedupe,
