@@ -12,6 +12,7 @@ from fluxcat.catalog import inspect_catalog
 from fluxcat.dedupe import DEDUPE_MODES, check_dedupe_options
 from fluxcat.generate import ShardOutcome, request_for_row, run_shard
 from fluxcat.manifest import RunSummary, merge_parts
+from fluxcat.qa import QaSettings
 from fluxcat.report import write_index
 from fluxcat.shards import DEFAULT_SHARD_SIZE, PlanReport, PlanSettings, plan_catalog
 from fluxcat.store import IMAGE_FORMATS, Store
@@ -34,6 +35,8 @@ class RunOptions:
     budget_usd: float | None = None  # stop submitting once estimated spend would pass this; the rest is `skipped`
     run_id: str = ""  # names the run's shared budget tracker (the flow sets a fresh one per run)
     storage_options: dict = field(default_factory=dict, repr=False)  # secrets: kept out of reprs and logs
+    qa: bool = True  # check each new image (text, blank, colour) and reseed what a new seed can fix
+    qa_retries: int = 2
 
 
 def check_options(options: RunOptions) -> Backend:
@@ -47,6 +50,7 @@ def check_options(options: RunOptions) -> Backend:
         raise ValueError(f"shard_size must be at least 1, got {options.shard_size}")
     if options.limit is not None and options.limit < 0:
         raise ValueError(f"limit must be 0 or more, got {options.limit}")
+    QaSettings(retries=options.qa_retries)  # raises on a bad value
     if options.budget_usd is not None and not options.budget_usd >= 0:
         raise ValueError(f"budget_usd must be 0 or more dollars, got {options.budget_usd}")
     try:
@@ -80,8 +84,13 @@ def run_one_shard(options: RunOptions, shard: str) -> ShardOutcome:
         from fluxcat.budget import budget_for
 
         budget = budget_for(options.run_id or options.output, options.budget_usd)
+    qa = None
+    if options.qa:
+        from fluxcat.qa.stage import ShardQa
+
+        qa = ShardQa(QaSettings(retries=options.qa_retries), backend.model_id)
     return run_shard(store, shard, backend, options.image_format, options.retry_failed, on_event=events.emit,
-                     budget=budget)
+                     budget=budget, qa=qa)
 
 
 def finish(options: RunOptions, shards: list[str], reused: set[str], started: datetime | None = None) -> RunSummary:

@@ -104,6 +104,8 @@ def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capab
     if capabilities is not None:
         capabilities.fit_row(planned, {c for c in ("num_inference_steps", "guidance_scale") if _given(row, c)})
     seed = _int_in(row, "seed", SEED_RANGE, default=None)
+    if seed is None and not _missing(row.get("group")):  # variants of one product: one seed, the same shot
+        seed = group_seed(row["group"])
     planned.seed = derive_seed(planned) if seed is None else seed
 
 
@@ -209,6 +211,11 @@ def derive_seed(planned: PlannedRow) -> int:
     normalised = planned.normalised or normalise_prompt(planned.prompt)
     material = f"{normalised}|{planned.model}|{planned.width}x{planned.height}|{planned.steps}|{planned.guidance:g}"
     return int.from_bytes(hashlib.sha256(material.encode()).digest()[:4], "big")
+
+
+def group_seed(group: Any) -> int:
+    """The seed every row of a `group` (e.g. a parent SKU) shares, so its variants come out as one shot."""
+    return int.from_bytes(hashlib.sha256(f"group|{group}".encode()).digest()[:4], "big")
 
 
 def content_key(model_id: str, prompt: str, width: int, height: int, steps: int, guidance: float, seed: int, index: int) -> str:

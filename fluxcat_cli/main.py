@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(handler=cmd_plan)
     _add_serve_command(commands)
     _add_refresh_command(commands)
+    _add_export_command(commands)
     return parser
 
 
@@ -71,6 +72,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-size", type=int, default=256, help="images per shard (one task each)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N catalog rows")
     parser.add_argument("--image-format", choices=["png", "webp", "jpeg"], default="png")
+    parser.add_argument("--qa", choices=["on", "off"], default="on",
+                        help="check each new image (quoted text by OCR, blank images, named colour) and reseed failures")
+    parser.add_argument("--qa-retries", type=int, default=2, metavar="N", help="reseeds after a failed QA check (default 2)")
 
 
 def _options(args):
@@ -83,7 +87,8 @@ def _options(args):
                       backend_options=_key_values(args.backend_option), dedupe=args.dedupe, shard_size=args.shard_size,
                       dedupe_options={"threshold": args.dedupe_threshold, "model": args.embedding_model},
                       limit=args.limit, image_format=args.image_format, retry_failed=getattr(args, "retry_failed", False),
-                      budget_usd=getattr(args, "budget_usd", None), storage_options=_storage_options())
+                      budget_usd=getattr(args, "budget_usd", None), storage_options=_storage_options(),
+                      qa=args.qa == "on", qa_retries=args.qa_retries)
 
 
 def _key_values(pairs: list[str]) -> dict:
@@ -201,7 +206,8 @@ def _run_flow_with_progress(options, dry_run: bool, console, **operations) -> di
                 backend_options=options.backend_options, dedupe=options.dedupe, shard_size=options.shard_size,
                 dedupe_options=options.dedupe_options,
                 limit=options.limit, dry_run=dry_run, image_format=options.image_format,
-                retry_failed=options.retry_failed, budget_usd=options.budget_usd, **operations,
+                retry_failed=options.retry_failed, budget_usd=options.budget_usd, qa=options.qa,
+                qa_retries=options.qa_retries, **operations,
             )
         finally:
             unsubscribe()
@@ -220,6 +226,9 @@ def _print_summary(console, result: dict, seconds: float, output: str) -> None:
     console.print(f"[bold]done[/] in {seconds:.1f}s: " + ", ".join(parts))
     if result.get("rows") == 0:
         console.print("the catalog has no rows: the manifest is empty")
+    if result.get("qa"):
+        console.print("QA: " + ", ".join(f"{n} {s}" for s, n in sorted(result["qa"].items())) +
+                      ("; flagged images come first in the contact sheet" if result["qa"].get("flagged") else ""))
     console.print(f"manifest: {result['manifest']}")
     console.print(f"contact sheet: {result['manifest'].rsplit('/', 1)[0]}/index.html")
 
@@ -328,7 +337,8 @@ def cmd_refresh(args) -> int:
     result = refresh_assets(catalog=options.catalog, output=options.output, backend=options.backend,
                             backend_options=options.backend_options, ids=ids, prune=args.prune, dedupe=options.dedupe,
                             dedupe_options=options.dedupe_options, shard_size=options.shard_size,
-                            image_format=options.image_format, **_operations(args))
+                            image_format=options.image_format, qa=options.qa, qa_retries=options.qa_retries,
+                            **_operations(args))
     console = Console(stderr=True)
     table = Table("catalog rows", "count", title="refresh")
     for action, count in result["counts"].items():
@@ -339,6 +349,26 @@ def cmd_refresh(args) -> int:
                   f"failed {made.get('failed', 0)}; pruned {result['pruned_images']}")
     console.print(f"manifest: {result['manifest']} (previous ones under manifests/)")
     return 0 if not made.get("failed") else 1
+
+
+def _add_export_command(commands) -> None:
+    export = commands.add_parser("export", help="export a finished run for data tools: HF imagefolder or WebDataset shards")
+    export.add_argument("output", help="the run's output root URL (where manifest.parquet is)")
+    export.add_argument("--format", "-f", dest="export_format", choices=["hf", "webdataset"], required=True,
+                        help="hf: images + metadata.parquet for datasets' imagefolder; webdataset: tar shards")
+    export.add_argument("--dest", default=None, help="destination URL (default OUTPUT/exports/FORMAT)")
+    export.add_argument("--samples-per-shard", type=int, default=1000, help="webdataset: samples per tar shard")
+    export.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from fluxcat.export import export
+
+    report = export(args.output, args.export_format, args.dest, _storage_options(),
+                    samples_per_shard=args.samples_per_shard)
+    left_out = ", ".join(f"{n} {status}" for status, n in sorted(report.without_image.items()))
+    print(f"exported {report.exported} images to {report.dest}" + (f" (no image: {left_out})" if left_out else ""))
+    return 0
 
 
 def _quiet_environment() -> None:
