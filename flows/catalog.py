@@ -18,7 +18,8 @@ from tasks.planning import check_config_task, plan_catalog_task
 from tasks.output_access import hold_output, storage_options_for
 from tasks.reporting import ShardProgress, finish_run_task
 
-BackendName = Literal["auto", "tiny", "diffusers", "fixed", "fal", "replicate", "hf", "segmind", "flux-api", "router"]
+BackendName = Literal["auto", "tiny", "diffusers", "fixed", "fal", "replicate", "hf", "segmind", "flux-api", "router",
+                      "text-render"]
 
 
 @flow(name="generate-catalog", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
@@ -43,6 +44,8 @@ def generate_catalog(
     cluster_address: Optional[str] = None,
     workers: Optional[int] = None,
     lease_wait_seconds: float = 0.0,
+    qa: bool = True,
+    qa_retries: int = 2,
 ) -> dict:
     """Generate an image catalog from a Parquet prompt catalog.
 
@@ -72,12 +75,15 @@ def generate_catalog(
         cluster_address: Dask scheduler (tcp://host:8786) or Ray (ray://host:10001) address; empty starts a local cluster.
         workers: Worker processes of a local cluster (GPU shards: one worker per GPU regardless).
         lease_wait_seconds: If another run is writing this output, wait this long for it before failing.
+        qa: Check each new image (OCR of quoted text, blank images, named colour) and reseed what a new seed can fix.
+        qa_retries: Regenerations with the next seed after a failed text or blank check (default 2).
     """
     options = RunOptions(catalog=catalog, output=output, backend=backend, backend_options=backend_options or {},
                          dedupe=dedupe, shard_size=shard_size, limit=limit,
                          dedupe_options={"threshold": dedupe_threshold, "model": embedding_model, **(dedupe_options or {})},
                          image_format=image_format, retry_failed=retry_failed,
                          budget_usd=budget_usd, run_id=uuid.uuid4().hex,  # one budget tracker per run
+                         qa=qa, qa_retries=qa_retries,
                          storage_options=storage_options_for(storage_options, storage_block))
     started = datetime.now(timezone.utc)
     check_config_task(options)

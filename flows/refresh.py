@@ -37,6 +37,8 @@ def refresh_assets(
     cluster_address: Optional[str] = None,
     workers: Optional[int] = None,
     lease_wait_seconds: float = 0.0,
+    qa: bool = True,
+    qa_retries: int = 2,
 ) -> dict:
     """Bring an output up to date with today's catalog.
 
@@ -54,6 +56,8 @@ def refresh_assets(
         dedupe: `exact` merges identical normalised prompts; `semantic` also near-identical ones; `off` neither.
         shard_size: Images per shard; one task runs one shard.
         image_format: Encoding of stored images.
+        qa: Check each new image and reseed what a new seed can fix (as in generate-catalog).
+        qa_retries: Regenerations with the next seed after a failed text or blank check.
         backend_options: Backend settings, e.g. {"schnell": "/models/FLUX.1-schnell"}.
         dedupe_options: Dedupe settings, e.g. {"threshold": 0.95}.
         storage_options: fsspec settings for s3:// and other remote URLs, as a JSON object, e.g.
@@ -66,7 +70,8 @@ def refresh_assets(
     """
     options = RunOptions(catalog=catalog, output=output, backend=backend, backend_options=backend_options or {},
                          dedupe=dedupe, dedupe_options=dedupe_options or {}, shard_size=shard_size,
-                         image_format=image_format, storage_options=storage_options_for(storage_options, storage_block))
+                         image_format=image_format, storage_options=storage_options_for(storage_options, storage_block),
+                         qa=qa, qa_retries=qa_retries)
     started = datetime.now(timezone.utc)
     check_config_task(options)
     check_task_runner(task_runner, cluster_address)

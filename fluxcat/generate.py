@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import pyarrow as pa
 
 from fluxcat.backends.base import Backend, ImageRequest, ImageResult
+from fluxcat.qa import QA_FIELDS
 from fluxcat.shards import PARTS_DIR, PLAN_DIR
 from fluxcat.store import Store, image_relpath
 
@@ -21,12 +22,14 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from fluxcat.budget import Budget
+    from fluxcat.qa.stage import ShardQa
 
 # Outcome columns added to each plan row to make a manifest row.
 OUTCOME_FIELDS = [
     pa.field("backend", pa.string()), pa.field("sha256", pa.string()), pa.field("bytes", pa.int64()),
     pa.field("seconds", pa.float64()), pa.field("cost_usd", pa.float64()),
     pa.field("created_at", pa.timestamp("us", tz="UTC")), pa.field("details", pa.string()),
+    *QA_FIELDS,
 ]
 ENCODE_OPTIONS = {"png": {"compress_level": 3}, "webp": {"quality": 90, "method": 4}, "jpeg": {"quality": 92}}
 
@@ -50,9 +53,11 @@ def encode_image(image: "Image", image_format: str) -> bytes:
 
 
 def run_shard(store: Store, shard: str, backend: Backend, image_format: str = "png", retry_failed: bool = False,
-              on_event: Event | None = None, io_threads: int = 8, budget: "Budget | None" = None) -> ShardOutcome:
+              on_event: Event | None = None, io_threads: int = 8, budget: "Budget | None" = None,
+              qa: "ShardQa | None" = None) -> ShardOutcome:
     """Make every missing image of a shard and record every row's outcome in the shard's part.
-    With a budget, each image is admitted against it before submission; the rest end `skipped`."""
+    With a budget, each image is admitted against it before submission; the rest end `skipped`.
+    With QA, each new image is checked and, where a new seed can fix it, regenerated (fluxcat/qa/stage.py)."""
     start = time.perf_counter()
     emit = on_event or (lambda event: None)
     part_path = f"{PARTS_DIR}/{shard}.parquet"
@@ -68,7 +73,7 @@ def run_shard(store: Store, shard: str, backend: Backend, image_format: str = "p
     rows = plan.to_pylist()
     with ThreadPoolExecutor(io_threads, thread_name_prefix="fluxcat-io") as pool:
         todo = _mark_existing(store, rows, image_format, pool, emit)
-        _generate(store, todo, backend, image_format, pool, emit, budget)
+        _generate(store, todo, backend, image_format, pool, emit, budget, qa)
     for row in rows:
         if row["status"] == "planned":  # a backend that returned no result for a request
             _fail(row, "backend returned no result for this image", backend.name)
@@ -95,37 +100,65 @@ def _mark_existing(store: Store, rows: list[dict], image_format: str, pool: Thre
             continue
         data = store.read_bytes(path)
         _record(row, "existing", data, None, 0.0, 0.0)
+        row["qa_status"] = "skipped"  # kept as an earlier run made (and, with QA on, judged) it
         emit({"key": row["key"], "status": "existing"})
     return todo
 
 
 def _generate(store: Store, todo: list[dict], backend: Backend, image_format: str, pool: ThreadPoolExecutor, emit: Event,
-              budget: "Budget | None" = None) -> None:
+              budget: "Budget | None" = None, qa: "ShardQa | None" = None) -> None:
     by_key: dict[str, list[dict]] = {}
     for row in todo:
         by_key.setdefault(row["key"], []).append(row)
     requests = sorted((request_for_row(rows[0]) for rows in by_key.values()), key=lambda r: r.batch_key)
-    pending = []
-    for chunk in _chunks(requests, max(1, backend.max_batch)):
-        chunk, reserved = _admit(chunk, budget, backend, by_key, emit) if budget is not None else (chunk, {})
-        if not chunk:
-            continue
-        for result in backend.generate(chunk):
+    reserved: dict[str, float] = {}  # planned key -> estimated cost reserved in the budget (retries included)
+
+    def admitted_chunks() -> Iterable[list[ImageRequest]]:
+        for chunk in _chunks(requests, max(1, backend.max_batch)):
             if budget is not None:
-                budget.settle(reserved.pop(result.key, 0.0), result.cost_usd or 0.0)
-            # Encoding and upload run on I/O threads, overlapped with the backend's next batch.
-            pending.append(pool.submit(_store_result, store, result, by_key.get(result.key, []), image_format, emit))
-        if budget is not None:  # requests the backend returned nothing for free their reservation
-            for cost in reserved.values():
-                budget.settle(cost, 0.0)
+                chunk = _admit(chunk, budget, backend, by_key, emit, reserved)
+            if chunk:
+                yield chunk
+
+    def admit_retry(planned_key: str, request: ImageRequest) -> bool:
+        cost = backend.cost_per_image(request)
+        if budget is None or budget.admit(cost):
+            reserved[planned_key] = reserved.get(planned_key, 0.0) + cost
+            return True
+        return False
+
+    if qa is None:
+        outcomes = ((r.key, r, {"qa_status": "skipped"} if r.ok else {})
+                    for chunk in admitted_chunks() for r in backend.generate(chunk))
+    else:
+        outcomes = qa.run(backend, admitted_chunks(), by_key, admit_retry)
+    pending = []
+    for planned_key, result, updates in outcomes:
+        if budget is not None:
+            budget.settle(reserved.pop(planned_key, 0.0), result.cost_usd or 0.0)
+        rows = by_key.get(planned_key, [])
+        _apply_qa(store, rows, updates, image_format)
+        # Encoding and upload run on I/O threads, overlapped with the backend's next batch.
+        pending.append(pool.submit(_store_result, store, result, rows, image_format, emit))
+    if budget is not None:  # requests the backend returned nothing for free their reservation
+        for cost in reserved.values():
+            budget.settle(cost, 0.0)
     for future in pending:
         future.result()
 
 
+def _apply_qa(store: Store, rows: list[dict], updates: dict, image_format: str) -> None:
+    """QA's verdict on the rows; a kept retry brings its own seed, content key and image path."""
+    for row in rows:
+        row.update(updates)
+        if "key" in updates:
+            row["image_uri"] = store.uri(image_relpath(updates["key"], image_format))
+
+
 def _admit(chunk: list[ImageRequest], budget: "Budget", backend: Backend, by_key: dict[str, list[dict]],
-           emit: Event) -> tuple[list[ImageRequest], dict[str, float]]:
+           emit: Event, reserved: dict[str, float]) -> list[ImageRequest]:
     """The requests of a chunk that fit the budget (each reserved); the others' rows become `skipped`."""
-    admitted, reserved = [], {}
+    admitted = []
     for request in chunk:
         cost = backend.cost_per_image(request)
         if budget.admit(cost):
@@ -136,7 +169,7 @@ def _admit(chunk: list[ImageRequest], budget: "Budget", backend: Backend, by_key
         for row in by_key.get(request.key, []):
             row.update(status="skipped", reason=reason, backend=None, cost_usd=0.0, created_at=datetime.now(timezone.utc))
         emit({"key": request.key, "status": "skipped"})
-    return admitted, reserved
+    return admitted
 
 
 def _store_result(store: Store, result: ImageResult, rows: list[dict], image_format: str, emit: Event) -> None:

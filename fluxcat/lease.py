@@ -149,7 +149,7 @@ def _create_exclusive(store: Store, relpath: str, data: bytes) -> bool:
     path = store.path(relpath)
     if store.local:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        temp = f"{path}.tmp-{uuid.uuid4().hex}"
+        temp = store.temp_path()
         with open(temp, "wb") as handle:
             handle.write(data)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from fluxcat.store import Store
 MANIFEST = "manifest.parquet"
 HISTORY_DIR = "manifests"
 STATUSES = ("generated", "existing", "duplicate", "rejected", "failed", "skipped")
+FLAGGED_LISTED = 50
 
 
 @dataclass
@@ -25,14 +27,18 @@ class RunSummary:
     statuses: Counter = field(default_factory=Counter)
     models: Counter = field(default_factory=Counter)
     sizes: Counter = field(default_factory=Counter)
+    qa: Counter = field(default_factory=Counter)  # images by QA status
+    flagged: list[dict] = field(default_factory=list)  # the first FLAGGED_LISTED rows QA flagged: id and why
     cost_usd: float = 0.0
     manifest_uri: str = ""
     history_uri: str = ""
     rows: int = 0
 
     def table(self) -> list[dict]:
-        """One record per (dimension, value) for an artifact table."""
-        out = [{"by": "status", "value": s, "images": self.statuses.get(s, 0)} for s in STATUSES]
+        """One record per (dimension, value) for an artifact table; rows QA flagged come first."""
+        out = [{"by": "QA flagged", "value": f"{f['id']}: {f['reason']}", "images": 1} for f in self.flagged]
+        out += [{"by": "status", "value": s, "images": self.statuses.get(s, 0)} for s in STATUSES]
+        out += [{"by": "qa", "value": s, "images": n} for s, n in sorted(self.qa.items())]
         out += [{"by": "model", "value": m, "images": n} for m, n in sorted(self.models.items())]
         out += [{"by": "size", "value": s, "images": n} for s, n in sorted(self.sizes.items())]
         return out
@@ -45,6 +51,7 @@ def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
     A duplicate whose canonical image was not made takes that row's status: it has no image either."""
     summary = RunSummary()
     unmade = _unmade_images(store, shards)
+    reseeded = _reseeded_images(store, shards)
     stamp = (run_started or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
     history = f"{HISTORY_DIR}/manifest-{stamp}.parquet"
     buffer = io.BytesIO()
@@ -55,6 +62,8 @@ def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
             part = _as_existing(part)
         if unmade:
             part = _duplicates_of_unmade(part, unmade)
+        if reseeded:
+            part = _duplicates_of_reseeded(part, reseeded)
         if writer is None:
             writer = pq.ParquetWriter(buffer, part.schema, compression="zstd")
         writer.write_table(part.cast(writer.schema))
@@ -96,6 +105,32 @@ def _duplicates_of_unmade(part: pa.Table, unmade: dict[str, tuple[str, str]]) ->
     return _with_strings(_with_strings(part, "status", statuses), "reason", reasons)
 
 
+def _reseeded_images(store: Store, shards: list[str]) -> dict[str, tuple[str, str]]:
+    """Planned key -> (kept key, image URI) of every image QA kept from a later seed; its duplicates follow it."""
+    reseeded = {}
+    for shard in shards:
+        with store.fs.open(store.path(f"{PARTS_DIR}/{shard}.parquet"), "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            if "qa_status" not in parquet.schema_arrow.names:
+                continue
+            columns = parquet.read(columns=["key", "image_uri", "qa_status", "qa_details"]).to_pydict()
+        for key, uri, status, details in zip(*columns.values()):
+            if status in ("retried", "flagged"):
+                planned = json.loads(details)["planned_key"]
+                if planned != key:
+                    reseeded[planned] = (key, uri)
+    return reseeded
+
+
+def _duplicates_of_reseeded(part: pa.Table, reseeded: dict[str, tuple[str, str]]) -> pa.Table:
+    columns = part.select(["status", "key", "image_uri"]).to_pydict()
+    keys, uris = list(columns["key"]), list(columns["image_uri"])
+    for i, (status, key) in enumerate(zip(columns["status"], columns["key"])):
+        if status == "duplicate" and key in reseeded:
+            keys[i], uris[i] = reseeded[key]
+    return _with_strings(_with_strings(part, "key", keys), "image_uri", uris)
+
+
 def _with_strings(part: pa.Table, name: str, values: list) -> pa.Table:
     index = part.schema.get_field_index(name)
     return part.set_column(index, part.schema.field(index), pa.array(values, pa.string()))
@@ -110,6 +145,18 @@ def _count(summary: RunSummary, part: pa.Table) -> None:
         if status in ("generated", "existing"):
             summary.models[model] += 1
             summary.sizes[f"{width}x{height}"] += 1
+    if "qa_status" in part.schema.names:
+        _count_qa(summary, part)
+
+
+def _count_qa(summary: RunSummary, part: pa.Table) -> None:
+    columns = part.select(["id", "qa_status", "qa_details"]).to_pydict()
+    for row_id, status, details in zip(*columns.values()):
+        if status is None:
+            continue
+        summary.qa[status] += 1
+        if status == "flagged" and len(summary.flagged) < FLAGGED_LISTED:
+            summary.flagged.append({"id": row_id, "reason": json.loads(details or "{}").get("reason", "")})
 
 
 def read_manifest(store: Store) -> pa.Table:

@@ -8,9 +8,11 @@ from datetime import datetime
 from fluxcat import events
 from fluxcat.backends import get_backend
 from fluxcat.backends.base import Backend, BackendConfigError
+from fluxcat.catalog import inspect_catalog
 from fluxcat.dedupe import DEDUPE_MODES, check_dedupe_options
 from fluxcat.generate import ShardOutcome, request_for_row, run_shard
 from fluxcat.manifest import RunSummary, merge_parts
+from fluxcat.qa import QaSettings
 from fluxcat.report import write_index
 from fluxcat.shards import DEFAULT_SHARD_SIZE, PlanReport, PlanSettings, plan_catalog
 from fluxcat.store import IMAGE_FORMATS, Store
@@ -33,6 +35,8 @@ class RunOptions:
     budget_usd: float | None = None  # stop submitting once estimated spend would pass this; the rest is `skipped`
     run_id: str = ""  # names the run's shared budget tracker (the flow sets a fresh one per run)
     storage_options: dict = field(default_factory=dict, repr=False)  # secrets: kept out of reprs and logs
+    qa: bool = True  # check each new image (text, blank, colour) and reseed what a new seed can fix
+    qa_retries: int = 2
 
 
 def check_options(options: RunOptions) -> Backend:
@@ -46,12 +50,15 @@ def check_options(options: RunOptions) -> Backend:
         raise ValueError(f"shard_size must be at least 1, got {options.shard_size}")
     if options.limit is not None and options.limit < 0:
         raise ValueError(f"limit must be 0 or more, got {options.limit}")
+    QaSettings(retries=options.qa_retries)  # raises on a bad value
     if options.budget_usd is not None and not options.budget_usd >= 0:
         raise ValueError(f"budget_usd must be 0 or more dollars, got {options.budget_usd}")
     try:
-        return get_backend(options.backend, options.backend_options)
+        backend = get_backend(options.backend, options.backend_options)
     except TypeError as error:  # an option the backend does not take
         raise BackendConfigError(f"backend {options.backend!r} does not accept these options: {error}") from None
+    inspect_catalog(options.catalog, options.storage_options)  # unreadable, not Parquet, no prompt column
+    return backend
 
 
 def plan(options: RunOptions) -> PlanReport:
@@ -61,7 +68,7 @@ def plan(options: RunOptions) -> PlanReport:
         model_id=backend.model_id, cost_per_image=lambda row: backend.cost_per_image(request_for_row(row)),
         dedupe=options.dedupe, dedupe_options=options.dedupe_options, shard_size=options.shard_size,
         limit=options.limit, image_format=options.image_format, storage_options=options.storage_options,
-        row_checks=list(getattr(backend, "row_checks", []) or []),
+        row_checks=backend.row_checks, capabilities=backend.capabilities(),
     )
     report = plan_catalog(options.catalog, store, settings)
     events.emit({"planned_rows": sum(shard.rows for shard in report.shards)})
@@ -71,15 +78,19 @@ def plan(options: RunOptions) -> PlanReport:
 def run_one_shard(options: RunOptions, shard: str) -> ShardOutcome:
     backend = get_backend(options.backend, options.backend_options)
     store = Store(options.output, options.storage_options)
-    if hasattr(backend, "attach_store"):  # hosted backends record quota usage in the output store
-        backend.attach_store(store)
+    backend.attach_store(store)  # hosted backends keep quota usage and submitted jobs there
     budget = None
     if options.budget_usd is not None:
         from fluxcat.budget import budget_for
 
         budget = budget_for(options.run_id or options.output, options.budget_usd)
+    qa = None
+    if options.qa:
+        from fluxcat.qa.stage import ShardQa
+
+        qa = ShardQa(QaSettings(retries=options.qa_retries), backend.model_id)
     return run_shard(store, shard, backend, options.image_format, options.retry_failed, on_event=events.emit,
-                     budget=budget)
+                     budget=budget, qa=qa)
 
 
 def finish(options: RunOptions, shards: list[str], reused: set[str], started: datetime | None = None) -> RunSummary:

@@ -6,14 +6,18 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from fluxcat.dedupe import normalise_prompt
+from fluxcat.errors import quote
 from fluxcat.limits import (
     DEFAULT_SIZE, DEV_STEPS_BY_QUALITY, GUIDANCE_RANGE, MAX_PROMPT_CHARS, MODEL_CHOICES, MODELS,
     NAMED_SIZES, NUM_IMAGES_RANGE, QUALITIES, SEED_RANGE, SHORT_PROMPT_WORDS, SIZE_MULTIPLE, SIZE_RANGE,
     STANDARD_RESOLUTIONS, STEPS_RANGE,
 )
+
+if TYPE_CHECKING:
+    from fluxcat.backends.capabilities import Capabilities
 
 # Columns the planner reads; every other catalog column passes through to the manifest untouched.
 PLAN_COLUMNS = (
@@ -54,15 +58,29 @@ class PlannedRow:
         return [(self.seed + index) % (SEED_RANGE[1] + 1) for index in range(self.num_images)]
 
 
-def plan_row(row: Mapping[str, Any], row_number: int) -> PlannedRow:
-    """Plan one catalog row; a bad row comes back with `rejected` set instead of raising."""
+def plan_row(row: Mapping[str, Any], row_number: int, capabilities: "Capabilities | None" = None) -> PlannedRow:
+    """Plan one catalog row (fitted to the backend's capabilities, if given); a bad row comes back with
+    `rejected` set instead of raising."""
+    row = {**row, "prompt": _text(row.get("prompt"))}
     row_id = _row_id(row)
-    planned = PlannedRow(row_number=row_number, id=row_id, prompt=row.get("prompt"))
+    prompt = row["prompt"]
+    # The manifest's prompt column is text: a prompt of another type is named in the reason instead.
+    planned = PlannedRow(row_number=row_number, id=row_id, prompt=prompt if isinstance(prompt, str) else None)
     try:
-        _plan_into(planned, row)
+        _plan_into(planned, row, capabilities)
     except RowRejected as error:
         planned.rejected = str(error)
     return planned
+
+
+def _text(value: Any) -> Any:
+    """Parquet BINARY columns holding UTF-8 text (written without the string annotation) read as text."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
 
 
 def _row_id(row: Mapping[str, Any]) -> str:
@@ -73,23 +91,31 @@ def _row_id(row: Mapping[str, Any]) -> str:
     return str(value)
 
 
-def _plan_into(planned: PlannedRow, row: Mapping[str, Any]) -> None:
+def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capabilities | None" = None) -> None:
     planned.prompt = _prompt(row.get("prompt"))
     planned.normalised = normalise_prompt(planned.prompt)
     quality = _choice(row, "quality", QUALITIES, default="balanced")
     planned.model = _model(row, planned.prompt, quality)
+    if capabilities is not None:
+        planned.model = capabilities.fit_model(planned.model, _given(row, "model"), planned.corrections)
     planned.width, planned.height = _size(row, planned.corrections)
     planned.num_images = _int_in(row, "num_images", NUM_IMAGES_RANGE, default=1)
     planned.steps, planned.guidance = _steps_and_guidance(row, planned.model, quality, planned.corrections)
+    if capabilities is not None:
+        capabilities.fit_row(planned, {c for c in ("num_inference_steps", "guidance_scale") if _given(row, c)})
     seed = _int_in(row, "seed", SEED_RANGE, default=None)
+    if seed is None and not _missing(row.get("group")):  # variants of one product: one seed, the same shot
+        seed = group_seed(row["group"])
     planned.seed = derive_seed(planned) if seed is None else seed
 
 
 def _prompt(value: Any) -> str:
     if _missing(value):
         raise RowRejected("prompt is empty: every row needs a text prompt")
+    if isinstance(value, bytes):
+        raise RowRejected(f"prompt is binary data that is not UTF-8 text: {quote(value)}")
     if not isinstance(value, str):
-        raise RowRejected(f"prompt must be text, got {type(value).__name__}")
+        raise RowRejected(f"prompt must be text, got {type(value).__name__} {quote(value)}")
     if not value.strip():
         raise RowRejected(f"prompt is {'empty' if not value else 'blank'}: every row needs a text prompt")
     if len(value) > MAX_PROMPT_CHARS:
@@ -121,7 +147,7 @@ def _size(row: Mapping[str, Any], corrections: list[str]) -> tuple[int, int]:
         return snap_size(_positive(width, "width"), _positive(height, "height"), corrections)
     name = row.get("image_size")
     if not _missing(name):
-        if name not in NAMED_SIZES:
+        if not isinstance(name, str) or name not in NAMED_SIZES:
             raise RowRejected(f"unknown image_size {name!r}: choose one of {', '.join(NAMED_SIZES)}")
         return NAMED_SIZES[name]
     display_w, display_h = row.get("display_width"), row.get("display_height")
@@ -129,8 +155,17 @@ def _size(row: Mapping[str, Any], corrections: list[str]) -> tuple[int, int]:
         if _missing(display_w) or _missing(display_h):
             raise RowRejected("give both display_width and display_height, or neither")
         ratio = 1.0 if _missing(row.get("device_pixel_ratio")) else _positive(row["device_pixel_ratio"], "device_pixel_ratio")
-        return resolution_for_display(_positive(display_w, "display_width"), _positive(display_h, "display_height"), ratio)
+        return _display_resolution(_positive(display_w, "display_width"), _positive(display_h, "display_height"), ratio,
+                                   corrections)
     return DEFAULT_SIZE
+
+
+def _display_resolution(width: float, height: float, ratio: float, corrections: list[str]) -> tuple[int, int]:
+    chosen = resolution_for_display(width, height, ratio)
+    if chosen[0] < width * ratio or chosen[1] < height * ratio:
+        corrections.append(f"display size {_fmt(width)}x{_fmt(height)} at pixel ratio {_fmt(ratio)} is larger than every "
+                           f"standard resolution -> {chosen[0]}x{chosen[1]} (the image will be upscaled for display)")
+    return chosen
 
 
 def snap_size(width: float, height: float, corrections: list[str]) -> tuple[int, int]:
@@ -148,10 +183,11 @@ def _snap(value: float) -> int:
 
 
 def resolution_for_display(display_width: float, display_height: float, pixel_ratio: float = 1.0) -> tuple[int, int]:
-    """The smallest standard resolution that covers the display size (the guide's optimize_resolution)."""
+    """The smallest standard resolution that covers the display size (the guide's optimize_resolution);
+    the largest one when none does."""
     target_w, target_h = display_width * pixel_ratio, display_height * pixel_ratio
     covering = [(w * h, (w, h)) for w, h in STANDARD_RESOLUTIONS if w >= target_w and h >= target_h]
-    return min(covering)[1] if covering else DEFAULT_SIZE
+    return min(covering)[1] if covering else max((w * h, (w, h)) for w, h in STANDARD_RESOLUTIONS)[1]
 
 
 def _steps_and_guidance(row: Mapping[str, Any], model: str, quality: str, corrections: list[str]) -> tuple[int, float]:
@@ -177,6 +213,11 @@ def derive_seed(planned: PlannedRow) -> int:
     return int.from_bytes(hashlib.sha256(material.encode()).digest()[:4], "big")
 
 
+def group_seed(group: Any) -> int:
+    """The seed every row of a `group` (e.g. a parent SKU) shares, so its variants come out as one shot."""
+    return int.from_bytes(hashlib.sha256(f"group|{group}".encode()).digest()[:4], "big")
+
+
 def content_key(model_id: str, prompt: str, width: int, height: int, steps: int, guidance: float, seed: int, index: int) -> str:
     """A hash of everything that decides an image's pixels; it, never an id or a prompt, names files."""
     material = json.dumps([model_id, prompt, width, height, steps, float(guidance), seed, index], ensure_ascii=False)
@@ -187,8 +228,8 @@ def _choice(row: Mapping[str, Any], column: str, choices: tuple[str, ...], defau
     value = row.get(column)
     if _missing(value):
         return default
-    if value not in choices:
-        raise RowRejected(f"unknown {column} {value!r}: choose one of {', '.join(choices)}")
+    if not isinstance(value, str) or value not in choices:
+        raise RowRejected(f"unknown {column} {quote(value)}: choose one of {', '.join(choices)}")
     return value
 
 
@@ -196,7 +237,11 @@ def _int_in(row: Mapping[str, Any], column: str, bounds: tuple[int, int], defaul
     value = row.get(column)
     if _missing(value):
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RowRejected(f"{column} must be a whole number, got {quote(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RowRejected(f"{column} must be a finite whole number, got {value!r}")
+    if value != int(value):  # exact for ints of any size: no float round trip
         raise RowRejected(f"{column} must be a whole number, got {value!r}")
     if not bounds[0] <= value <= bounds[1]:
         raise RowRejected(f"{column} {_fmt(value)} is out of range {bounds[0]}-{bounds[1]}")
@@ -208,7 +253,9 @@ def _float_in(row: Mapping[str, Any], column: str, bounds: tuple[float, float], 
     if _missing(value):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RowRejected(f"{column} must be a number, got {value!r}")
+        raise RowRejected(f"{column} must be a number, got {quote(value)}")
+    if not math.isfinite(value):
+        raise RowRejected(f"{column} must be a finite number, got {value!r}")
     if not bounds[0] <= value <= bounds[1]:
         raise RowRejected(f"{column} {value:g} is out of range {bounds[0]:g}-{bounds[1]:g}")
     return float(value)
@@ -216,13 +263,28 @@ def _float_in(row: Mapping[str, Any], column: str, bounds: tuple[float, float], 
 
 def _positive(value: Any, column: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-        raise RowRejected(f"{column} must be a positive number, got {value!r}")
+        raise RowRejected(f"{column} must be a positive number, got {quote(value)}")
     return value
+
+
+def _given(row: Mapping[str, Any], column: str) -> bool:
+    """Did the row set this column itself (not left it to planning)?"""
+    value = row.get(column)
+    return not _missing(value) and value != "auto"
+
+
+_FLAG_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 def _flag(row: Mapping[str, Any], column: str) -> bool:
     value = row.get(column)
-    return False if _missing(value) else bool(value)
+    if _missing(value):
+        return False
+    if isinstance(value, (bool, int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _FLAG_WORDS:
+        return _FLAG_WORDS[value.strip().lower()]
+    raise RowRejected(f"{column} must be true or false, got {quote(value)}")
 
 
 def _missing(value: Any) -> bool:

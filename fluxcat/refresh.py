@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ REGENERATE = ("added", "changed", "missing")
 ACTIONS = REGENERATE + ("unchanged", "removed", "not_selected")
 WITH_IMAGE = ("generated", "existing")
 # Columns a carried-over row keeps from the previous manifest: its outcome, not its catalog columns.
-CARRIED = ("status",) + tuple(f.name for f in OUTCOME_FIELDS)
+CARRIED = ("status",) + tuple(f.name for f in OUTCOME_FIELDS) + ("key", "seed", "image_uri")  # QA may reseed
 SIGNATURE_COLUMNS = ["id", "prompt", "status", "image_index", "key"]
 
 
@@ -68,7 +69,7 @@ def prepare_refresh(store: Store, plan_shards: list[str], image_format: str, ids
                       pa.table({"id": list(actions), "action": list(actions.values())}))
     for shard in plan_shards:
         plan = store.read_table(f"{PLAN_DIR}/{shard}.parquet")
-        mask = pa.array([actions[i] in REGENERATE for i in plan.column("id").to_pylist()])
+        mask = pa.array([actions[i] in REGENERATE for i in plan.column("id").to_pylist()], pa.bool_())
         work = plan.filter(mask)
         if work.num_rows:
             name = shard_name(work)
@@ -132,7 +133,7 @@ def _plan_signatures(store: Store, plan_shards: list[str]) -> dict[str, tuple]:
 def _signatures(store: Store, image_format: str) -> dict[str, tuple[tuple, bool]]:
     """id -> (signature, complete): complete when every image it should have is in the store."""
     rows: dict[str, list[dict]] = {}
-    for row in store.read_table(MANIFEST).select(SIGNATURE_COLUMNS).to_pylist():
+    for row in _read_with_planned_keys(store):
         rows.setdefault(row["id"], []).append(row)
     needed = sorted({r["key"] for group in rows.values() for r in group if r["status"] in WITH_IMAGE})
     with ThreadPoolExecutor(16, thread_name_prefix="fluxcat-refresh") as pool:
@@ -142,8 +143,18 @@ def _signatures(store: Store, image_format: str) -> dict[str, tuple[tuple, bool]
         # failed, skipped (budget) and never-finished rows have no image: they count as missing
         complete = all(r["status"] in ("duplicate", "rejected") or (r["status"] in WITH_IMAGE and present[r["key"]])
                        for r in group)
-        out[row_id] = (_signature(group), complete)
+        out[row_id] = (_signature([{**r, "key": r["planned_key"]} for r in group]), complete)
     return out
+
+
+def _read_with_planned_keys(store: Store) -> list[dict]:
+    """Manifest rows with `planned_key`: the key planning gave, which a QA reseed replaced by the kept image's key."""
+    manifest = store.read_table(MANIFEST)
+    rows = manifest.select(SIGNATURE_COLUMNS).to_pylist()
+    details = manifest.column("qa_details").to_pylist() if "qa_details" in manifest.schema.names else [None] * len(rows)
+    for row, qa in zip(rows, details):
+        row["planned_key"] = json.loads(qa).get("planned_key", row["key"]) if qa else row["key"]
+    return rows
 
 
 def _index_rows(old: pa.Table | None) -> dict[str, list[int]]:
@@ -176,8 +187,7 @@ def _output_tables(store: Store, actions: dict[str, str], plan_shards: list[str]
             elif action == "not_selected" and row["id"] in old_rows and row["id"] not in emitted:
                 out += old.take(old_rows[row["id"]]).to_pylist()  # left exactly as the previous run recorded it
                 emitted.add(row["id"])
-        if out:
-            yield pa.Table.from_pylist(out, schema=schema)
+        yield pa.Table.from_pylist(out, schema=schema)  # even empty: an empty catalog still gets a manifest
     left = [row_id for row_id, action in actions.items()
             if action == "not_selected" and row_id in old_rows and row_id not in emitted]
     if left and schema is not None:

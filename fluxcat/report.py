@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 
 import pyarrow.parquet as pq
 
@@ -15,7 +16,8 @@ MAX_ROWS = 2000  # a contact sheet, not a database: the manifest has every row
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #ddd;padding:.4rem;vertical-align:top;text-align:left;font-size:.9rem}
 img{width:128px;height:auto;background:#eee}.generated,.existing{color:#176f2c}.failed,.rejected{color:#b00020}
-.duplicate{color:#7a5b00}.reason{color:#555;font-size:.8rem}"""
+.duplicate{color:#7a5b00}.reason{color:#555;font-size:.8rem}.qa{font-size:.8rem}.qa.flagged{color:#b00020;font-weight:600}
+.qa.retried{color:#7a5b00}"""
 
 
 def write_index(store: Store, summary: RunSummary, title: str = "fluxcat run") -> str:
@@ -27,6 +29,9 @@ def write_index(store: Store, summary: RunSummary, title: str = "fluxcat run") -
              f"Manifest: <a href=\"{MANIFEST}\">{MANIFEST}</a>.</p>"]
     if summary.rows > len(rows):
         parts.append(f"<p>Showing the first {len(rows)} rows; the manifest lists all {summary.rows}.</p>")
+    flagged = summary.qa.get("flagged", 0)
+    if flagged:
+        parts.append(f"<p class=\"qa flagged\">QA flagged {flagged} images: they come first below.</p>")
     parts.append("<table><tr><th>image</th><th>id</th><th>prompt</th><th>model</th><th>size</th><th>status</th></tr>")
     parts.extend(_row_html(store, row) for row in rows)
     parts.append("</table>")
@@ -35,14 +40,22 @@ def write_index(store: Store, summary: RunSummary, title: str = "fluxcat run") -
 
 
 def _first_rows(store: Store) -> list[dict]:
-    columns = ["row_number", "id", "prompt", "model", "width", "height", "status", "reason", "duplicate_of", "corrections", "image_uri"]
+    """Rows QA flagged first (they need a person), then the others in catalog order; at most MAX_ROWS."""
+    columns = ["row_number", "id", "prompt", "model", "width", "height", "status", "reason", "duplicate_of", "corrections",
+               "image_uri", "qa_status", "qa_details"]
+    flagged, others = [], []
     with store.fs.open(store.path(MANIFEST), "rb") as handle:
-        rows = []
-        for batch in pq.ParquetFile(handle).iter_batches(batch_size=MAX_ROWS, columns=columns):
-            rows.extend(batch.to_pylist())
-            if len(rows) >= MAX_ROWS:
+        manifest = pq.ParquetFile(handle)
+        present = [c for c in columns if c in manifest.schema_arrow.names]  # manifests from before QA lack its columns
+        for batch in manifest.iter_batches(batch_size=MAX_ROWS, columns=present):
+            for row in batch.to_pylist():
+                kept = flagged if row.get("qa_status") == "flagged" else others
+                if len(kept) < MAX_ROWS:
+                    kept.append(row)
+            if len(flagged) >= MAX_ROWS:
                 break
-    return sorted(rows[:MAX_ROWS], key=lambda r: r["row_number"])
+    by_row = lambda r: r["row_number"]  # noqa: E731
+    return (sorted(flagged, key=by_row) + sorted(others, key=by_row))[:MAX_ROWS]
 
 
 def _row_html(store: Store, row: dict) -> str:
@@ -53,11 +66,22 @@ def _row_html(store: Store, row: dict) -> str:
         src = store.relpath(row["image_uri"]) or row["image_uri"]
         image = f'<a href="{e(src)}"><img loading="lazy" src="{e(src)}" alt="{e(row["id"])}"></a>'
     note = row["reason"] or ""
+    qa = _qa_note(row)
     if status == "duplicate":
         note = f"same image as {row['duplicate_of']} ({note})"
     if row["corrections"]:
         note = f"{note}; corrected: {row['corrections']}" if note else f"corrected: {row['corrections']}"
     size = f"{row['width']}x{row['height']}" if row["width"] else ""
     return (f"<tr><td>{image}</td><td>{e(row['id'])}</td><td>{e(row['prompt'])}</td><td>{e(row['model'])}</td>"
-            f"<td>{size}</td><td class=\"{e(status)}\">{e(status)}<div class=reason>{e(note)}</div></td></tr>")
+            f"<td>{size}</td><td class=\"{e(status)}\">{e(status)}<div class=reason>{e(note)}</div>{qa}</td></tr>")
+
+
+def _qa_note(row: dict) -> str:
+    """The QA verdict under the status: flagged rows say why, retried rows how many attempts it took."""
+    status = row.get("qa_status")
+    if status in (None, "skipped", "passed"):
+        return ""
+    details = json.loads(row["qa_details"] or "{}")
+    text = details.get("reason") or f"kept attempt {details.get('kept')} of {len(details.get('attempts', []))}"
+    return f'<div class="qa {html.escape(status)}">QA {html.escape(status)}: {html.escape(text)}</div>'
 

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import hashlib
 import hmac
+import json
 import logging
 import math
 import os
@@ -14,14 +15,16 @@ import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from fluxcat.backends.base import Backend, ImageRequest
+from fluxcat.errors import quote
 from fluxcat.limits import GUIDANCE_RANGE, MAX_PROMPT_CHARS, NAMED_SIZES, NUM_IMAGES_RANGE, SEED_RANGE, STEPS_RANGE
 from fluxcat.plan import content_key
 from fluxcat.store import IMAGE_FORMATS, Store, image_relpath
@@ -38,6 +41,11 @@ DEFAULTS: dict[str, Any] = {"num_images": 1, "image_size": "landscape_4_3", "gui
 PARAMETERS = ("prompt", *DEFAULTS)
 IMAGE_NAME = re.compile(r"^([0-9a-f]{32})\.(png|webp|jpg)$")
 EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
+# A request body is a few parameters and a prompt of at most 1000 characters (6 bytes each as JSON escapes).
+MAX_BODY_BYTES = 16 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+ERROR_TYPES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 413: "request_too_large",
+               429: "rate_limited", 500: "inference_failed"}
 
 
 class InvalidRequest(ValueError):
@@ -66,7 +74,7 @@ def parse_generation(body: Any) -> Generation:
         raise InvalidRequest("the request body must be a JSON object, e.g. {\"prompt\": \"a red fox\"}")
     unknown = sorted(set(body) - set(PARAMETERS))
     if unknown:
-        raise InvalidRequest(f"unknown parameter(s) {', '.join(unknown)}: accepted are {', '.join(PARAMETERS)}")
+        raise InvalidRequest(f"unknown parameter(s) {quote(', '.join(map(str, unknown)))}: accepted are {', '.join(PARAMETERS)}")
     values = {**DEFAULTS, **{k: v for k, v in body.items() if v is not None}}
     seed = values["seed"]
     return Generation(
@@ -90,34 +98,48 @@ def _prompt(value: Any) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)  # an int of any size is finite (no float round trip)
 
 
 def _whole(value: Any, name: str, bounds: tuple[int, int]) -> int:
     if not _is_number(value) or value != int(value):
-        raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
+        raise InvalidRequest(f"{name} must be a whole number, got {quote(value)}")
     if not bounds[0] <= value <= bounds[1]:
-        raise InvalidRequest(f"{name} must be between {bounds[0]} and {bounds[1]}, got {value!r}")
+        raise InvalidRequest(f"{name} must be between {bounds[0]} and {bounds[1]}, got {quote(value)}")
     return int(value)
 
 
 def _number(value: Any, name: str, bounds: tuple[float, float]) -> float:
     if not _is_number(value):
-        raise InvalidRequest(f"{name} must be a number, got {value!r}")
+        raise InvalidRequest(f"{name} must be a number, got {quote(value)}")
     if not bounds[0] <= value <= bounds[1]:
         raise InvalidRequest(f"{name} must be between {bounds[0]:g} and {bounds[1]:g}, got {value!r}")
     return float(value)
 
 
 def _size_name(value: Any) -> str:
-    if value not in NAMED_SIZES:
+    if not isinstance(value, str) or value not in NAMED_SIZES:
         sizes = ", ".join(f"{name} ({w}x{h})" for name, (w, h) in NAMED_SIZES.items())
-        raise InvalidRequest(f"image_size must be one of {sizes}; got {value!r}")
+        raise InvalidRequest(f"image_size must be one of {sizes}; got {quote(value)}")
     return value
+
+
+def decode_body(data: bytes) -> Any:
+    """The body as JSON; anything else, or JSON nested deeper than the parser's recursion allows, is 400."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise InvalidRequest("the request body is nested too deeply: send one flat JSON object of parameters") from None
+    except ValueError:  # also UnicodeDecodeError
+        raise InvalidRequest("the request body must be JSON, sent with 'Content-Type: application/json'") from None
 
 
 class RateLimiter:
     """A sliding window per client: at most `limit` requests in any `window_s` seconds."""
+
+    MAX_CLIENTS = 10_000  # clients remembered before stale ones are dropped
 
     def __init__(self, limit: int, window_s: float):
         if limit < 1 or window_s <= 0:
@@ -126,8 +148,9 @@ class RateLimiter:
         self._seen: dict[str, collections.deque] = {}
         self._lock = threading.Lock()
 
-    def admit(self, client: str) -> float | None:
-        """None when the request may go ahead, else the seconds until it could (for Retry-After)."""
+    def admit(self, client: str, record: bool = True) -> float | None:
+        """None when the request may go ahead (counted unless `record` is false), else the seconds until it
+        could (for Retry-After)."""
         now = time.monotonic()
         with self._lock:
             seen = self._seen.setdefault(client, collections.deque())
@@ -135,8 +158,18 @@ class RateLimiter:
                 seen.popleft()
             if len(seen) >= self.limit:
                 return seen[0] + self.window_s - now
-            seen.append(now)
+            if record:
+                seen.append(now)
+            elif not seen:
+                del self._seen[client]  # a client seen only to be checked leaves nothing behind
             return None
+
+    def record(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) >= self.MAX_CLIENTS:  # many addresses, each seen once: forget the stale ones
+                self._seen = {c: seen for c, seen in self._seen.items() if seen and seen[-1] > now - self.window_s}
+            self._seen.setdefault(client, collections.deque()).append(now)
 
 
 @dataclass
@@ -166,6 +199,19 @@ class ServeSettings:
     image_format: str = "png"
     workers: int = 1  # inference threads; a GPU backend serialises its own calls anyway
     inject_latency_s: float = 0.0  # added to every generation request: for tests and benchmarks
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_queue: int = 16  # generation requests waiting or running at once; more are answered 429
+    auth_failure_limit: int = 10  # failed API-key attempts per client address per window; more are answered 429
+    auth_failure_window_s: float = 60.0
+    public_url: str | None = None  # image URLs start with this; else the request's Host, if trusted
+    trusted_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+
+    def __post_init__(self):
+        if self.max_body_bytes < 1024 or self.max_queue < 1:
+            raise ValueError(f"max_body_bytes must be at least 1024 and max_queue at least 1, got "
+                             f"{self.max_body_bytes} and {self.max_queue}")
+        if self.public_url is not None and urlsplit(self.public_url).scheme not in ("http", "https"):
+            raise ValueError(f"public_url must be an http(s) URL such as https://images.example.com, got {self.public_url!r}")
 
     @property
     def auth(self) -> bool:
@@ -183,6 +229,9 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
     if settings.image_format not in IMAGE_FORMATS:
         raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}, got {settings.image_format!r}")
     limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
+    auth_failures = RateLimiter(settings.auth_failure_limit, settings.auth_failure_window_s)
+    queue = QueueEstimate(settings.workers)
+    store.sweep_temp()  # temp files of an earlier server killed mid-write
     stats = ServerStats()
     generating_lock = threading.Lock()
     inference = ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="fluxcat-serve")
@@ -199,14 +248,30 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
                   lifespan=lifespan, docs_url=None, redoc_url=None)
 
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-        kinds = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 429: "rate_limited", 500: "inference_failed"}
         stats.by_status[status] += 1
-        return JSONResponse({"detail": message, "type": kinds.get(status, "error")}, status, headers=headers)
+        return JSONResponse({"detail": message, "type": ERROR_TYPES.get(status, "error")}, status, headers=headers)
 
-    def client_of(request: Request) -> tuple[str | None, str]:
+    def retry_later(message: str, wait: float) -> JSONResponse:
+        retry_after = max(1, math.ceil(wait))
+        return error(429, f"{message}; retry after {retry_after}s", {"Retry-After": str(retry_after)})
+
+    def authenticate(request: Request) -> tuple[JSONResponse | None, str]:
+        """(the refusal to send, or None; the caller's rate-limit identity). Failed attempts are limited per address."""
+        address = f"ip:{request.client.host if request.client else 'unknown'}"
+        wait = auth_failures.admit(address, record=False)
+        if wait is not None:
+            return retry_later(f"too many failed API-key attempts from this address: at most "
+                               f"{settings.auth_failure_limit} per {settings.auth_failure_window_s:g}s", wait), ""
+        problem, client = client_of(request, address)
+        if problem:
+            auth_failures.record(address)
+            return error(401, problem, {"WWW-Authenticate": "Bearer"}), ""
+        return None, client
+
+    def client_of(request: Request, address: str) -> tuple[str | None, str]:
         """(why the caller is refused with 401, or None; the caller's rate-limit identity)."""
         if not settings.auth:
-            return None, f"ip:{request.client.host if request.client else 'unknown'}"
+            return None, address
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return "missing API key: send the header 'Authorization: Bearer <your key>'", ""
@@ -223,41 +288,42 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
 
     @app.get("/api/v1/stats")
     async def server_stats(request: Request):
-        problem, _ = client_of(request)
-        if problem:
-            return error(401, problem, {"WWW-Authenticate": "Bearer"})
-        return stats.to_dict()
+        refusal, _ = authenticate(request)
+        return refusal or stats.to_dict()
 
     @app.post(ENDPOINT)
     async def generate(request: Request):
         stats.requests += 1
-        problem, client = client_of(request)
-        if problem:
-            return error(401, problem, {"WWW-Authenticate": "Bearer"})
+        refusal, client = authenticate(request)
+        if refusal:
+            return refusal
+        base_url = image_base_url(request, settings)
+        if base_url is None:
+            return error(400, f"untrusted Host header {quote(request.headers.get('host', ''))}: image URLs are built "
+                              "from it, so the server must be started with --public-url URL or --trusted-host NAME")
         wait = limiter.admit(client)
         if wait is not None:
-            retry_after = max(1, math.ceil(wait))
-            return error(429, f"rate limit exceeded: at most {settings.rate_limit} requests per "
-                              f"{settings.rate_window_s:g}s per API key; retry after {retry_after}s",
-                         {"Retry-After": str(retry_after)})
+            return retry_later(f"rate limit exceeded: at most {settings.rate_limit} requests per "
+                               f"{settings.rate_window_s:g}s per API key", wait)
         try:
-            body = await request.json()
-        except ValueError:
-            return error(400, "the request body must be JSON, sent with 'Content-Type: application/json'")
-        try:
-            generation = parse_generation(body)
+            generation = parse_generation(decode_body(await read_body(request, settings.max_body_bytes)))
+        except BodyTooLarge as large:
+            return error(413, str(large), {"Connection": "close"})
         except InvalidRequest as invalid:
             return error(400, str(invalid))
+        if stats.in_flight >= settings.max_queue:  # shed load rather than queue without limit
+            return retry_later(f"server busy: {stats.in_flight} requests are queued or running, the most it takes "
+                               f"is {settings.max_queue}", queue.seconds_to_clear(stats.in_flight))
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
             if settings.inject_latency_s:
                 await asyncio.sleep(settings.inject_latency_s)
-            return await _answer(request, generation)
+            return await _answer(base_url, generation)
         finally:
             stats.in_flight -= 1
 
-    async def _answer(request: Request, generation: Generation):
+    async def _answer(base_url: str, generation: Generation):
         requests = image_requests(backend, generation)
         loop = asyncio.get_running_loop()
         try:
@@ -278,9 +344,10 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
             return error(500, f"could not store the images: {type(failure).__name__}: {failure}")
         stats.images += len(requests)
         stats.by_status[200] += 1
+        queue.observe(inference_s)
         ext = EXTENSIONS[settings.image_format]
         return {
-            "images": [{"url": str(request.url_for("image", name=f"{r.key}.{ext}")), "width": r.width,
+            "images": [{"url": f"{base_url}/images/{r.key}.{ext}", "width": r.width,
                         "height": r.height, "content_type": IMAGE_FORMATS[settings.image_format]} for r in requests],
             "seed": generation.seed,
             # Local backends run no NSFW classifier: nothing was detected because nothing looked.
@@ -324,6 +391,50 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
     return app
 
 
+class BodyTooLarge(ValueError):
+    """A request body over the server's cap (answered with 413)."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as its declared or received size passes `limit`: memory never holds more."""
+    declared = request.headers.get("content-length", "")
+    too_large = BodyTooLarge(f"the request body is larger than {limit} bytes: a request is a few parameters and a "
+                             f"prompt of at most {MAX_PROMPT_CHARS} characters")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def image_base_url(request: Request, settings: ServeSettings) -> str | None:
+    """Where the returned image URLs point: the configured public URL, else this request's own base URL if its
+    Host is trusted (a Host header is the client's to choose); None for an untrusted Host."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    hostname = urlsplit(f"//{request.headers.get('host', '')}").hostname
+    if hostname is None or hostname not in settings.trusted_hosts:
+        return None
+    return str(request.base_url).rstrip("/")
+
+
+class QueueEstimate:
+    """How long a queue of requests takes to clear, from recent inference times (for Retry-After)."""
+
+    def __init__(self, workers: int, initial_s: float = 1.0):
+        self.workers, self.average_s = max(1, workers), initial_s
+
+    def observe(self, seconds: float) -> None:
+        self.average_s = 0.8 * self.average_s + 0.2 * seconds
+
+    def seconds_to_clear(self, queued: int) -> float:
+        return self.average_s * queued / self.workers
+
+
 def image_requests(backend: Backend, generation: Generation) -> list[ImageRequest]:
     """One request per image; image i uses seed + i, and its content key names its file."""
     width, height = generation.size
@@ -346,6 +457,11 @@ def serve(backend_name: str, backend_options: dict, output: str, host: str, port
 
     if not settings.auth:
         log.warning("authentication is OFF (--no-auth): anyone who can reach %s:%d can generate images", host, port)
+    if settings.public_url is None and host not in LOOPBACK_HOSTS + ("0.0.0.0", "::"):
+        settings = replace(settings, trusted_hosts=settings.trusted_hosts + (host,))
+    if settings.public_url is None and host in ("0.0.0.0", "::"):
+        log.warning("listening on all addresses without --public-url: requests are answered only when their Host is "
+                    "one of %s (add --trusted-host NAME, or set --public-url)", ", ".join(settings.trusted_hosts))
     backend = get_backend(backend_name, backend_options)
     app = create_app(backend, Store(output), settings)
     log.info("fluxcat serve: backend %s, images in %s, POST http://%s:%d%s", backend.name, output, host, port, ENDPOINT)

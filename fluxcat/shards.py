@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pyarrow as pa
 
@@ -14,6 +14,9 @@ from fluxcat.catalog import CatalogInfo, inspect_catalog, iter_rows
 from fluxcat.dedupe import EXACT_REASON, DedupeEntry, ExactDeduper, Match, dedupe, exact_key
 from fluxcat.plan import PlannedRow, content_key, plan_row
 from fluxcat.store import Store, image_relpath
+
+if TYPE_CHECKING:
+    from fluxcat.backends.capabilities import Capabilities
 
 PLAN_DIR = "_work/plan"
 PARTS_DIR = "_work/parts"
@@ -31,6 +34,13 @@ PLAN_FIELDS = [
 ]
 PLAN_COLUMN_NAMES = {f.name for f in PLAN_FIELDS}
 
+
+def manifest_column_names() -> frozenset[str]:
+    """Every column fluxcat writes into a manifest row: a catalog column of the same name passes through renamed."""
+    from fluxcat.generate import OUTCOME_FIELDS  # generate builds on this module
+
+    return frozenset(PLAN_COLUMN_NAMES | {f.name for f in OUTCOME_FIELDS})
+
 # A row check returns a rejection reason or None; hosted backends add prompt-safety checks here.
 RowCheck = Callable[[PlannedRow], "str | None"]
 
@@ -47,6 +57,7 @@ class PlanSettings:
     limit: int | None = None
     image_format: str = "png"
     row_checks: list[RowCheck] = field(default_factory=list)
+    capabilities: "Capabilities | None" = None  # what the backend can make: rows are fitted to it
     storage_options: dict | None = None
 
 
@@ -88,23 +99,29 @@ def plan_catalog(catalog_url: str, store: Store, settings: PlanSettings) -> Plan
     """Plan every row and write shards, streaming: one pass for exact dedupe (matched online), two for
     semantic (the first gathers the compact entries it compares)."""
     info = inspect_catalog(catalog_url, settings.storage_options)
+    store.sweep_temp()  # temp files left by a writer killed mid-write (live writers' are kept)
     matches, report = None, PlanReport(catalog=info)
     if settings.dedupe == "semantic":
         entries = (DedupeEntry(p.row_number, p.prompt, p.params)
                    for p, _ in _identified_rows(catalog_url, settings) if p.rejected is None)
         result = dedupe(entries, "semantic", store=store, **settings.dedupe_options)
         matches, report.kept_apart = result.matches, result.kept_apart
-    writer = _ShardWriter(store, settings.shard_size, info.passthrough, report)
-    for row in _planned_rows(catalog_url, settings, matches, store, report):
+    renames = info.passthrough_names(manifest_column_names())
+    writer = _ShardWriter(store, settings.shard_size, _renamed_fields(info, renames), report)
+    for row in _planned_rows(catalog_url, settings, matches, store, report, renames):
         writer.add(row)
     writer.flush_all()
     report.shards.sort(key=lambda s: s.first_row)
     return report
 
 
+def _renamed_fields(info: CatalogInfo, renames: dict[str, str]) -> list[pa.Field]:
+    return [field.with_name(renames[field.name]) for field in info.passthrough]
+
+
 def _checked_rows(catalog_url: str, settings: PlanSettings) -> Iterator[tuple[PlannedRow, dict]]:
     for row_number, raw in iter_rows(catalog_url, settings.storage_options, settings.limit):
-        planned = plan_row(raw, row_number)
+        planned = plan_row(raw, row_number, settings.capabilities)
         for check in settings.row_checks:
             if planned.rejected is None:
                 planned.rejected = check(planned)
@@ -122,13 +139,13 @@ def _identified_rows(catalog_url: str, settings: PlanSettings) -> Iterator[tuple
 
 
 def _planned_rows(catalog_url: str, settings: PlanSettings, matches: dict[int, Match] | None,
-                  store: Store, report: PlanReport) -> Iterator[dict]:
+                  store: Store, report: PlanReport, renames: dict[str, str]) -> Iterator[dict]:
     canonical_rows = {m.canonical for m in matches.values()} if matches else set()
     # Only what a later duplicate needs of its canonical row: (row, id, prompt, image keys).
     canonicals: dict[object, tuple[int, str, str, list[str]]] = {}
     exact = ExactDeduper()
     for planned, raw in _identified_rows(catalog_url, settings):
-        passthrough = {k: v for k, v in raw.items() if k not in PLAN_COLUMN_NAMES and k not in _PLAN_INPUTS}
+        passthrough = {name: raw[column] for column, name in renames.items()}
         if planned.rejected is not None:
             yield {**passthrough, **_base(planned), "status": "rejected", "reason": planned.rejected,
                    "num_images": None}
@@ -158,12 +175,6 @@ def _exact_match(planned: PlannedRow, mine: tuple, exact: ExactDeduper, enabled:
     if canonical is None:
         return None, None
     return Match(planned.row_number, canonical[0], 1.0, EXACT_REASON), canonical
-
-
-_PLAN_INPUTS = {
-    "model", "width", "height", "image_size", "display_width", "display_height", "device_pixel_ratio",
-    "num_images", "seed", "guidance_scale", "num_inference_steps", "quality", "realtime", "text_rendering",
-}
 
 
 def _id_reused(planned: PlannedRow, first_row: int, raw: dict) -> str | None:
@@ -197,7 +208,7 @@ class _ShardWriter:
         if shard_size < 1:
             raise ValueError(f"shard_size must be at least 1, got {shard_size}")
         self.store, self.shard_size, self.report = store, shard_size, report
-        self.schema = pa.schema(PLAN_FIELDS + [f for f in passthrough if f.name not in PLAN_COLUMN_NAMES])
+        self.schema = pa.schema(PLAN_FIELDS + passthrough)
         self.buffers: dict[str | None, list[dict]] = {}
 
     def add(self, row: dict) -> None:
@@ -214,19 +225,21 @@ class _ShardWriter:
         if len(buffer) >= self.shard_size:
             self.flush(model)
 
-    def flush(self, model: str | None) -> None:
+    def flush(self, model: str | None, allow_empty: bool = False) -> None:
         rows = self.buffers.pop(model, [])
-        if not rows:
+        if not rows and not allow_empty:
             return
         table = pa.Table.from_pylist(rows, schema=self.schema)
         name = shard_name(table)
         self.store.write_table(f"{PLAN_DIR}/{name}.parquet", table)
         images = sum(1 for r in rows if r["status"] == "planned")
-        self.report.shards.append(ShardInfo(name, model, len(rows), images, rows[0]["row_number"]))
+        self.report.shards.append(ShardInfo(name, model, len(rows), images, rows[0]["row_number"] if rows else 0))
 
     def flush_all(self) -> None:
         for model in list(self.buffers):
             self.flush(model)
+        if not self.report.shards:  # an empty catalog still gets a (empty) manifest with its columns
+            self.flush(None, allow_empty=True)
 
 
 def shard_name(table: pa.Table) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import socket
+import time
 import uuid
 from typing import Iterator
 
@@ -13,6 +16,9 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 IMAGE_FORMATS = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
+# Local writes go through temp files here, one folder the next run sweeps, never beside the files they become.
+TEMP_DIR = "_work/tmp"
+STALE_TEMP_SECONDS = 3600  # a temp file of another host's writer is left this long before it is swept
 
 
 class Store:
@@ -62,10 +68,29 @@ class Store:
             self.fs.pipe_file(path, data)
             return
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        temp = f"{path}.tmp-{uuid.uuid4().hex}"
+        temp = self.temp_path()
         with open(temp, "wb") as handle:
             handle.write(data)
         os.replace(temp, path)
+
+    def temp_path(self) -> str:
+        """A fresh local temp file path under TEMP_DIR, named by its writer (host, pid) so a sweep knows it."""
+        folder = self.path(TEMP_DIR)
+        os.makedirs(folder, exist_ok=True)
+        return f"{folder}/{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+
+    def sweep_temp(self) -> int:
+        """Delete temp files whose writer is gone (a kill -9 mid-write); returns how many. Local stores only."""
+        folder = self.path(TEMP_DIR)
+        if not self.local or not os.path.isdir(folder):
+            return 0
+        swept = 0
+        for name in os.listdir(folder):
+            if _writer_is_gone(name, f"{folder}/{name}"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{folder}/{name}")
+                    swept += 1
+        return swept
 
     def delete(self, relpath: str) -> None:
         if self.exists(relpath):
@@ -78,7 +103,8 @@ class Store:
             return []
         found = sorted(self.fs.find(base))
         start = len(self.root) + 1
-        return [path[start:] for path in (p.rstrip("/") for p in found) if ".tmp-" not in path]
+        relpaths = (path[start:] for path in (p.rstrip("/") for p in found))
+        return [relpath for relpath in relpaths if ".tmp-" not in relpath and not relpath.startswith(TEMP_DIR + "/")]
 
     def write_table(self, relpath: str, table: pa.Table) -> None:
         buffer = io.BytesIO()
@@ -93,6 +119,21 @@ class Store:
         for relpath in self.list(prefix):
             if relpath.endswith(".parquet"):
                 yield self.read_table(relpath)
+
+
+def _writer_is_gone(name: str, path: str) -> bool:
+    host, pid = (name.rsplit(".", 3) + ["", ""])[:2]  # host names may hold dots: split from the right
+    if host != socket.gethostname() or not pid.isdigit():
+        with contextlib.suppress(FileNotFoundError):
+            return time.time() - os.path.getmtime(path) > STALE_TEMP_SECONDS
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def image_relpath(key: str, image_format: str) -> str:

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(handler=cmd_plan)
     _add_serve_command(commands)
     _add_refresh_command(commands)
+    _add_export_command(commands)
     return parser
 
 
@@ -73,6 +74,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-size", type=int, default=256, help="images per shard (one task each)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N catalog rows")
     parser.add_argument("--image-format", choices=["png", "webp", "jpeg"], default="png")
+    parser.add_argument("--qa", choices=["on", "off"], default="on",
+                        help="check each new image (quoted text by OCR, blank images, named colour) and reseed failures")
+    parser.add_argument("--qa-retries", type=int, default=2, metavar="N", help="reseeds after a failed QA check (default 2)")
 
 
 def _options(args):
@@ -85,7 +89,8 @@ def _options(args):
                       backend_options=_key_values(args.backend_option), dedupe=args.dedupe, shard_size=args.shard_size,
                       dedupe_options={"threshold": args.dedupe_threshold, "model": args.embedding_model},
                       limit=args.limit, image_format=args.image_format, retry_failed=getattr(args, "retry_failed", False),
-                      budget_usd=getattr(args, "budget_usd", None), storage_options=_storage_options())
+                      budget_usd=getattr(args, "budget_usd", None), storage_options=_storage_options(),
+                      qa=args.qa == "on", qa_retries=args.qa_retries)
 
 
 def _key_values(pairs: list[str]) -> dict:
@@ -184,7 +189,10 @@ def _run_flow_with_progress(options, dry_run: bool, console, **operations) -> di
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from fluxcat import events
+    from fluxcat.errors import hide_user_errors_in_logs
     from flows.catalog import generate_catalog
+
+    hide_user_errors_in_logs(("prefect",))  # main() prints an expected error once, without Prefect's tracebacks
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -205,7 +213,8 @@ def _run_flow_with_progress(options, dry_run: bool, console, **operations) -> di
                 backend_options=options.backend_options, dedupe=options.dedupe, shard_size=options.shard_size,
                 dedupe_options=options.dedupe_options,
                 limit=options.limit, dry_run=dry_run, image_format=options.image_format,
-                retry_failed=options.retry_failed, budget_usd=options.budget_usd, **operations,
+                retry_failed=options.retry_failed, budget_usd=options.budget_usd, qa=options.qa,
+                qa_retries=options.qa_retries, **operations,
             )
         finally:
             unsubscribe()
@@ -222,6 +231,11 @@ def _print_summary(console, result: dict, seconds: float, output: str) -> None:
              (("generated", "generated"), ("existing", "skipped (already made)"), ("duplicate", "duplicate"),
               ("rejected", "rejected"), ("failed", "failed"), ("skipped", "skipped (budget)"))]
     console.print(f"[bold]done[/] in {seconds:.1f}s: " + ", ".join(parts))
+    if result.get("rows") == 0:
+        console.print("the catalog has no rows: the manifest is empty")
+    if result.get("qa"):
+        console.print("QA: " + ", ".join(f"{n} {s}" for s, n in sorted(result["qa"].items())) +
+                      ("; flagged images come first in the contact sheet" if result["qa"].get("flagged") else ""))
     console.print(f"manifest: {result['manifest']}")
     console.print(f"contact sheet: {result['manifest'].rsplit('/', 1)[0]}/index.html")
 
@@ -240,13 +254,22 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--no-auth", action="store_true", help="accept requests without an API key (trusted networks only)")
     serve.add_argument("--inject-latency", type=float, default=0.0, metavar="SECONDS",
                        help="add this delay to every generation request (testing and benchmarks)")
+    serve.add_argument("--public-url", default=None, metavar="URL",
+                       help="base of returned image URLs, e.g. https://gpu-box.example.com (else the request's Host, if trusted)")
+    serve.add_argument("--trusted-host", action="append", default=[], metavar="NAME",
+                       help="a Host name image URLs may be built from, repeatable (always: localhost, 127.0.0.1, ::1, --host)")
+    serve.add_argument("--max-queue", type=int, default=None,
+                       help="generation requests waiting or running at once; more are answered 429 (default 16)")
+    serve.add_argument("--max-body-bytes", type=int, default=None, help="request body cap; larger is 413 (default 16 KiB)")
+    serve.add_argument("--auth-failure-limit", type=int, default=None,
+                       help="failed API-key attempts per client address per minute before 429 (default 10)")
     serve.set_defaults(handler=cmd_serve)
 
 
 def cmd_serve(args) -> int:
     import logging
 
-    from fluxcat.serve import API_KEY_ENV, ServeSettings, api_keys_from_env, serve
+    from fluxcat.serve import API_KEY_ENV, LOOPBACK_HOSTS, ServeSettings, api_keys_from_env, serve
 
     keys = api_keys_from_env()
     if not keys and not args.no_auth:
@@ -255,9 +278,17 @@ def cmd_serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     settings = ServeSettings(api_keys=() if args.no_auth else keys, rate_limit=args.rate_limit,
                              rate_window_s=args.rate_window, image_format=args.image_format, workers=args.workers,
-                             inject_latency_s=args.inject_latency)
+                             inject_latency_s=args.inject_latency, public_url=args.public_url,
+                             trusted_hosts=LOOPBACK_HOSTS + tuple(args.trusted_host), **_given(
+                                 max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+                                 auth_failure_limit=args.auth_failure_limit))
     serve(args.backend, _key_values(args.backend_option), args.output, args.host, args.port, settings)
     return 0
+
+
+def _given(**options) -> dict:
+    """The options given on the command line; the rest keep the defaults declared where they are used."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _add_operations_arguments(parser: argparse.ArgumentParser) -> None:
@@ -299,17 +330,22 @@ def cmd_refresh(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from fluxcat.errors import hide_user_errors_in_logs
+    from fluxcat.pipeline import check_options
     from flows.refresh import refresh_assets
 
     if args.limit is not None:
         raise ValueError("refresh compares the whole catalog with the manifest: with --limit the other rows "
                          "would count as removed; use --ids to refresh some rows")
     options = _options(args)
+    check_options(options)  # bad configuration or catalog fails here, before Prefect starts
+    hide_user_errors_in_logs(("prefect",))
     ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
     result = refresh_assets(catalog=options.catalog, output=options.output, backend=options.backend,
                             backend_options=options.backend_options, ids=ids, prune=args.prune, dedupe=options.dedupe,
                             dedupe_options=options.dedupe_options, shard_size=options.shard_size,
-                            image_format=options.image_format, **_operations(args))
+                            image_format=options.image_format, qa=options.qa, qa_retries=options.qa_retries,
+                            **_operations(args))
     console = Console(stderr=True)
     table = Table("catalog rows", "count", title="refresh")
     for action, count in result["counts"].items():
@@ -320,6 +356,26 @@ def cmd_refresh(args) -> int:
                   f"failed {made.get('failed', 0)}; pruned {result['pruned_images']}")
     console.print(f"manifest: {result['manifest']} (previous ones under manifests/)")
     return 0 if not made.get("failed") else 1
+
+
+def _add_export_command(commands) -> None:
+    export = commands.add_parser("export", help="export a finished run for data tools: HF imagefolder or WebDataset shards")
+    export.add_argument("output", help="the run's output root URL (where manifest.parquet is)")
+    export.add_argument("--format", "-f", dest="export_format", choices=["hf", "webdataset"], required=True,
+                        help="hf: images + metadata.parquet for datasets' imagefolder; webdataset: tar shards")
+    export.add_argument("--dest", default=None, help="destination URL (default OUTPUT/exports/FORMAT)")
+    export.add_argument("--samples-per-shard", type=int, default=1000, help="webdataset: samples per tar shard")
+    export.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from fluxcat.export import export
+
+    report = export(args.output, args.export_format, args.dest, _storage_options(),
+                    samples_per_shard=args.samples_per_shard)
+    left_out = ", ".join(f"{n} {status}" for status, n in sorted(report.without_image.items()))
+    print(f"exported {report.exported} images to {report.dest}" + (f" (no image: {left_out})" if left_out else ""))
+    return 0
 
 
 def _quiet_environment() -> None:

@@ -21,7 +21,7 @@ def finish_run_task(options: RunOptions, shards: list[str], reused: list[str], s
     create_markdown_artifact(key="fluxcat-gallery", markdown=gallery_markdown(options, summary.manifest_uri),
                              description="first images of the run")
     return {"statuses": dict(summary.statuses), "models": dict(summary.models), "sizes": dict(summary.sizes),
-            "rows": summary.rows, "cost_usd": summary.cost_usd, "manifest": summary.manifest_uri,
+            "rows": summary.rows, "cost_usd": summary.cost_usd, "manifest": summary.manifest_uri, "qa": dict(summary.qa),
             "history": summary.history_uri}
 
 

@@ -20,6 +20,7 @@ REGISTRY: dict[str, str] = {
     "hf": "fluxcat.backends.hf:HuggingFaceBackend",
     "segmind": "fluxcat.backends.segmind:SegmindBackend",
     "router": "fluxcat.backends.router:RouterBackend",
+    "text-render": "fluxcat.backends.text_render:TextRenderBackend",
 }
 
 _instances: dict[str, Backend] = {}

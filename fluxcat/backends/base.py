@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+
+    from fluxcat.backends.capabilities import Capabilities
+    from fluxcat.store import Store
 
 
 class BackendConfigError(ValueError):
@@ -49,22 +52,36 @@ class ImageResult:
         return self.image is not None and self.error is None
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """Generators implement this. Construction validates configuration cheaply; weights and
-    connections are opened lazily on the first `generate`."""
+class Backend:
+    """Base of every generator. Construction validates configuration cheaply; weights and connections are opened
+    lazily on the first `generate`. Subclasses implement `generate` and override the defaults they need."""
 
-    name: str
-    max_batch: int  # how many requests one `generate` call is given at most
+    name = "backend"
+    max_batch = 1  # how many requests one `generate` call is given at most
 
     def model_id(self, model: str) -> str:
         """Identity of the weights behind a model name, part of every content key."""
+        return f"{self.name}:{model}"
 
     def generate(self, requests: list[ImageRequest]) -> Iterator[ImageResult]:
         """Yield one result per request, in any order, as each finishes; never raise for one bad request."""
+        raise NotImplementedError
 
     def cost_per_image(self, request: ImageRequest) -> float:
         """Expected price in USD (0 for local generation)."""
+        return 0.0
+
+    def capabilities(self) -> "Capabilities | None":
+        """What this backend can make (models, sizes, steps, guidance); None means anything FLUX can."""
+        return None
+
+    @property
+    def row_checks(self) -> list[Callable]:
+        """Planning checks (PlannedRow -> rejection reason or None) beyond what `capabilities` says."""
+        return []
+
+    def attach_store(self, store: "Store") -> None:
+        """Keep run state (quota usage, submitted jobs) in this output store; called before generating."""
 
     def close(self) -> None:
         """Release weights, connections and threads."""

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Iterator
 
 from fluxcat.backends import fastpath
-from fluxcat.backends.base import BackendConfigError, ImageRequest, ImageResult
+from fluxcat.backends.base import Backend, BackendConfigError, ImageRequest, ImageResult
 from fluxcat.gpus import DeviceSpecError, DeviceWorkers, parse_devices, visible_cuda_count
 from fluxcat.limits import MODELS
 
@@ -32,7 +32,7 @@ def weights_available(path: str) -> bool:
     return isinstance(try_to_load_from_cache(path, "model_index.json"), str)
 
 
-class DiffusersBackend:
+class DiffusersBackend(Backend):
     name = "diffusers"
 
     def __init__(self, schnell: str | None = None, dev: str | None = None, device: str = "auto",

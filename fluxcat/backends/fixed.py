@@ -1,14 +1,14 @@
-"""A backend that returns a flat image instantly: for measuring pipeline overhead and fast tests."""
+"""A backend that returns a ready-made image instantly: for measuring pipeline overhead and fast tests."""
 
 from __future__ import annotations
 
 import time
 from typing import Iterator
 
-from fluxcat.backends.base import ImageRequest, ImageResult
+from fluxcat.backends.base import Backend, ImageRequest, ImageResult
 
 
-class FixedBackend:
+class FixedBackend(Backend):
     name = "fixed"
 
     def __init__(self, max_batch: int = 64, fail_prompts_containing: str | None = None):
@@ -31,12 +31,14 @@ class FixedBackend:
             yield ImageResult(request.key, image=self._image(request), seconds=time.perf_counter() - start, backend=self.name)
 
     def _image(self, request: ImageRequest):
-        """One flat image per size, made once: memory stays flat however many rows run."""
+        """One gradient image per size, made once: memory stays flat however many rows run. Not a flat colour,
+        which image QA would rightly take for a blanked result and reseed."""
         from PIL import Image
 
         size = (request.width, request.height)
         if size not in self._images:
-            self._images[size] = Image.new("RGB", size, (200, 120, 40))
+            red = Image.linear_gradient("L").resize(size)
+            self._images[size] = Image.merge("RGB", (red, Image.new("L", size, 120), Image.new("L", size, 40)))
         return self._images[size]
 
     def close(self) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fluxcat.backends.base import ImageRequest
+from fluxcat.backends.capabilities import ModelLimits, SizeRule
 from fluxcat.backends.hosted import HostedBackend, Output, ProviderError
+from fluxcat.backends.hosted.secrets import excerpt
 from fluxcat.backends.provider_facts import register_provider_facts
 from fluxcat.limits import GUIDANCE_RANGE, NAMED_SIZES, STEPS_RANGE
 
@@ -21,8 +23,8 @@ register_provider_facts("flux-api", prices={"schnell": 0.0, "dev": 0.0}, monthly
 class FluxApiBackend(HostedBackend):
     """POST {base_url}/api/v1/flux/dev with Bearer FLUX_API_KEY; one request per image so each keeps its own seed.
 
-    The endpoint is FLUX.1-dev: rows planned for schnell are rejected at planning (set `model: dev` on them, or
-    use another backend), as are sizes that are not one of the protocol's six named `image_size`s."""
+    The endpoint is FLUX.1-dev with the protocol's six named `image_size`s: planning moves schnell rows to dev
+    and other sizes to the nearest named one, recording each change in `corrections`."""
 
     name = "flux-api"
     models = {"dev": "flux/dev"}
@@ -32,19 +34,8 @@ class FluxApiBackend(HostedBackend):
         url = super()._base_url(option)
         return url[: -len(ENDPOINT)] if url.endswith(ENDPOINT) else url
 
-    def unsupported(self, model: str, width: int, height: int, steps: int, guidance: float) -> str | None:
-        if model != "dev":
-            return (f"flux-api serves FLUX.1-dev only (POST {ENDPOINT}), and this row is planned for {model}: "
-                    "set model to dev in the catalog, or use a backend that offers schnell")
-        if (width, height) not in SIZE_NAMES:
-            sizes = ", ".join(f"{name} ({w}x{h})" for name, (w, h) in NAMED_SIZES.items())
-            return (f"flux-api takes only named image sizes and {width}x{height} is not one: "
-                    f"set image_size to one of {sizes}")
-        if not GUIDANCE_RANGE[0] <= guidance <= GUIDANCE_RANGE[1]:
-            return f"flux-api takes guidance_scale {GUIDANCE_RANGE[0]:g}-{GUIDANCE_RANGE[1]:g}, this row has {guidance:g}"
-        if not STEPS_RANGE[0] <= steps <= STEPS_RANGE[1]:
-            return f"flux-api takes num_inference_steps {STEPS_RANGE[0]}-{STEPS_RANGE[1]}, this row has {steps}"
-        return None
+    def model_limits(self, model: str) -> ModelLimits:
+        return ModelLimits(sizes=(SizeRule(fixed=tuple(SIZE_NAMES)),), steps=STEPS_RANGE, guidance=GUIDANCE_RANGE)
 
     async def produce(self, request: ImageRequest) -> Output:
         payload = request_body(request)
@@ -62,7 +53,7 @@ def parse_response(body: Any, request: ImageRequest) -> Output:
     """The image URL and the provider facts of a reply; a reply of the wrong shape fails the image."""
     images = body.get("images") if isinstance(body, dict) else None
     if not isinstance(images, list) or not images or not isinstance(images[0], dict) or not isinstance(images[0].get("url"), str):
-        raise ProviderError(f"flux-api reply has no images[0].url: {str(body)[:120]!r}")
+        raise ProviderError(f"flux-api reply has no images[0].url: {excerpt(body)}")
     if body.get("seed") is not None and body["seed"] != request.seed:
         # The content key promises this seed's pixels; a server that ignores the seed cannot keep that promise.
         raise ProviderError(f"flux-api answered with seed {body['seed']} for seed {request.seed}", circuit=False)

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
-# USD per image by fluxcat model. Sources (the guide's comparison table and provider sections):
-# fal "$12-15 per 1K" (schnell at the low end: fal bills compute time); Replicate "$20-25 per 1K";
-# Hugging Face Inference "rate limited but unlimited free" (0 here; Pro is a flat $9/month);
-# Segmind "Schnell $0.003 per image, Dev $0.01-0.02" (dev at the midpoint).
-# Override per run with the backend options price_schnell= / price_dev=.
-PRICES_USD: dict[str, dict[str, float]] = {
-    "fal": {"schnell": 0.012, "dev": 0.015},
-    "replicate": {"schnell": 0.020, "dev": 0.025},
-    "hf": {"schnell": 0.0, "dev": 0.0},
-    "segmind": {"schnell": 0.003, "dev": 0.015},
+from dataclasses import dataclass
+
+MEGAPIXEL = 1024 * 1024  # fal's billing megapixel: a 1024x1024 image is one
+
+
+@dataclass(frozen=True)
+class Price:
+    """What a provider charges for one image, in the unit it bills: per image, per megapixel or per step."""
+
+    usd: float
+    per: str = "image"  # "image" | "megapixel" | "step"
+
+    def cost(self, width: int, height: int, steps: int) -> float:
+        units = {"image": 1.0, "megapixel": width * height / MEGAPIXEL, "step": float(steps)}[self.per]
+        return self.usd * units
+
+
+# Prices by fluxcat model, in each provider's billing unit. Sources (the guide's comparison table and provider
+# sections): fal "$12-15 per 1K" 1024x1024 images, billed per megapixel of output; Replicate "$20-25 per 1K",
+# per image for the official FLUX models (aspect ratio does not change the price); Segmind "Schnell $0.003 per
+# image, Dev $0.01-0.02" (dev at the midpoint). Hugging Face bills compute time against monthly credits and
+# publishes no per-image FLUX price: 0 here, so set price_schnell= / price_dev= (USD per image) to budget it.
+# Override per run with the backend options price_schnell= / price_dev= (in the provider's unit).
+PRICES: dict[str, dict[str, Price]] = {
+    "fal": {"schnell": Price(0.012, "megapixel"), "dev": Price(0.015, "megapixel")},
+    "replicate": {"schnell": Price(0.020), "dev": Price(0.025)},
+    "hf": {"schnell": Price(0.0), "dev": Price(0.0)},
+    "segmind": {"schnell": Price(0.003), "dev": Price(0.015)},
 }
 
 # Free-tier images per calendar month (the guide's FLUXProductionRouter); None means unlimited.
@@ -19,7 +37,7 @@ PRICES_USD: dict[str, dict[str, float]] = {
 MONTHLY_LIMITS: dict[str, int | None] = {
     "fal": 100,
     "replicate": 50,
-    "hf": None,
+    "hf": None,  # monthly credits in dollars, not images: use a budget (--budget-usd with prices set) instead
     "segmind": 150,
 }
 
@@ -48,7 +66,7 @@ def register_provider_facts(name: str, *, prices: dict[str, float] | None = None
                             typical_seconds: float | None = None, quality: float = 1.0, concurrency: int = 3,
                             key_env: str | None = None, base_url_env: str | None = None) -> None:
     """Add a provider's facts (a provider module outside this file calls this at import)."""
-    PRICES_USD.setdefault(name, prices or {"schnell": 0.0, "dev": 0.0})
+    PRICES.setdefault(name, {model: Price(usd) for model, usd in (prices or {"schnell": 0.0, "dev": 0.0}).items()})
     MONTHLY_LIMITS.setdefault(name, monthly_limit)
     TYPICAL_SECONDS.setdefault(name, typical_seconds if typical_seconds is not None else 5.0)
     QUALITY.setdefault(name, quality)

@@ -8,23 +8,19 @@ import math
 import time
 from typing import Any, Iterator
 
-from fluxcat.backends.base import BackendConfigError, ImageRequest, ImageResult
-from fluxcat.backends.hosted import HostedBackend, QuotaLedger, generate_on_loop, scrub
+from fluxcat.backends.base import Backend, BackendConfigError, ImageRequest, ImageResult
+from fluxcat.backends.capabilities import Capabilities
+from fluxcat.backends.hosted import SHARED_OPTIONS, HostedBackend, QuotaLedger, generate_on_loop, scrub
 from fluxcat.backends.provider_facts import QUALITY, TYPICAL_SECONDS
 from fluxcat.limits import MODELS
 
 log = logging.getLogger("fluxcat.hosted")
 
 DEFAULT_PROVIDERS = ("fal", "replicate", "hf", "segmind")
-# Options that, given without a provider prefix, apply to every provider (retry and timing knobs).
-SHARED_OPTIONS = {
-    "timeout", "connect_timeout", "max_attempts", "backoff_base", "backoff_max", "max_retry_after", "poll_interval",
-    "max_wait", "download_max_bytes", "download_timeout", "circuit_threshold", "circuit_reset",
-}
 SPEED_EWMA = 0.3  # weight of the newest measured latency in a provider's speed estimate
 
 
-class RouterBackend:
+class RouterBackend(Backend):
     """Tries providers best-scored first; a row fails only when every candidate failed, and its details say
     which were tried and why. Per-provider options: `<provider>_<option>=value` (e.g. fal_base_url=...,
     hf_monthly_limit=100) or, from a flow, {"fal": {"base_url": ...}}."""
@@ -56,8 +52,7 @@ class RouterBackend:
         self.seconds = {name: TYPICAL_SECONDS.get(name, 5.0) for name in self.backends}
         from fluxcat.safety import SafetyFilter
 
-        safety = SafetyFilter.from_option(blocked_terms) if prompt_safety else None
-        self.row_checks = ([safety.check_row] if safety else []) + [self._capability_check]
+        self.safety = SafetyFilter.from_option(blocked_terms) if prompt_safety else None
 
     # -- the Backend protocol
     def model_id(self, model: str) -> str:
@@ -67,6 +62,14 @@ class RouterBackend:
         """The price of the provider the router would try first."""
         ranked = self.ranked(request)
         return ranked[0][1].cost_per_image(request) if ranked else 0.0
+
+    @property
+    def row_checks(self) -> list:
+        return [self.safety.check_row] if self.safety else []
+
+    def capabilities(self) -> Capabilities:
+        """What any of its providers can make: planning fits rows to that, and each row goes to one that can."""
+        return Capabilities.union(self.name, [backend.capabilities() for backend in self.backends.values()])
 
     def attach_store(self, store) -> None:
         for backend in self.backends.values():
@@ -94,23 +97,14 @@ class RouterBackend:
     def ranked(self, request: ImageRequest) -> list[tuple[float, HostedBackend]]:
         """Providers that can make this request, best first."""
         able = [(self.score(name, request), backend) for name, backend in self.backends.items()
-                if backend.unsupported(request.model, request.width, request.height, request.steps, request.guidance) is None]
+                if backend.unsupported(request) is None]
         return sorted(able, key=lambda pair: -pair[0])
-
-    def _capability_check(self, planned) -> str | None:
-        reasons = []
-        for name, backend in self.backends.items():
-            reason = backend.unsupported(planned.model, planned.width, planned.height, planned.steps, planned.guidance)
-            if reason is None:
-                return None
-            reasons.append(reason)
-        return "no provider can make this image: " + "; ".join(reasons)
 
     async def generate_one(self, request: ImageRequest) -> ImageResult:
         start = time.perf_counter()
         tried: list[dict] = []
         for name, backend in self.backends.items():
-            reason = backend.unsupported(request.model, request.width, request.height, request.steps, request.guidance)
+            reason = backend.unsupported(request)
             if reason:
                 tried.append({"provider": name, "skipped": reason})
         for score, backend in self.ranked(request):

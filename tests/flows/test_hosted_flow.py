@@ -12,6 +12,7 @@ from tests.conftest import write_catalog
 from tests.fluxcat.backends.hosted_helpers import FAST, scan_output_for, secret_key
 from tests.fluxcat.backends.protocol_servers import FalServer
 
+BUDGET = 0.0075  # two and a half 512x512 fal images
 ROWS = [
     {"id": "a", "prompt": "a brass compass on a map", "image_size": "square"},
     {"id": "b", "prompt": "a glass of iced tea", "image_size": "square"},
@@ -47,7 +48,7 @@ def test_hosted_flow_keeps_the_key_secret_and_honours_the_budget(prefect_harness
     catalog = write_catalog(tmp_path / "catalog.parquet", ROWS)
     output = str(tmp_path / "out")
     with FalServer(key) as fal:
-        result = generate_catalog(catalog=catalog, output=output, backend="fal", shard_size=2, budget_usd=0.03,
+        result = generate_catalog(catalog=catalog, output=output, backend="fal", shard_size=2, budget_usd=BUDGET,
                                   backend_options={"base_url": fal.url, "api_key_block": "fluxcat-test-fal-key", **FAST})
     close_all()
     rows = {r["id"]: r for r in read_manifest(Store(output)).to_pylist()}
@@ -56,9 +57,9 @@ def test_hosted_flow_keeps_the_key_secret_and_honours_the_budget(prefect_harness
     statuses = [r["status"] for r in rows.values()]
     assert set(statuses) <= {"generated", "failed", "skipped", "rejected"} and all(r["reason"] for r in rows.values()
                                                                                   if r["status"] != "generated")
-    # three good rows at $0.012 cannot all fit in $0.03: at least one is skipped, spend stays under the cap
+    # three good 512x512 rows at fal's $0.012 per megapixel ($0.003 each) cannot all fit: at least one is skipped
     assert statuses.count("generated") <= 2 and statuses.count("skipped") >= 1
-    assert result["cost_usd"] <= 0.03 and result["statuses"].get("skipped", 0) == statuses.count("skipped")
+    assert result["cost_usd"] <= BUDGET and result["statuses"].get("skipped", 0) == statuses.count("skipped")
     if rows["echo"]["status"] == "failed":
         assert "***" in rows["echo"]["reason"]
     for text in (json.dumps(result, default=str), caplog.text, asyncio.run(_everything_prefect_recorded())):

@@ -21,7 +21,9 @@ def tiny_server(tmp_path_factory):
     """`fluxcat serve --backend tiny` on a free 127.0.0.1 port (keys: a random one, then the examples' one)."""
     keys = (f"fc-{secrets.token_hex(16)}", EXAMPLE_KEY)
     workdir = tmp_path_factory.mktemp("tiny-serve")
-    with serve_process(["--backend", "tiny", "--rate-limit", "1000"], keys, workdir) as served:
+    # Many tests share it from one address: the failed-key limit is tested on its own app (test_serve.py).
+    with serve_process(["--backend", "tiny", "--rate-limit", "1000", "--auth-failure-limit", "1000"], keys,
+                       workdir) as served:
         yield served
 
 

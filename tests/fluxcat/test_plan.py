@@ -71,7 +71,15 @@ def test_display_size_picks_smallest_covering_standard_resolution():
     assert resolution_for_display(500, 500) == (512, 512)
     assert resolution_for_display(600, 400) == (768, 512)
     assert resolution_for_display(300, 900) == (768, 1024)
-    assert resolution_for_display(3000, 3000) == (1024, 1024)  # nothing covers: default
+    assert resolution_for_display(3000, 3000) == (1024, 1024)  # nothing covers: the largest
+
+
+def test_a_display_size_no_resolution_covers_is_recorded():
+    row = plan(prompt="x", display_width=5000, display_height=5000)
+    assert (row.width, row.height) == (1024, 1024)
+    assert row.corrections == ["display size 5000x5000 at pixel ratio 1 is larger than every standard resolution "
+                               "-> 1024x1024 (the image will be upscaled for display)"]
+    assert plan(prompt="x", display_width=500, display_height=500).corrections == []
 
 
 @pytest.mark.parametrize("row, reason", [
@@ -89,10 +97,42 @@ def test_display_size_picks_smallest_covering_standard_resolution():
     ({"prompt": "x", "width": 512}, "give both width and height"),
     ({"prompt": "x", "width": -5, "height": 512}, "width must be a positive number"),
     ({"prompt": "x", "display_width": 300}, "give both display_width and display_height"),
+    # values of the wrong type or beyond what a float can say: each its own true reason, never an exception
+    ({"prompt": 42}, "prompt must be text, got int 42"),
+    ({"prompt": ["a", "mug"]}, "prompt must be text, got list ['a', 'mug']"),
+    ({"prompt": b"\xff\xfe"}, "prompt is binary data that is not UTF-8 text: b'\\xff\\xfe'"),
+    ({"prompt": "x", "seed": float("inf")}, "seed must be a finite whole number, got inf"),
+    ({"prompt": "x", "seed": float("-inf")}, "seed must be a finite whole number, got -inf"),
+    ({"prompt": "x", "num_inference_steps": float("inf")}, "num_inference_steps must be a finite whole number"),
+    ({"prompt": "x", "num_images": float("-inf")}, "num_images must be a finite whole number"),
+    ({"prompt": "x", "seed": 2**63 - 1}, "seed 9223372036854775807 is out of range 0-4294967295"),
+    ({"prompt": "x", "model": "dev", "guidance_scale": float("inf")}, "guidance_scale must be a finite number"),
+    ({"prompt": "x", "image_size": ["square"]}, "unknown image_size ['square']"),
+    ({"prompt": "x", "model": {"name": "dev"}}, "unknown model {'name': 'dev'}"),
+    ({"prompt": "x", "width": float("inf"), "height": 512}, "width must be a positive number, got inf"),
+    ({"prompt": "x", "display_width": 300, "display_height": 300, "device_pixel_ratio": "2"},
+     "device_pixel_ratio must be a positive number, got '2'"),
+    ({"prompt": "x", "realtime": "maybe"}, "realtime must be true or false, got 'maybe'"),
+    ({"prompt": "x", "seed": list(range(1000))}, "seed must be a whole number, got [0, 1, 2"),
 ])
 def test_bad_rows_are_rejected_with_a_reason(row, reason):
     planned = plan(**row)
     assert planned.rejected is not None and reason in planned.rejected
+
+
+def test_a_rejected_prompt_of_another_type_is_not_carried_as_text():
+    assert plan(prompt=42).prompt is None
+    assert len(plan(prompt="x", seed=list(range(1000))).rejected) < 200  # a huge value is quoted short
+
+
+def test_a_utf8_binary_prompt_reads_as_text():
+    row = plan(prompt="a café mug".encode())
+    assert row.rejected is None and row.prompt == "a café mug" and row.id == plan(prompt="a café mug").id
+
+
+def test_the_largest_seed_and_text_flags_are_accepted():
+    assert plan(prompt="x", seed=2**32 - 1).seed == 2**32 - 1
+    assert plan(prompt="a mug", realtime="false", quality="high", model="auto").rejected is None
 
 
 def test_seed_is_derived_from_prompt_and_params_not_id():

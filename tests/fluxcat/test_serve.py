@@ -231,3 +231,120 @@ def test_serve_refuses_to_start_without_a_key(monkeypatch, capsys):
     monkeypatch.delenv("FLUXCAT_SERVE_API_KEY", raising=False)
     assert main(["serve", "--backend", "fixed"]) == 2
     assert "FLUXCAT_SERVE_API_KEY" in capsys.readouterr().err
+
+
+# Abuse: each answered with the status the reference lists for it (400 bad parameters, 429 too many requests),
+# 413 for a body over the cap; a hostile client never gets a 500.
+
+def _post(base_url: str, key: str = "k1", **kwargs) -> httpx.Response:
+    return httpx.post(f"{base_url}{ENDPOINT}", headers={"Authorization": f"Bearer {key}", **kwargs.pop("headers", {})},
+                      timeout=60, **kwargs)
+
+
+@pytest.mark.parametrize("image_size", [["square"], {"width": 512, "height": 512}, 512, True])
+def test_image_size_of_another_type_is_400(fixed_app_server, image_size):
+    with fixed_app_server() as (base_url, _):
+        response = _post(base_url, json={"prompt": "a cat", "image_size": image_size})
+        assert response.status_code == 400 and "image_size must be one of" in response.json()["detail"]
+
+
+def test_values_of_any_shape_are_400_never_500(fixed_app_server):
+    nested = "[" * 900 + "]" * 900
+    bodies = [b'{"prompt": "a cat", "seed": 1e999}', b'{"prompt": "a cat", "seed": ' + b"9" * 400 + b"}",
+              b'{"prompt": "a cat", "num_images": ' + nested.encode() + b"}", b'{"prompt": ["a", "cat"]}',
+              b'{"prompt": "a cat", "guidance_scale": {"a": 1}}', b"\xff\xfe", b'"just a string"',
+              b'{"prompt": "a cat", "' + b"x" * 5000 + b'": 1}']
+    with fixed_app_server() as (base_url, app):
+        for body in bodies:
+            response = _post(base_url, content=body, headers={"Content-Type": "application/json"})
+            assert response.status_code == 400, (body[:60], response.text)
+            assert len(response.json()["detail"]) < 400  # a huge value is quoted short
+        assert app.state.stats.by_status[500] == 0
+
+
+def test_json_nested_deeply_is_400_and_100k_deep_is_over_the_body_cap(fixed_app_server):
+    with fixed_app_server() as (base_url, _):
+        deep = ("[" * 5000 + "]" * 5000).encode()
+        response = _post(base_url, content=deep, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400 and "nested too deeply" in response.json()["detail"]
+        deeper = ("[" * 100_000 + "]" * 100_000).encode()
+        response = _post(base_url, content=deeper, headers={"Content-Type": "application/json"})
+        assert response.status_code == 413 and response.json()["type"] == "request_too_large"
+    with fixed_app_server(max_body_bytes=1_000_000) as (base_url, _):
+        response = _post(base_url, content=deeper, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400 and "nested too deeply" in response.json()["detail"]
+
+
+def test_a_body_over_the_cap_is_413_declared_or_streamed(fixed_app_server):
+    with fixed_app_server() as (base_url, app):
+        big = b'{"prompt": "' + b"x" * 100_000 + b'"}'
+        response = _post(base_url, content=big, headers={"Content-Type": "application/json"})
+        assert response.status_code == 413 and "larger than 16384 bytes" in response.json()["detail"]
+
+        def chunks():  # no Content-Length: the cap is enforced while reading
+            for _ in range(100):
+                yield b"x" * 1000
+
+        response = _post(base_url, content=chunks(), headers={"Content-Type": "application/json"})
+        assert response.status_code == 413
+        assert _post(base_url, json={"prompt": "p" * MAX_PROMPT_CHARS, "image_size": "square"}).status_code == 200
+        assert app.state.stats.by_status[413] == 2
+
+
+def test_a_full_queue_is_429_with_retry_after(fixed_app_server):
+    with fixed_app_server(max_queue=2, inject_latency_s=1.5, rate_limit=1000) as (base_url, app):
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(lambda _: _post(base_url, json={"prompt": "a cat", "image_size": "square"}), range(8)))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [200, 200] + [429] * 6
+        shed = [r for r in responses if r.status_code == 429]
+        assert all(int(r.headers["retry-after"]) >= 1 and "server busy" in r.json()["detail"] for r in shed)
+        assert app.state.stats.max_in_flight == 2
+
+
+def test_image_urls_never_reflect_an_untrusted_host(fixed_app_server):
+    body = {"prompt": "a cat", "image_size": "square"}
+    with fixed_app_server() as (base_url, _):
+        response = _post(base_url, json=body, headers={"Host": "evil.example:666"})
+        assert response.status_code == 400 and "untrusted Host header 'evil.example:666'" in response.json()["detail"]
+        assert _post(base_url, json=body).json()["images"][0]["url"].startswith(base_url + "/images/")
+    with fixed_app_server(public_url="https://images.example.com/flux/") as (base_url, _):
+        response = _post(base_url, json=body, headers={"Host": "evil.example:666"})
+        url = response.json()["images"][0]["url"]
+        assert url.startswith("https://images.example.com/flux/images/") and "evil" not in url
+        assert httpx.get(base_url + url.removeprefix("https://images.example.com/flux")).status_code == 200
+    with fixed_app_server(trusted_hosts=("gpu-box",)) as (base_url, _):
+        response = _post(base_url, json=body, headers={"Host": "gpu-box:8000"})
+        assert response.json()["images"][0]["url"].startswith("http://gpu-box:8000/images/")
+
+
+def test_failed_api_key_attempts_are_limited_per_address(fixed_app_server):
+    with fixed_app_server(auth_failure_limit=3, auth_failure_window_s=30) as (base_url, app):
+        body = {"prompt": "a cat", "image_size": "square"}
+        assert [_post(base_url, key=f"guess-{i}", json=body).status_code for i in range(3)] == [401] * 3
+        limited = _post(base_url, key="guess-4", json=body)
+        assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 30
+        assert "failed API-key attempts" in limited.json()["detail"]
+        assert _post(base_url, key="k1", json=body).status_code == 429  # the address is locked out for the window
+        assert httpx.get(f"{base_url}/api/v1/stats").status_code == 429
+
+
+def test_serve_settings_refuse_a_bad_public_url_or_limits():
+    for bad in ({"public_url": "evil.example"}, {"max_queue": 0}, {"max_body_bytes": 10}):
+        with pytest.raises(ValueError):
+            ServeSettings(**bad)
+
+
+def test_the_failed_attempt_record_forgets_stale_addresses(monkeypatch):
+    from fluxcat.serve import RateLimiter
+
+    monkeypatch.setattr(RateLimiter, "MAX_CLIENTS", 100)
+    limiter = RateLimiter(3, window_s=0.05)
+    for i in range(100):
+        limiter.record(f"ip:{i}")
+    assert limiter.admit("ip:1", record=False) is None and len(limiter._seen) == 100
+    import time
+
+    time.sleep(0.06)
+    limiter.record("ip:new")
+    assert list(limiter._seen) == ["ip:new"]

@@ -53,3 +53,27 @@ def test_uri_is_openable(tmp_path):
 
     with fsspec.open(memory.uri("manifest.parquet"), "rb") as handle:
         assert handle.read() == b"m"
+
+
+def test_temp_files_live_in_one_folder_and_dead_writers_are_swept(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from fluxcat.store import TEMP_DIR
+
+    store = Store(str(tmp_path / "out"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    temp = tmp_path / "out" / TEMP_DIR
+    temp.mkdir(parents=True)
+    (temp / f"{socket.gethostname()}.{dead.stdout.strip()}.aa.tmp").write_bytes(b"killed mid-write")
+    mine = temp / f"{socket.gethostname()}.{os.getpid()}.bb.tmp"
+    mine.write_bytes(b"a live writer's")
+    other_host = temp / "elsewhere.example.7.cc.tmp"
+    other_host.write_bytes(b"another host's, fresh")
+    store.write_bytes("images/ab/abcdef01.png", b"data")
+    assert store.list("") == ["images/ab/abcdef01.png"]  # temp files are never listed
+    assert store.sweep_temp() == 1
+    assert sorted(p.name for p in temp.iterdir()) == sorted([mine.name, other_host.name])
+    os.utime(other_host, (0, 0))  # an old temp file of another host is swept too
+    assert store.sweep_temp() == 1 and [p.name for p in temp.iterdir()] == [mine.name]

@@ -48,10 +48,12 @@ def test_a_catalog_through_fluxcat_serve_end_to_end(tiny_server, catalog_factory
     rows = {(r["id"], r["image_index"]): r for r in Store(options.output).read_table(MANIFEST).to_pylist()}
     statuses = {k: r["status"] for k, r in rows.items()}
     assert statuses == {("fox", 0): "generated", ("owl", 0): "generated", ("owl", 1): "generated",
-                        ("wide", 0): "generated", ("fast", None): "rejected", ("odd", None): "rejected",
+                        ("wide", 0): "generated", ("fast", 0): "generated", ("odd", 0): "generated",
                         ("fox-again", 0): "duplicate"}
-    assert "FLUX.1-dev only" in rows[("fast", None)]["reason"] and "model to dev" in rows[("fast", None)]["reason"]
-    assert "640x640 is not one" in rows[("odd", None)]["reason"] and "square_hd (1024x1024)" in rows[("odd", None)]["reason"]
+    # planning fitted the rows to what the endpoint serves (FLUX.1-dev, six named sizes) and said so
+    assert rows[("fast", 0)]["model"] == "dev" and "model schnell -> dev" in rows[("fast", 0)]["corrections"]
+    assert (rows[("odd", 0)]["width"], rows[("odd", 0)]["height"]) == (512, 512)
+    assert "size 640x640 -> 512x512" in rows[("odd", 0)]["corrections"]
     store = Store(options.output)
     for (row_id, _), row in rows.items():
         if row["status"] != "generated":
@@ -63,7 +65,7 @@ def test_a_catalog_through_fluxcat_serve_end_to_end(tiny_server, catalog_factory
         assert Image.open(io.BytesIO(data)).size == (row["width"], row["height"])
     assert (rows[("wide", 0)]["width"], rows[("wide", 0)]["height"]) == (1024, 576)
     assert rows[("owl", 0)]["sha256"] != rows[("owl", 1)]["sha256"]  # seeds 11 and 12
-    assert summary.statuses["generated"] == 4
+    assert summary.statuses["generated"] == 6
     # The server saw exactly one request per image and never more than the provider's cap at once.
     stats = tiny_server.stats()
     assert stats["max_in_flight"] <= 2
@@ -114,7 +116,7 @@ def test_a_reply_slower_than_the_timeout_fails_with_the_reason(fault_server, mon
         backend = provider(base_url, monkeypatch, timeout=0.3)
         [result] = backend.generate([request("c" * 32, "slow")])
         backend.close()
-    assert not result.ok and "timed out" in result.error and "gave up after 2 attempts" in result.error
+    assert not result.ok and "0.3s" in result.error and "gave up after 2 attempts" in result.error
 
 
 def test_429s_are_waited_out_via_retry_after(fault_server, monkeypatch):
@@ -143,10 +145,11 @@ def test_unsupported_plans_are_explained(monkeypatch):
     monkeypatch.setenv("FLUX_API_KEY", "k" * 8)
     backend = FluxApiBackend(base_url="http://127.0.0.1:9/api/v1/flux/dev")
     assert backend.base_url == "http://127.0.0.1:9"  # the endpoint's full URL is accepted too
-    assert backend.unsupported("dev", 1024, 768, 28, 3.5) is None
-    assert "schnell" in backend.unsupported("schnell", 1024, 1024, 4, 0.0)
-    assert "guidance_scale 1-20" in backend.unsupported("dev", 1024, 1024, 28, 0.5)
-    assert "landscape_4_3 (1024x768)" in backend.unsupported("dev", 768, 768, 28, 3.5)
+    refuses = backend.capabilities().refuses
+    assert refuses("dev", 1024, 768, 28, 3.5) is None
+    assert "does not offer FLUX schnell" in refuses("schnell", 1024, 1024, 4, 0.0)
+    assert "guidance 1-20" in refuses("dev", 1024, 1024, 28, 0.5)
+    assert "768x768 is not a size" in refuses("dev", 768, 768, 28, 3.5) and "1024x576" in refuses("dev", 768, 768, 28, 3.5)
     monkeypatch.delenv("FLUX_API_KEY")
     monkeypatch.delenv("FLUX_API_BASE_URL", raising=False)
     with pytest.raises(ValueError, match="FLUX_API_KEY"):

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from fluxcat.backends import get_backend, hosted
+from fluxcat.backends import get_backend
+from fluxcat.backends.hosted import secrets as hosted_secrets
 from fluxcat.backends.base import BackendConfigError
 from fluxcat.backends.hosted import (
     CircuitBreaker, ProviderError, QuotaLedger, RetryPolicy, decode_data_uri, forget_ledgers, ledger_for,
@@ -130,7 +131,7 @@ def test_missing_key_and_bad_options_fail_before_work(monkeypatch, tmp_path):
         check_options(RunOptions(catalog="c", output=str(tmp_path), backend="fal", backend_options={"api_key": "x"}))
     with pytest.raises(BackendConfigError, match="http"):
         get_backend("fal", {"base_url": "ftp://example.invalid"})
-    monkeypatch.setattr(hosted, "_secret_resolvers", [])  # the core alone cannot read Prefect blocks
+    monkeypatch.setattr(hosted_secrets, "_secret_resolvers", [])  # the core alone cannot read Prefect blocks
     with pytest.raises(BackendConfigError, match="needs Prefect"):
         get_backend("fal", {"api_key_block": "fal-key", "base_url": "http://127.0.0.1:9"})
     with pytest.raises(ValueError, match="budget_usd"):
@@ -143,3 +144,68 @@ def test_base_url_from_environment_and_option(monkeypatch):
     assert get_backend("hf").base_url == "http://127.0.0.1:1234"
     assert get_backend("hf", {"base_url": "http://127.0.0.1:5678"}).base_url == "http://127.0.0.1:5678"
     assert get_backend("hf").model_id("schnell") == "hf:black-forest-labs/FLUX.1-schnell"
+
+
+def test_result_urls_on_internal_addresses_are_refused_unless_the_provider_lives_there():
+    import asyncio
+
+    from fluxcat.backends.hosted.results import base_url_kinds, check_result_url
+
+    async def verdict(url, base):
+        try:
+            await check_result_url(url, await base_url_kinds(base), "fal")
+            return "ok"
+        except ProviderError as error:
+            return str(error)
+
+    public = "https://queue.example.invalid"
+    assert "link-local" in asyncio.run(verdict("http://169.254.169.254/latest/meta-data/", public))
+    assert "loopback" in asyncio.run(verdict("http://127.0.0.1:8080/x.png", public))
+    assert "loopback" in asyncio.run(verdict("http://[::1]/x.png", public))
+    assert asyncio.run(verdict("http://127.0.0.1:8080/x.png", "http://127.0.0.1:9")) == "ok"  # a proxy or double
+    assert "link-local" in asyncio.run(verdict("http://169.254.169.254/", "http://127.0.0.1:9"))
+    assert "only http(s)" in asyncio.run(verdict("file:///etc/passwd", public))
+
+
+def test_errors_are_scrubbed_before_they_are_shortened():
+    from fluxcat.backends.hosted.secrets import excerpt, scrub_and_cut
+
+    secret = "sk-live-0123456789abcdef0123456789"
+    register_secret(secret)
+    text = "x" * 100 + secret
+    assert secret[:12] in text[:120]                 # cutting first would have kept the key's first characters
+    assert secret[:6] not in scrub_and_cut(text, 120) and secret[:6] not in excerpt({"detail": text})
+
+
+def test_replicate_throttle_text_and_hopeless_statuses():
+    from fluxcat.backends.hosted import retry_after_from_text
+
+    assert retry_after_from_text("Request was throttled. Your rate limit resets in ~30s.") == 30
+    assert retry_after_from_text("resets in ~2 minutes") == 120 and retry_after_from_text("slow down") is None
+    breaker = CircuitBreaker(threshold=5, reset_seconds=60)
+    breaker.trip()
+    assert breaker.state == "open" and not breaker.allow()
+
+
+def test_prices_follow_each_providers_billing_unit():
+    from fluxcat.backends.provider_facts import PRICES
+
+    fal, replicate = PRICES["fal"]["dev"], PRICES["replicate"]["dev"]
+    assert fal.cost(1024, 1024, 28) == pytest.approx(0.015) and fal.cost(1024, 576, 28) == pytest.approx(0.015 * 576 / 1024)
+    assert replicate.cost(1344, 768, 28) == replicate.cost(672, 384, 4) == 0.025  # per image, whatever the size
+
+
+def test_hosted_options_are_grouped_and_unknown_ones_refused(monkeypatch):
+    from fluxcat.backends.hosted import HostedSettings
+
+    settings = HostedSettings.from_options({"timeout": "5", "max_attempts": "2", "download_max_bytes": 10, "price_dev": 0.5})
+    assert settings.timeouts.request == 5.0 and settings.retries.max_attempts == 2
+    assert settings.limits.download_max_bytes == 10 and settings.prices.dev == 0.5
+    with pytest.raises(TypeError, match="colour"):
+        HostedSettings.from_options({"colour": "blue"})
+    monkeypatch.setenv("HF_TOKEN", "hf-abcdef")
+    with pytest.raises(BackendConfigError, match="410 Gone"):
+        get_backend("hf", {"base_url": "https://api-inference.huggingface.co"})
+    with pytest.raises(BackendConfigError, match="prefer_wait"):
+        monkeypatch.setenv("REPLICATE_API_TOKEN", "r8-abcdef")
+        get_backend("replicate", {"base_url": "http://127.0.0.1:9", "prefer_wait": 90})

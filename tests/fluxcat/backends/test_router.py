@@ -90,11 +90,11 @@ def test_budget_cap_leaves_the_rest_skipped_and_a_later_run_makes_them(tmp_path,
     catalog = write_catalog(tmp_path / "c.parquet", rows([f"a paper lantern, style {i}" for i in range(6)]))
     with FalServer(keys["FAL_KEY"]) as fal:
         options = {"base_url": fal.url, **FAST}
-        report, summary, manifest = run_pipeline(catalog, output, "fal", options, budget_usd=0.03, shard_size=2)
-        assert report.estimated_cost_usd == pytest.approx(6 * 0.012)
+        report, summary, manifest = run_pipeline(catalog, output, "fal", options, budget_usd=0.0075, shard_size=2)
+        assert report.estimated_cost_usd == pytest.approx(6 * 0.012 * 512 * 512 / 1024 ** 2)  # fal bills megapixels
         statuses = sorted(r["status"] for r in manifest)
         assert statuses == ["generated"] * 2 + ["skipped"] * 4
-        assert sum(r["cost_usd"] for r in manifest) <= 0.03 and len(fal.jobs) == 2
+        assert sum(r["cost_usd"] for r in manifest) <= 0.0075 and len(fal.jobs) == 2
         assert all("--budget-usd" in r["reason"] for r in manifest if r["status"] == "skipped")
         _, summary, manifest = run_pipeline(catalog, output, "fal", options, budget_usd=1.0, shard_size=2)
     assert summary.statuses == {"existing": 2, "generated": 4}
@@ -113,3 +113,20 @@ def test_router_rejects_only_what_no_provider_can_make(tmp_path, keys, monkeypat
     monkeypatch.delenv("SEGMIND_API_KEY")
     partial = get_backend("router", {"providers": "fal,segmind", "fal_base_url": "http://127.0.0.1:9"})
     assert list(partial.backends) == ["fal"] and "SEGMIND_API_KEY" in partial.unavailable["segmind"]
+
+
+def test_a_provider_out_of_credit_opens_its_circuit_at_once_and_the_router_moves_on(tmp_path, keys):
+    from tests.fluxcat.backends.protocol_servers import SegmindServer as Segmind
+
+    catalog = write_catalog(tmp_path / "c.parquet", rows([f"a glass marble, colour {i}" for i in range(5)]))
+    with Segmind(keys["SEGMIND_API_KEY"], refuse_with=406) as segmind, HuggingFaceServer(keys["HF_TOKEN"]) as hf:
+        options = {"providers": "segmind,hf", "weight_price": 0, **FAST, "segmind_base_url": segmind.url,
+                   "segmind_concurrency": 1, "hf_base_url": hf.url + "/hf-inference"}
+        _, _, manifest = run_pipeline(catalog, str(tmp_path / "out"), "router", options, shard_size=5, threads=1)
+    assert [r["backend"] for r in manifest] == ["hf"] * 5
+    first, *rest = [json.loads(r["details"])["tried"][0] for r in manifest]
+    assert first["provider"] == "segmind" and "HTTP 406 (not enough credits)" in first["error"]
+    # FAST sets threshold 100: the 406 alone opened the circuit, so no later row reached segmind
+    assert all("circuit" in (t.get("skipped") or t.get("error")) and "open" in (t.get("skipped") or t.get("error"))
+               for t in rest)
+    assert segmind.creates["refused"] == 1                   # asked once, not once per row

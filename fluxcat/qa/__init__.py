@@ -1,0 +1,32 @@
+"""Image QA after generation: text fidelity (OCR), blank images and colour fidelity, retried with new seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+QA_STATUSES = ("passed", "retried", "flagged", "skipped")
+
+# Manifest columns QA adds to every row (null where no image was made or checked).
+QA_FIELDS = [
+    pa.field("qa_status", pa.string()), pa.field("qa_score", pa.float64()),
+    pa.field("qa_attempts", pa.int32()), pa.field("qa_details", pa.string()),
+]
+
+
+@dataclass(frozen=True)
+class QaSettings:
+    """Thresholds and retries of the QA stage; the defaults are documented in docs/qa.md."""
+
+    retries: int = 2  # regenerations with the next seed after a failed text or blank check
+    text_similarity: float = 0.9  # normalised edit similarity of OCR text to the expected text
+    colour_delta_e: float = 20.0  # CIEDE2000 distance of the product colour from the expected one
+    blank_std: float = 3.0  # grey-level standard deviation below which an image is uniform
+    dark_mean: float = 8.0  # mean grey level below which an image is near-black
+    light_mean: float = 248.0  # and above which it is near-white
+    threads: int = 2  # CPU threads judging images while the backend makes the next batch
+
+    def __post_init__(self):
+        if not 0 <= self.retries <= 10:
+            raise ValueError(f"qa_retries must be 0-10, got {self.retries}")

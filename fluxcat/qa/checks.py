@@ -1,0 +1,85 @@
+"""The QA checks: each looks at one image and returns a verdict with a 0-1 score and what it measured."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fluxcat.qa import QaSettings
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+RETRIABLE = frozenset({"blank", "text"})  # a new seed can fix these; a wrong colour is flagged as it is
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    score: float
+    detail: dict = field(default_factory=dict)
+
+    def record(self) -> dict:
+        return {"passed": self.passed, "score": round(self.score, 4), **self.detail}
+
+
+def blank_check(image: "Image", settings: QaSettings) -> Check:
+    """Uniform, near-black or near-white: what providers send back for a safety-blanked or broken result."""
+    import numpy as np
+
+    grey = np.asarray(image.convert("L").resize((128, 128)), dtype=np.float32)
+    mean, std = float(grey.mean()), float(grey.std())
+    problem = ("uniform" if std < settings.blank_std else "near-black" if mean < settings.dark_mean
+               else "near-white" if mean > settings.light_mean else None)
+    detail = {"mean": round(mean, 1), "std": round(std, 2)} | ({"problem": problem} if problem else {})
+    return Check("blank", problem is None, 0.0 if problem else 1.0, detail)
+
+
+def text_check(image: "Image", expected: str, settings: QaSettings) -> Check:
+    from fluxcat.qa.ocr import read_text
+
+    found = read_text(image)
+    score = similarity(expected, found)
+    return Check("text", score >= settings.text_similarity, score, {"expected": expected, "found": found})
+
+
+def colour_check(image: "Image", target_hex: str, source: str, settings: QaSettings) -> Check:
+    from coloraide import Color
+
+    found = dominant_colour(image)
+    delta_e = float(Color(target_hex).delta_e(Color(found), method="2000"))
+    return Check("colour", delta_e <= settings.colour_delta_e, max(0.0, 1.0 - delta_e / 100.0),
+                 {"expected": target_hex, "from": source, "found": found, "delta_e": round(delta_e, 2)})
+
+
+def dominant_colour(image: "Image") -> str:
+    """The most common colour of the centre crop (the product region), after median-cut to 6 colours."""
+    from PIL import Image
+
+    width, height = image.size
+    crop = image.convert("RGB").crop((width // 4, height // 4, width - width // 4, height - height // 4))
+    palette_image = crop.resize((64, 64)).quantize(colors=6, method=Image.Quantize.MEDIANCUT)
+    count, index = max(palette_image.getcolors())
+    red, green, blue = palette_image.getpalette()[3 * index:3 * index + 3]
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+def normalise_text(text: str) -> str:
+    """Case, spaces and punctuation dropped: OCR reads letters, not layout."""
+    return re.sub(r"[\W_]+", "", text.casefold())
+
+
+def similarity(expected: str, found: str) -> float:
+    """1 - Levenshtein distance / length of the longer text, on normalised text."""
+    a, b = normalise_text(expected), normalise_text(found)
+    if not a and not b:
+        return 1.0
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return 1.0 - previous[-1] / max(len(a), len(b))
