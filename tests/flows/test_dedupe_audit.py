@@ -1,7 +1,5 @@
 """The dedupe audit trail as a Prefect markdown artifact, read back from Prefect's own API (test harness server)."""
 
-import asyncio
-
 ROWS = [
     {"id": "a", "prompt": "A pair of white trainers on a wooden floor", "image_size": "square"},
     {"id": "b", "prompt": "A pair of white sneakers on a wooden floor", "image_size": "square"},
@@ -11,21 +9,13 @@ ROWS = [
 
 def test_dry_run_publishes_merges_and_pairs_kept_apart(prefect_harness, tmp_path):
     from flows.catalog import generate_catalog
-    from prefect.client.orchestration import get_client
-    from tests.conftest import write_catalog
+    from tests.conftest import latest_artifact, write_catalog
 
     catalog = write_catalog(tmp_path / "catalog.parquet", ROWS)
     result = generate_catalog(catalog=catalog, output=str(tmp_path / "out"), backend="tiny", dry_run=True)
     assert [(d["row_number"], d["canonical"]) for d in result["plan"]["duplicates"]] == [(1, 0)]
 
-    async def latest(key):
-        async with get_client() as client:
-            response = await client._client.post("/artifacts/latest/filter",
-                                                  json={"artifacts": {"key": {"any_": [key]}}, "limit": 1})
-            response.raise_for_status()
-            return response.json()[0]
-
-    artifact = asyncio.run(latest("dedupe-audit"))
+    artifact = latest_artifact("dedupe-audit")
     assert artifact["type"] == "markdown"
     assert "1 rows merged" in artifact["data"] and "sneakers ~ trainers" in artifact["data"]
     assert "differs in colour: white vs black" in artifact["data"]
