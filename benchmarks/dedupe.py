@@ -1,8 +1,9 @@
 """Dedupe benchmark: embedding throughput vs raw SentenceTransformer.encode, and pair search on synthetic embeddings.
 
     .venv/bin/python benchmarks/dedupe.py embed --prompts 2000
-    .venv/bin/python benchmarks/dedupe.py search --sizes 10000 100000 1000000
+    .venv/bin/python benchmarks/dedupe.py search --sizes 100000 1000000 --baseline main --rounds 2
     .venv/bin/python benchmarks/dedupe.py agreement          # ONNX / int8 backends vs fp32 on the labelled pairs
+    .venv/bin/python benchmarks/dedupe.py quality --baseline main   # labelled rewordings / variants merged, vs main
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # tests.fluxcat.dedupe.pairs: the labelled pairs
+sys.path.insert(0, os.environ.get("FLUXCAT_TREE", str(ROOT)))  # --baseline points this at older fluxcat code
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -43,7 +45,7 @@ def bench_embed(args) -> dict:
     import torch
 
     from fluxcat.dedupe import normalise_prompt
-    from fluxcat.semantic import Embedder, load_model
+    from fluxcat.dedupe.encoders import Embedder, load_model
     from fluxcat.store import Store
 
     torch.set_num_threads(os.cpu_count() or 2)
@@ -102,9 +104,16 @@ def synthetic_embeddings(n: int, dim: int = 384, topics: int = 2000, seed: int =
 
 
 def bench_search_one(n: int, threshold: float, method: str) -> dict:
+    """Pair search + union-find on n synthetic embeddings: this tree's streamed path (iter_similar_pairs unioned
+    chunk by chunk), or, run against an older checkout (PYTHONPATH), its similar_pairs-then-union path."""
     import numpy as np
 
-    from fluxcat.semantic import EXACT_LIMIT, UnionFind, similar_pairs
+    try:
+        from fluxcat.dedupe.search import EXACT_LIMIT, UnionFind, iter_similar_pairs
+        streamed = True
+    except ImportError:  # a checkout from before fluxcat/dedupe/ was a package: the baseline
+        from fluxcat.semantic import EXACT_LIMIT, UnionFind, similar_pairs
+        streamed = False
 
     x, src, dst = synthetic_embeddings(n)
     import torch  # imported before timing: its import is not dedupe work
@@ -112,21 +121,22 @@ def bench_search_one(n: int, threshold: float, method: str) -> dict:
     torch.set_num_threads(os.cpu_count() or 2)
     rss_before = _peak_rss_mb()
     started = time.perf_counter()
+    groups, pairs = UnionFind(n), 0
     if method == "faiss":
-        rows, cols = _faiss_pairs(x, threshold)
+        chunks = [_faiss_pairs(x, threshold)]
     else:
         limit = {"auto": EXACT_LIMIT, "exact": n, "ivf": 0}[method]
-        rows, cols, _ = similar_pairs(x, threshold, exact_limit=limit)
-    groups = UnionFind(n)
-    for a, b in zip(rows.tolist(), cols.tolist()):
-        groups.union(a, b)
-    merged = sum(1 for i in range(n) if groups.find(i) != i)
+        chunks = iter_similar_pairs(x, threshold, limit) if streamed else [similar_pairs(x, threshold, limit)[:2]]
+    for rows, cols, *_ in chunks:
+        pairs += len(rows)
+        for a, b in zip(rows.tolist(), cols.tolist()):
+            groups.union(a, b)
+    labels = np.array([groups.find(i) for i in range(n)])
     seconds = time.perf_counter() - started
-    found = set(zip(rows.tolist(), cols.tolist()))
-    recall = float(np.mean([(int(a), int(b)) in found for a, b in zip(src, dst)]))
-    return {"n": n, "method": method, "seconds": round(seconds, 2), "pairs": int(len(rows)), "rows_merged": merged,
-            "planted_recall": round(recall, 4), "peak_rss_mb": round(_peak_rss_mb(), 0),
-            "peak_rss_before_search_mb": round(rss_before, 0)}
+    recall = float(np.mean(labels[src] == labels[dst]))
+    return {"n": n, "method": method, "code": "streamed" if streamed else "baseline", "seconds": round(seconds, 2),
+            "pairs": pairs, "rows_merged": int((labels != np.arange(n)).sum()), "planted_recall": round(recall, 4),
+            "peak_rss_mb": round(_peak_rss_mb(), 0), "peak_rss_before_search_mb": round(rss_before, 0)}
 
 
 def _faiss_pairs(x, threshold: float, nlist: int = 1024, nprobe: int = 2):
@@ -151,17 +161,41 @@ def _peak_rss_mb() -> float:
 
 
 def bench_search(args) -> list[dict]:
+    """Each size and method in its own process (peak RSS is per process); with --baseline REF, the same work on the
+    code at git REF too, interleaved over --rounds, and the ratio of best times."""
+    trees = {"streamed": str(ROOT)}
+    if args.baseline:
+        trees["baseline"] = _checkout(args.baseline)
     out = []
     for n in args.sizes:
         for method in args.methods:
-            command = [sys.executable, __file__, "search-one", str(n), method, str(args.threshold)]
-            result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
-            if result.returncode != 0:
-                out.append({"n": n, "method": method, "error": result.stderr.strip().splitlines()[-1:]})
-            else:
-                out.append(json.loads(result.stdout.strip().splitlines()[-1]))
-            print(json.dumps(out[-1]), flush=True)
+            best = {}
+            for _ in range(args.rounds):
+                for code, tree in trees.items():
+                    env = dict(os.environ, PYTHONPATH=tree, FLUXCAT_TREE=tree)
+                    command = [sys.executable, __file__, "search-one", str(n), method, str(args.threshold)]
+                    result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=env,
+                                            cwd=tree)
+                    row = ({"n": n, "method": method, "code": code, "error": result.stderr.strip().splitlines()[-1:]}
+                           if result.returncode else json.loads(result.stdout.strip().splitlines()[-1]))
+                    print(json.dumps(row), flush=True)
+                    out.append(row)
+                    if "seconds" in row:
+                        best[code] = min(best.get(code, 1e9), row["seconds"])
+            if len(best) == 2:
+                out.append({"n": n, "method": method, "streamed_vs_baseline_time": round(best["streamed"] / best["baseline"], 3)})
+                print(json.dumps(out[-1]), flush=True)
     return out
+
+
+def _checkout(ref: str) -> str:
+    """The fluxcat package at git `ref`, extracted into a temporary folder."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="fluxcat-baseline-")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "fluxcat"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+    return folder
 
 
 def bench_agreement(args) -> dict:
@@ -169,8 +203,8 @@ def bench_agreement(args) -> dict:
     import numpy as np
 
     from fluxcat.dedupe import normalise_prompt
-    from fluxcat.semantic import Embedder
-    from tests.fluxcat.dedupe_pairs import PARAPHRASES, VARIANTS
+    from fluxcat.dedupe.encoders import Embedder
+    from tests.fluxcat.dedupe.pairs import REWORDINGS as PARAPHRASES, VARIANTS
 
     texts = sorted({normalise_prompt(p) for _, a, b in VARIANTS + PARAPHRASES for p in (a, b)})
     reference = Embedder().embed(texts)
@@ -198,6 +232,56 @@ def _similarity(vectors, texts: list[str], a: str, b: str) -> float:
     return float(vectors[texts.index(normalise_prompt(a))] @ vectors[texts.index(normalise_prompt(b))])
 
 
+def bench_quality(args) -> dict:
+    """On the labelled pairs: the share of rewordings merged and of variants merged, through find_duplicates at the
+    default settings, for the tuning three quarters and the held-out quarter; plus the seed's rule (cosine >= 0.95,
+    no guard) and a threshold sweep, from the same embeddings."""
+    import numpy as np
+
+    from fluxcat.dedupe import DEFAULT_THRESHOLD, normalise_prompt
+    from fluxcat.dedupe.encoders import Embedder
+    from fluxcat.dedupe.guard import compare, load_lexicon, tokenise
+    from tests.fluxcat.dedupe.pairs import load
+
+    embedder, lexicon = Embedder(), load_lexicon()
+    results: dict = {"default_threshold": DEFAULT_THRESHOLD, **_merged_counts()}
+    if args.baseline:
+        tree = _checkout(args.baseline)
+        command = [sys.executable, __file__, "quality-one"]
+        run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=tree,
+                             env=dict(os.environ, PYTHONPATH=tree, FLUXCAT_TREE=tree))
+        results[f"baseline_{args.baseline}_at_its_defaults"] = json.loads(run.stdout.strip().splitlines()[-1])
+    sweep = {}
+    for name in ("rewordings", "variants"):
+        pairs = load(name)
+        vectors = embedder.embed([normalise_prompt(p) for _, a, b in pairs for p in (a, b)])
+        cosine = np.sum(vectors[0::2] * vectors[1::2], axis=1)
+        guard = np.array([compare(tokenise(a, lexicon), tokenise(b, lexicon), lexicon).same for _, a, b in pairs])
+        results[f"{name}_cosine_min_median_max"] = [round(float(f(cosine)), 3) for f in (np.min, np.median, np.max)]
+        results[f"seed_rule_cosine_0.95_{name}_merged"] = f"{int((cosine >= 0.95).sum())}/{len(pairs)}"
+        for threshold in args.thresholds:
+            sweep.setdefault(str(threshold), {})[name] = int(((cosine >= threshold) & guard).sum())
+    results["sweep_merged_with_guard"] = sweep
+    return results
+
+
+def _merged_counts() -> dict:
+    """find_duplicates at its default settings on each labelled pair (works on this tree and on older checkouts)."""
+    from fluxcat.dedupe import DedupeEntry, find_duplicates
+    from tests.fluxcat.dedupe.pairs import load
+
+    results: dict = {}
+    for split in ("all", "tune", "holdout"):
+        for name in ("rewordings", "variants"):
+            pairs = load(name, split)
+            merged = [bool(find_duplicates([DedupeEntry(0, a, "p"), DedupeEntry(1, b, "p")], "semantic"))
+                      for _, a, b in pairs]
+            results[f"{split}_{name}_merged"] = f"{sum(merged)}/{len(pairs)} ({100 * sum(merged) / len(pairs):.1f}%)"
+            if split == "all" and name == "rewordings":
+                results["rewordings_not_merged"] = [f"{c}: {a} | {b}" for (c, a, b), m in zip(pairs, merged) if not m]
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -210,18 +294,28 @@ def main() -> None:
     search.add_argument("--methods", nargs="+", default=["auto"], choices=["auto", "exact", "ivf", "faiss"])
     search.add_argument("--threshold", type=float, default=0.95)
     search.add_argument("--timeout", type=int, default=1800)
+    search.add_argument("--baseline", default=None, help="git ref whose code runs the same work, e.g. main")
+    search.add_argument("--rounds", type=int, default=1)
     one = commands.add_parser("search-one")
     one.add_argument("n", type=int)
     one.add_argument("method")
     one.add_argument("threshold", type=float)
     agreement = commands.add_parser("agreement")
     agreement.add_argument("--backends", nargs="*", default=["onnx", "onnx-int8"])
+    quality = commands.add_parser("quality")
+    quality.add_argument("--thresholds", type=float, nargs="*", default=[0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+    quality.add_argument("--baseline", default=None, help="git ref whose find_duplicates runs the same pairs, e.g. main")
+    commands.add_parser("quality-one")
     args = parser.parse_args()
+    if args.command == "quality-one":
+        print(json.dumps(_merged_counts()))
+        return
     if args.command == "search-one":
         print(json.dumps(bench_search_one(args.n, args.threshold, args.method)))
         return
     started = time.perf_counter()
-    result = {"embed": bench_embed, "search": bench_search, "agreement": bench_agreement}[args.command](args)
+    result = {"embed": bench_embed, "search": bench_search, "agreement": bench_agreement,
+              "quality": bench_quality}[args.command](args)
     print(json.dumps({"command": " ".join(sys.argv), "wall_s": round(time.perf_counter() - started, 1),
                       "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "result": result}, indent=2))
 

@@ -28,7 +28,7 @@ def generate_catalog(
     output: str = "outputs/demo",
     backend: BackendName = "auto",
     dedupe: Literal["off", "exact", "semantic"] = "semantic",
-    dedupe_threshold: float = 0.95,
+    dedupe_threshold: Optional[float] = None,
     embedding_model: Optional[str] = None,
     shard_size: int = 256,
     limit: Optional[int] = None,
@@ -55,7 +55,7 @@ def generate_catalog(
         backend: Image generator; `auto` uses FLUX weights on a CUDA GPU, else the tiny test model.
         dedupe: `exact` merges identical normalised prompts; `semantic` (default) also near-identical ones that the
             attribute guard accepts (never product variants); `off` neither.
-        dedupe_threshold: Cosine similarity at or above which `semantic` dedupe considers two prompts (default 0.95).
+        dedupe_threshold: Cosine similarity at or above which `semantic` dedupe considers two prompts (empty: fluxcat's measured default).
         embedding_model: sentence-transformers model name or local folder for `semantic` dedupe; empty uses the
             bundled all-MiniLM-L6-v2 (offline).
         shard_size: Images per shard; one task runs one shard.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import pyarrow as pa
 
 from fluxcat.catalog import CatalogInfo, inspect_catalog, iter_rows
-from fluxcat.dedupe import DedupeEntry, Match, find_duplicates
+from fluxcat.dedupe import EXACT_REASON, DedupeEntry, ExactDeduper, Match, dedupe, exact_key
 from fluxcat.plan import PlannedRow, content_key, plan_row
 from fluxcat.store import Store, image_relpath
 
@@ -82,6 +82,7 @@ class PlanReport:
     images_to_generate: int = 0
     estimated_cost_usd: float = 0.0
     duplicates: list[Match] = field(default_factory=list)
+    kept_apart: list = field(default_factory=list)  # semantic dedupe's closest pairs not merged, with the reason
 
     def to_dict(self) -> dict:
         return {
@@ -90,6 +91,7 @@ class PlanReport:
             "statuses": dict(self.statuses), "models": dict(self.models), "sizes": dict(self.sizes),
             "shards": [vars(s) for s in self.shards],
             "duplicates": [vars(m) for m in self.duplicates],
+            "kept_apart": [vars(k) for k in self.kept_apart],
         }
 
 
@@ -98,12 +100,12 @@ def plan_catalog(catalog_url: str, store: Store, settings: PlanSettings) -> Plan
     semantic (the first gathers the compact entries it compares)."""
     info = inspect_catalog(catalog_url, settings.storage_options)
     store.sweep_temp()  # temp files left by a writer killed mid-write (live writers' are kept)
-    matches = None
+    matches, report = None, PlanReport(catalog=info)
     if settings.dedupe == "semantic":
         entries = (DedupeEntry(p.row_number, p.prompt, p.params)
                    for p, _ in _identified_rows(catalog_url, settings) if p.rejected is None)
-        matches = find_duplicates(entries, "semantic", store=store, **settings.dedupe_options)
-    report = PlanReport(catalog=info)
+        result = dedupe(entries, "semantic", store=store, **settings.dedupe_options)
+        matches, report.kept_apart = result.matches, result.kept_apart
     renames = info.passthrough_names(manifest_column_names())
     writer = _ShardWriter(store, settings.shard_size, _renamed_fields(info, renames), report)
     for row in _planned_rows(catalog_url, settings, matches, store, report, renames):
@@ -141,6 +143,7 @@ def _planned_rows(catalog_url: str, settings: PlanSettings, matches: dict[int, M
     canonical_rows = {m.canonical for m in matches.values()} if matches else set()
     # Only what a later duplicate needs of its canonical row: (row, id, prompt, image keys).
     canonicals: dict[object, tuple[int, str, str, list[str]]] = {}
+    exact = ExactDeduper()
     for planned, raw in _identified_rows(catalog_url, settings):
         passthrough = {name: raw[column] for column, name in renames.items()}
         if planned.rejected is not None:
@@ -155,7 +158,7 @@ def _planned_rows(catalog_url: str, settings: PlanSettings, matches: dict[int, M
                 canonicals[planned.row_number] = mine
             canonical = canonicals[match.canonical] if match else None
         else:
-            match, canonical = _exact_match(planned, mine, canonicals, settings.dedupe == "exact")
+            match, canonical = _exact_match(planned, mine, exact, settings.dedupe == "exact")
         if match is None:
             yield from ({**passthrough, **image} for image in images)
             continue
@@ -166,15 +169,12 @@ def _planned_rows(catalog_url: str, settings: PlanSettings, matches: dict[int, M
                    "image_uri": store.uri(image_relpath(key, settings.image_format)), "est_cost_usd": 0.0}
 
 
-def _exact_match(planned: PlannedRow, mine: tuple, canonicals: dict, enabled: bool) -> tuple[Match | None, tuple | None]:
+def _exact_match(planned: PlannedRow, mine: tuple, exact: ExactDeduper, enabled: bool) -> tuple[Match | None, tuple | None]:
     """Online exact dedupe: the first row with these parameters and this normalised prompt is canonical."""
-    if not enabled:
+    canonical = exact.seen(exact_key(planned.params, planned.normalised), mine) if enabled else None
+    if canonical is None:
         return None, None
-    digest = hashlib.blake2b(f"{planned.params}\0{planned.normalised}".encode(), digest_size=16).digest()
-    canonical = canonicals.setdefault(digest, mine)
-    if canonical is mine:
-        return None, None
-    return Match(planned.row_number, canonical[0], 1.0, "same normalised prompt"), canonical
+    return Match(planned.row_number, canonical[0], 1.0, EXACT_REASON), canonical
 
 
 def _id_reused(planned: PlannedRow, first_row: int, raw: dict) -> str | None:

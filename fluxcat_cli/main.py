@@ -8,6 +8,8 @@ import os
 import sys
 import time
 
+from fluxcat.dedupe import DEFAULT_THRESHOLD
+
 DEFAULT_CATALOG = "datasets/sample_catalog.parquet"
 DEFAULT_OUTPUT = "outputs/demo"
 
@@ -65,8 +67,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="backend setting, repeatable (e.g. schnell=/models/FLUX.1-schnell)")
     parser.add_argument("--dedupe", choices=["off", "exact", "semantic"], default="semantic",
                         help="semantic (default): merge near-identical prompts the attribute guard accepts; exact; off")
-    parser.add_argument("--dedupe-threshold", type=float, default=0.95, metavar="COSINE",
-                        help="semantic dedupe similarity threshold (default 0.95)")
+    parser.add_argument("--dedupe-threshold", type=float, default=None, metavar="COSINE",
+                        help=f"semantic dedupe: similarity that nominates a pair for the guard (default {DEFAULT_THRESHOLD})")
     parser.add_argument("--embedding-model", default=None, metavar="NAME_OR_PATH",
                         help="sentence-transformers model for semantic dedupe (default: bundled all-MiniLM-L6-v2)")
     parser.add_argument("--shard-size", type=int, default=256, help="images per shard (one task each)")
@@ -127,7 +129,10 @@ def cmd_plan(args) -> int:
 
 def _print_plan(report) -> None:
     from rich.console import Console
+    from rich.markdown import Markdown
     from rich.table import Table
+
+    from fluxcat.dedupe.audit import kept_apart_markdown
 
     console = Console()
     console.print(f"[bold]{report.catalog.url}[/]: {report.catalog.num_rows} rows -> "
@@ -143,6 +148,8 @@ def _print_plan(report) -> None:
     console.print(table)
     if report.duplicates:
         _print_duplicate_groups(console, report.duplicates)
+    if report.kept_apart:
+        console.print(Markdown(kept_apart_markdown(report.kept_apart)))
 
 
 def _print_duplicate_groups(console, duplicates, limit: int = 50) -> None:

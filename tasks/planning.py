@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 
+from fluxcat.dedupe.audit import audit_markdown
 from fluxcat.pipeline import RunOptions, check_options, plan
 
 
@@ -15,4 +17,7 @@ def check_config_task(options: RunOptions) -> str:
 
 @task(name="plan-catalog", tags=["fluxcat"])
 def plan_catalog_task(options: RunOptions) -> dict:
-    return plan(options).to_dict()
+    report = plan(options)
+    if report.duplicates or report.kept_apart:
+        create_markdown_artifact(audit_markdown(report.duplicates, report.kept_apart), key="dedupe-audit")
+    return report.to_dict()

@@ -48,3 +48,19 @@ def catalog_factory(tmp_path):
         return write_catalog(tmp_path / f"catalog-{next(counter)}.parquet", rows, schema)
 
     return make
+
+
+def latest_artifact(key: str) -> dict:
+    """The newest Prefect artifact with this key, read back through Prefect's own API."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def latest():
+        async with get_client() as client:
+            response = await client._client.post("/artifacts/latest/filter",
+                                                  json={"artifacts": {"key": {"any_": [key]}}, "limit": 1})
+            response.raise_for_status()
+            return response.json()[0]
+
+    return asyncio.run(latest())

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 
 import numpy as np
 import pytest
 
-from fluxcat.attributes import compare, load_lexicon, tokenise
-from fluxcat.dedupe import DedupeEntry, find_duplicates, normalise_prompt
-from fluxcat.semantic import EmbeddingCache, Embedder, UnionFind, group_labels, similar_pairs
+from fluxcat.dedupe import DEFAULT_THRESHOLD, DedupeEntry, dedupe, find_duplicates, normalise_prompt
+from fluxcat.dedupe.encoders import EmbeddingCache, Embedder
+from fluxcat.dedupe.guard import load_lexicon
+from fluxcat.dedupe.search import UnionFind, group_labels, similar_pairs
 from fluxcat.store import Store
-from tests.fluxcat.dedupe_pairs import PARAPHRASES, VARIANTS
+from tests.fluxcat.dedupe.pairs import REWORDINGS, VARIANTS
 
 PARAMS = "schnell|512x512|4|0|1"
 
@@ -32,36 +32,39 @@ def _pair(a: str, b: str, params_b: str = PARAMS) -> list[DedupeEntry]:
 @pytest.mark.parametrize("category,first,second", VARIANTS, ids=[f"{c}:{a[:28]}" for c, a, _ in VARIANTS])
 def test_product_variants_never_merge(embedder, category, first, second):
     # At a threshold this low the embedding lets everything through: the guard alone must keep variants apart.
-    loose = find_duplicates(_pair(first, second), "semantic", threshold=0.5, embedder=embedder)
+    loose = find_duplicates(_pair(first, second), "semantic", threshold=0.3, embedder=embedder)
     assert loose == {}, f"{category} variant merged: {loose}"
-    assert find_duplicates(_pair(first, second), "semantic", embedder=embedder) == {}
 
 
-@pytest.mark.parametrize("category,first,second", PARAPHRASES, ids=[f"{c}:{a[:28]}" for c, a, _ in PARAPHRASES])
-def test_paraphrases_merge_at_the_default_threshold(embedder, category, first, second):
-    matches = find_duplicates(_pair(first, second), "semantic", embedder=embedder)
-    assert set(matches) == {1}, f"{category} paraphrase not merged"
-    match = matches[1]
-    assert match.canonical == 0 and 0.95 <= match.similarity <= 1.0
+def test_rewordings_merge_at_the_default_settings(embedder):
+    """The issue's bar: at least 90% of the labelled rewordings merged (all of them are listed when one is not)."""
+    missed = [(c, a, b) for c, a, b in REWORDINGS if set(find_duplicates(_pair(a, b), "semantic", embedder=embedder)) != {1}]
+    assert len(REWORDINGS) >= 100
+    assert len(missed) <= 0.1 * len(REWORDINGS), missed
+
+
+def test_a_merge_carries_both_prompts_similarity_and_reason(embedder):
+    first, second = "A pair of white trainers on a wooden floor", "A pair of white sneakers on a wooden floor"
+    match = find_duplicates(_pair(first, second), "semantic", embedder=embedder)[1]
+    assert match.canonical == 0 and DEFAULT_THRESHOLD <= match.similarity < 1.0
     assert (match.prompt, match.canonical_prompt) == (second, first)
-    assert "cosine" in match.reason
+    assert "cosine" in match.reason and "sneakers ~ trainers" in match.reason
 
 
 def test_embedding_similarity_alone_would_merge_variants(embedder):
-    """Why the guard exists: MiniLM puts these variants above 0.95, as the issue reports."""
-    pairs = [(a, b) for c, a, b in VARIANTS if c in ("view", "negation", "side", "unit", "finish")]
-    vectors = embedder.embed([normalise_prompt(p) for pair in pairs for p in pair])
+    """Why the guard exists: MiniLM puts many variants above 0.95, as the issue reports."""
+    vectors = embedder.embed([normalise_prompt(p) for _, a, b in VARIANTS for p in (a, b)])
     similarities = np.sum(vectors[0::2] * vectors[1::2], axis=1)
-    assert (similarities >= 0.95).sum() >= 5, similarities
+    assert (similarities >= 0.95).sum() >= 10, similarities
 
 
-def test_paraphrases_below_threshold_stay_apart(embedder):
-    first, second = PARAPHRASES[0][1:]
-    assert find_duplicates(_pair(first, second), "semantic", threshold=0.999, embedder=embedder) == {}
+def test_rewordings_below_threshold_stay_apart(embedder):
+    _, first, second = REWORDINGS[0]
+    assert find_duplicates(_pair(first, second), "semantic", threshold=0.9999, embedder=embedder) == {}
 
 
 def test_rows_merge_only_within_identical_parameters(embedder):
-    first, second = PARAPHRASES[1][1:]
+    _, first, second = REWORDINGS[1]
     assert find_duplicates(_pair(first, second, params_b="schnell|512x512|4|0|2"), "semantic", embedder=embedder) == {}
     assert find_duplicates(_pair(first, second, params_b="dev|512x512|28|3.5|1"), "semantic", embedder=embedder) == {}
 
@@ -82,9 +85,24 @@ def test_semantic_canonical_is_first_row_across_exact_and_semantic_groups(embedd
     assert {row: m.canonical for row, m in find_duplicates(entries, "exact").items()} == {9: 8}
 
 
+def test_audit_lists_the_closest_pairs_kept_apart_with_the_reason(embedder):
+    entries = [DedupeEntry(0, "A red leather wallet on a white background", PARAMS),
+               DedupeEntry(1, "A brown leather wallet on a white background", PARAMS),
+               DedupeEntry(2, "A red leather wallet against a white background", PARAMS),
+               DedupeEntry(3, "A ceramic lamp in a kitchen", PARAMS), DedupeEntry(4, "A ceramic lamp in a bedroom", PARAMS)]
+    result = dedupe(entries, "semantic", embedder=embedder)
+    assert {r: m.canonical for r, m in result.matches.items()} == {2: 0}
+    kept = {(k.row_number, k.other): k for k in result.kept_apart}
+    assert set(kept) == {(0, 1), (3, 4)}
+    assert "colour" in kept[(0, 1)].reason and "red vs brown" in kept[(0, 1)].reason
+    assert "kitchen vs bedroom" in kept[(3, 4)].reason
+    assert kept[(0, 1)].similarity > 0.8 and kept[(0, 1)].prompt == entries[0].prompt
+
+
 def test_cache_second_run_embeds_nothing_and_new_rows_only(embedder, tmp_path):
     store = Store(str(tmp_path / "out"))
-    prompts = [f"A ceramic mug number {i} on a wooden table" for i in range(200)]
+    # Only rows the guard could merge are embedded: 100 pairs of rewordings (not exact duplicates of each other).
+    prompts = [f"{article} ceramic mug number {i} on {article.lower()} wooden table" for i in range(100) for article in ("A", "The")]
     entries = [DedupeEntry(i, p, PARAMS) for i, p in enumerate(prompts)]
     counter = Embedder()  # same model (cached in-process), fresh count
     find_duplicates(entries, "semantic", store=store, embedder=counter)
@@ -95,7 +113,7 @@ def test_cache_second_run_embeds_nothing_and_new_rows_only(embedder, tmp_path):
     find_duplicates(entries, "semantic", store=store, embedder=rerun)
     assert rerun.encoded == 0
 
-    grown = entries + [DedupeEntry(200 + i, f"A glass vase number {i} on a shelf", PARAMS) for i in range(2)]
+    grown = entries + [DedupeEntry(200 + i, f"{a} glass vase on a shelf", PARAMS) for i, a in enumerate(("A", "The"))]
     incremental = Embedder()
     find_duplicates(grown, "semantic", store=store, embedder=incremental)
     assert incremental.encoded == 2  # 1% new rows: only those are embedded
@@ -123,36 +141,29 @@ def test_cache_compacts_many_parts(tmp_path):
     assert set(cache.lookup({f"h{i}" for i in range(20)})) == {f"h{i}" for i in range(20)}
 
 
-def test_guard_names_the_attribute_that_differs():
-    lexicon = load_lexicon()
-    verdict = compare(tokenise("A glass teapot with tea"), tokenise("A glass teapot without tea"), lexicon)
-    assert not verdict.same and "negation" in verdict.reason
-    verdict = compare(tokenise('A mug reading "Hi"'), tokenise('A mug reading "HI"'), lexicon)
-    assert not verdict.same and "quoted text" in verdict.reason
-
-
 def test_lexicon_refuses_attribute_stop_words_and_joined_variants(tmp_path):
-    data = json.loads((resources.files("fluxcat.data") / "attributes.json").read_text())
-    bad = dict(data, stop_words=data["stop_words"] + ["without"])
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps(bad))
+    path.write_text(json.dumps({"stop_words": ["without"]}))
     with pytest.raises(ValueError, match="cannot be stop words: without"):
         load_lexicon(str(path))
-    joined = dict(data, synonyms=data["synonyms"] + [["red", "brown"]])
-    path2 = tmp_path / "joined.json"
-    path2.write_text(json.dumps(joined))
+    path.write_text(json.dumps({"synonyms": [["red", "brown"]]}))
     with pytest.raises(ValueError, match="joins two colour words"):
-        load_lexicon(str(path2))
+        load_lexicon(str(path))
+    path.write_text(json.dumps({"synonym": [["tote", "shopper"]]}))
+    with pytest.raises(ValueError, match="unknown section"):
+        find_duplicates([], "semantic", lexicon=str(path))
 
 
-def test_lexicon_file_grows_without_code(tmp_path, embedder):
-    data = json.loads((resources.files("fluxcat.data") / "attributes.json").read_text())
-    first, second = "A sofa in a loft, evening light", "A couch in a loft, evening light"
-    assert find_duplicates(_pair(first, second), "semantic", threshold=0.8, embedder=embedder)
-    data["synonyms"] = [g for g in data["synonyms"] if "sofa" not in g]
-    path = tmp_path / "words.json"
-    path.write_text(json.dumps(data))
-    assert find_duplicates(_pair(first, second), "semantic", threshold=0.8, embedder=embedder, lexicon=str(path)) == {}
+def test_a_catalogs_own_word_file_extends_the_bundled_one(tmp_path, embedder):
+    first, second = "A canvas tote on a hook, product photo", "A canvas shopper bag on a hook, product photo"
+    assert find_duplicates(_pair(first, second), "semantic", threshold=0.5, embedder=embedder) == {}
+    path = tmp_path / "brand_words.json"
+    path.write_text(json.dumps({"synonyms": [["tote", "shopper bag"]]}))
+    merged = find_duplicates(_pair(first, second), "semantic", threshold=0.5, embedder=embedder, lexicon=str(path))
+    assert set(merged) == {1}
+    # the bundled lists still apply alongside the catalog's own
+    third = "A canvas shopper bag against a hook, product photograph"
+    assert set(find_duplicates(_pair(first, third), "semantic", threshold=0.5, embedder=embedder, lexicon=str(path))) == {1}
 
 
 def _synthetic(n: int, duplicates: int, seed: int = 0):
@@ -203,3 +214,15 @@ def test_onnx_backends_agree_with_torch(embedder, tmp_path, monkeypatch):
         assert np.sum(reference * other, axis=1).min() >= floor, backend
     store = Store(str(tmp_path / "out"))  # different numbers, different cache: never mixed with fp32 vectors
     assert EmbeddingCache(store, Embedder(backend="onnx-int8").cache_key).prefix != EmbeddingCache(store, embedder.cache_key).prefix
+
+
+def test_templated_catalog_embeds_only_rows_that_share_a_guard_key(embedder):
+    """Template siblings (other colour, other code) can never pass the guard, so they are never embedded or paired:
+    the work and memory of semantic dedupe follow the rewordings, not the template's size."""
+    from benchmarks.catalog_scale import templated_prompt
+
+    entries = [DedupeEntry(i, templated_prompt(i), PARAMS) for i in range(1000)]
+    counter = Embedder()
+    matches = find_duplicates(entries, "semantic", embedder=counter, audit=0)
+    assert {row: m.canonical for row, m in matches.items()} == {i: i - 1 for i in range(49, 1000, 50)}
+    assert counter.encoded == 40  # the 20 reworded rows and the 20 rows they reword

@@ -8,7 +8,19 @@ import pytest
 
 from fluxcat.dedupe import DedupeEntry, exact_duplicates, find_duplicates, normalise_prompt
 from tests.conftest import SAMPLE_CATALOG
-from tests.fluxcat.dedupe_pairs import FORMATTING, PARAPHRASES
+
+# Formatting-only variants that exact dedupe already catches (case, spaces, punctuation, hyphens, spellings, units).
+FORMATTING = [
+    ("A red leather wallet on a white background, product photo",
+     "a red  leather wallet on a white background - product photo."),
+    ("A large wool throw blanket in oatmeal colour, cosy living room",
+     "A large wool throw blanket in oatmeal color, cozy living room"),
+    ("A 27-inch computer monitor", "A 27 inch computer monitor"),
+    ("A stainless steel water bottle, 750ml", "A stainless steel water bottle, 750 ml"),
+    ("A t-shirt on a hanger", "A T Shirt on a hanger"),
+]
+MOVED_CLAUSE = ("A red leather wallet on a white background, product photo",
+                "Product photo of a red leather wallet on a white background")
 
 PARAMS = "schnell|512x512|4|0|1"
 
@@ -29,7 +41,7 @@ def test_numbers_keep_their_punctuation():
 
 
 def test_modes_off_exact_semantic():
-    first, second = PARAPHRASES[2][1:]  # a moved clause: same picture, different text
+    first, second = MOVED_CLAUSE  # same picture, different text
     entries = [DedupeEntry(0, first, PARAMS), DedupeEntry(1, first.upper(), PARAMS), DedupeEntry(2, second, PARAMS)]
     assert find_duplicates(entries, "off") == {}
     assert {r: m.canonical for r, m in find_duplicates(entries, "exact").items()} == {1: 0}
@@ -52,12 +64,12 @@ def test_bad_configuration_fails_with_the_fix():
         find_duplicates([], "semantic", threshold=1.5)
 
 
-@pytest.mark.parametrize("threshold", ["0.95", "0.8"])
+@pytest.mark.parametrize("threshold", ["0.95", "0.5", None])
 def test_plan_on_sample_catalog_merges_no_variant(tmp_path, capsys, threshold):
     from fluxcat_cli.main import main
 
-    assert main(["plan", str(SAMPLE_CATALOG), "--output", str(tmp_path / "out"), "--backend", "tiny", "--json",
-                 "--dedupe-threshold", threshold]) == 0
+    flag = ["--dedupe-threshold", threshold] if threshold else []
+    assert main(["plan", str(SAMPLE_CATALOG), "--output", str(tmp_path / "out"), "--backend", "tiny", "--json"] + flag) == 0
     plan = json.loads(capsys.readouterr().out)
     pairs = {(d["row_number"], d["canonical"]) for d in plan["duplicates"]}
     # Rows 0/2: punctuation and spacing; 19/20 (SKU-1020/1021): British/American spelling; 35/36: identical.
@@ -83,7 +95,7 @@ def test_plan_shards_carry_canonical_id_uri_and_similarity(tmp_path, catalog_fac
     from fluxcat.shards import PLAN_DIR, PlanSettings, plan_catalog
     from fluxcat.store import Store
 
-    first, second = PARAPHRASES[2][1:]
+    first, second = MOVED_CLAUSE
     catalog = catalog_factory([
         {"id": "A", "prompt": first}, {"id": "B", "prompt": "A brown leather wallet on a white background, product photo"},
         {"id": "C", "prompt": second}, {"id": "D", "prompt": first.lower()},
@@ -101,5 +113,30 @@ def test_plan_shards_carry_canonical_id_uri_and_similarity(tmp_path, catalog_fac
         (row,) = by_id[duplicate]
         assert row["status"] == "duplicate" and row["duplicate_of"] == "A"
         assert row["image_uri"] == by_id["A"][0]["image_uri"] and row["est_cost_usd"] == 0.0
-    assert 0.95 <= by_id["C"][0]["similarity"] < 1.0 and by_id["D"][0]["similarity"] == 1.0
+    assert 0.8 <= by_id["C"][0]["similarity"] < 1.0 and by_id["D"][0]["similarity"] == 1.0
     assert {(m.row_number, m.canonical) for m in report.duplicates} == {(2, 0), (3, 0)}
+
+
+def test_plan_shows_the_audit_trail(tmp_path, capsys):
+    """`fluxcat plan` lists the closest pairs kept apart with the guard's reason, in the table and in --json."""
+    from fluxcat_cli.main import main
+
+    assert main(["plan", str(SAMPLE_CATALOG), "--output", str(tmp_path / "out"), "--backend", "tiny", "--json"]) == 0
+    kept = json.loads(capsys.readouterr().out)["kept_apart"]
+    assert kept and all(k["reason"].startswith("differs in") for k in kept)
+    assert any("view: front vs back" in k["reason"] for k in kept)
+    assert main(["plan", str(SAMPLE_CATALOG), "--output", str(tmp_path / "out"), "--backend", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "Closest pairs kept apart" in out and "front vs back" in out
+
+
+def test_audit_markdown_lists_merges_and_near_misses():
+    from fluxcat.dedupe import Match
+    from fluxcat.dedupe.audit import KeptApart, audit_markdown
+
+    merged = [Match(2, 0, 0.91, "similar prompt; same picture: sneakers ~ trainers", "white sneakers", "white trainers")]
+    kept = [KeptApart(3, 4, 0.97, "differs in colour: red vs brown", "a red | wallet", "a brown wallet")]
+    text = audit_markdown(merged, kept)
+    assert "1 rows merged, 1 closest pairs kept apart" in text
+    assert "| 2 | 0 | 0.910 | white sneakers | white trainers |" in text
+    assert "a red \\| wallet" in text and "differs in colour: red vs brown" in text
