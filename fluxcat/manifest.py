@@ -13,8 +13,7 @@ import pyarrow.parquet as pq
 from fluxcat.shards import PARTS_DIR
 from fluxcat.store import Store
 
-MANIFEST = "manifest.parquet"
-HISTORY_DIR = "manifests"
+from fluxcat.layout import HISTORY_DIR, MANIFEST  # noqa: E402,F401
 STATUSES = ("generated", "existing", "duplicate", "rejected", "failed", "skipped")
 
 

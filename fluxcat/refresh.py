@@ -17,7 +17,7 @@ from fluxcat.report import write_index
 from fluxcat.shards import PARTS_DIR, PLAN_DIR, shard_name
 from fluxcat.store import Store, image_relpath
 
-REFRESH_DIR = "_work/refresh"
+from fluxcat.layout import REFRESH_DIR  # noqa: E402,F401
 # What happens to each catalog id: the first three are regenerated, the rest are not.
 REGENERATE = ("added", "changed", "missing")
 ACTIONS = REGENERATE + ("unchanged", "removed", "not_selected")

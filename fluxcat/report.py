@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from fluxcat.manifest import MANIFEST, RunSummary
 from fluxcat.store import Store
 
-INDEX = "index.html"
+from fluxcat.layout import INDEX  # noqa: E402,F401
 MAX_ROWS = 2000  # a contact sheet, not a database: the manifest has every row
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;width:100%}

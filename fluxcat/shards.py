@@ -15,9 +15,8 @@ from fluxcat.dedupe import DedupeEntry, Match, find_duplicates
 from fluxcat.plan import PlannedRow, content_key, plan_row
 from fluxcat.store import Store, image_relpath
 
-PLAN_DIR = "_work/plan"
-PARTS_DIR = "_work/parts"
-DEFAULT_SHARD_SIZE = 256
+from fluxcat.layout import PARTS_DIR, PLAN_DIR  # noqa: E402
+from fluxcat.settings import DEFAULT_SHARD_SIZE  # noqa: E402
 
 # Columns of a plan shard and, with the outcome columns added by generation, of the manifest.
 PLAN_FIELDS = [

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-IMAGE_FORMATS = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
+from fluxcat.layout import IMAGE_FORMATS, image_path  # noqa: F401  (IMAGE_FORMATS re-exported)
 
 
 class Store:
@@ -99,4 +99,4 @@ def image_relpath(key: str, image_format: str) -> str:
     """Images are named by content key (hex), so no id or prompt can steer where a file lands."""
     if not all(c in "0123456789abcdef" for c in key) or len(key) < 8:
         raise ValueError(f"content keys are lowercase hex, got {key!r}")
-    return f"images/{key[:2]}/{key}.{'jpg' if image_format == 'jpeg' else image_format}"
+    return image_path(key, image_format)

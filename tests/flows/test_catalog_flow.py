@@ -29,8 +29,8 @@ def flow_run(prefect_harness, tmp_path_factory):
     root = tmp_path_factory.mktemp("flow")
     catalog = write_catalog(root / "catalog.parquet", ROWS)
     output = str(root / "out")
-    first = generate_catalog(catalog=catalog, output=output, backend="tiny", shard_size=2)
-    second = generate_catalog(catalog=catalog, output=output, backend="tiny", shard_size=2)
+    first = generate_catalog(catalog=catalog, output=output, backend="tiny", images={"shard_size": 2})
+    second = generate_catalog(catalog=catalog, output=output, backend="tiny", images={"shard_size": 2})
     return first, second, Store(output)
 
 
@@ -70,7 +70,8 @@ def test_rerun_regenerates_nothing(flow_run):
 def test_dry_run_generates_nothing(prefect_harness, tmp_path, catalog_factory):
     from flows.catalog import generate_catalog
 
-    result = generate_catalog(catalog=catalog_factory(ROWS), output=str(tmp_path / "o"), backend="tiny", dry_run=True)
+    result = generate_catalog(catalog=catalog_factory(ROWS), output=str(tmp_path / "o"), backend="tiny",
+                              scope={"dry_run": True})
     assert result["dry_run"] and result["plan"]["images_to_generate"] == 5
     assert not (tmp_path / "o" / "images").exists()
 
@@ -82,30 +83,87 @@ def test_bad_configuration_fails_before_any_work(prefect_harness, tmp_path, cata
     with pytest.raises(Exception, match="Input should be 'auto'"):
         generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend="nope")
     with pytest.raises(Exception, match="has no model_index.json"):
-        generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend="diffusers",
-                         backend_options={"schnell": str(tmp_path / "missing")})
-    with pytest.raises(Exception, match="shard_size must be at least 1"):
-        generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend="tiny", shard_size=0)
+        generate_catalog(catalog=catalog, output=str(tmp_path / "o"),
+                         backend={"backend": "diffusers", "backend_options": {"schnell": str(tmp_path / "missing")}})
+    with pytest.raises(Exception, match="greater than or equal to 1"):
+        generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend="tiny", images={"shard_size": 0})
+    with pytest.raises(Exception, match="would carry a secret in clear"):
+        generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend={"backend_options": {"api_key": "k"}})
     assert not (tmp_path / "o").exists()
 
 
-def test_artifacts_summary_progress_and_gallery(flow_run):
+def _prefect_post(path: str, body: dict) -> list[dict]:
     import asyncio
-    import json
 
     from prefect.client.orchestration import get_client
 
-    async def latest(key):
+    async def post():
         async with get_client() as client:
-            response = await client._client.post("/artifacts/latest/filter",
-                                                  json={"artifacts": {"key": {"any_": [key]}}, "limit": 1})
+            response = await client._client.post(path, json=body)
             response.raise_for_status()
-            return response.json()[0]
+            return response.json()
 
-    summary, progress, gallery = (asyncio.run(latest(k)) for k in ("fluxcat-summary", "fluxcat-progress", "fluxcat-gallery"))
+    return asyncio.run(post())
+
+
+def _key(kind: str, output: str) -> str:
+    """The documented key: fluxcat-<kind>-<deployment or flow>-<output's last part>-<8 hex of the output URL>."""
+    import hashlib
+
+    return f"fluxcat-{kind}-generate-catalog-{output.rsplit('/', 1)[-1]}-{hashlib.sha256(output.encode()).hexdigest()[:8]}"
+
+
+def _latest(kind: str, output: str) -> dict:
+    found = _prefect_post("/artifacts/latest/filter", {"artifacts": {"key": {"any_": [_key(kind, output)]}}, "limit": 1})
+    assert found, f"no {kind} artifact for {output}"
+    return found[0]
+
+
+def test_artifacts_summary_progress_and_gallery_per_output(flow_run):
+    import json
+
+    output = flow_run[2].root
+    summary, progress, gallery = (_latest(k, output) for k in ("summary", "progress", "gallery"))
     table = summary["data"] if isinstance(summary["data"], list) else json.loads(summary["data"])
     by_status = {r["value"]: r["images"] for r in table if r["by"] == "status"}
     assert by_status["existing"] == 5 and by_status["duplicate"] == 1 and by_status["rejected"] == 2  # the rerun's
     assert {r["value"] for r in table if r["by"] == "size"} == {"512x512", "656x304"}
     assert progress["type"] == "progress" and float(progress["data"]) == 100.0
-    assert gallery["type"] == "markdown" and "fluxcat gallery" in gallery["data"] and "images/" in gallery["data"]
+    assert gallery["type"] == "markdown" and "fluxcat gallery" in gallery["data"]
+    assert f"({_link(output)}/index.html)" in gallery["data"] and "images/" in gallery["data"]
+
+
+def _link(path: str) -> str:
+    return "file://" + path
+
+
+def test_stage_logs_say_backend_plan_shards_and_where_the_manifest_is(flow_run):
+    output = flow_run[2].root
+    runs = _prefect_post("/flow_runs/filter", {"flow_runs": {"name": {"like_": "%"}}, "sort": "START_TIME_DESC"})
+    messages = []
+    for run in runs:
+        logs = _prefect_post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run["id"]]}}, "limit": 200})
+        text = [entry["message"] for entry in logs]
+        if any(output in line for line in text):
+            messages.append(text)
+    assert len(messages) == 2  # the run and the rerun
+    for text in messages:
+        joined = "\n".join(text)
+        assert "backend: tiny" in joined
+        assert "plan: 7 catalog rows -> " in joined and "1 duplicate, 2 rejected" in joined
+        assert f"manifest {output}/manifest.parquet; contact sheet {output}/index.html" in joined
+    assert sum("reused: finished by an earlier run" in line for text in messages for line in text) >= 2
+    assert any("generated in" in line for text in messages for line in text)
+
+
+def test_dry_run_leaves_a_plan_artifact_and_log(prefect_harness, tmp_path, catalog_factory):
+    import json
+
+    from flows.catalog import generate_catalog
+
+    output = str(tmp_path / "dry")
+    generate_catalog(catalog=catalog_factory(ROWS), output=output, backend="tiny", scope={"dry_run": True})
+    plan = _latest("plan", output)
+    assert plan["description"].startswith("dry run: plan: 7 catalog rows -> 5 images to generate")
+    rows = {(r["by"], r["value"]): r["count"] for r in json.loads(plan["data"])}
+    assert rows[("statuses", "planned")] == 5 and rows[("statuses", "rejected")] == 2
