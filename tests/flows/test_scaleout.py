@@ -44,9 +44,18 @@ def threads(catalog, tmp_path_factory, prefect_harness):
 def test_dask_local_cluster_of_two_processes_matches_threads(catalog, threads, tmp_path):
     from flows.catalog import generate_catalog
 
-    result = generate_catalog(catalog=catalog, output=str(tmp_path), execution={"task_runner": "dask", "workers": 2},
-                              **RUN)
+    from fluxcat import events
+
+    seen: list[dict] = []
+    unsubscribe = events.subscribe(seen.append)  # what the CLI's progress bar listens to
+    try:
+        result = generate_catalog(catalog=catalog, output=str(tmp_path), execution={"task_runner": "dask", "workers": 2},
+                                  **RUN)
+    finally:
+        unsubscribe()
     assert outcome(tmp_path) == threads
+    planned = sum(e["planned_rows"] for e in seen if "planned_rows" in e)
+    assert planned == len(ROWS) and sum(e.get("rows_done", 0) + ("status" in e) for e in seen) == planned
     assert result["statuses"]["generated"] == sum(1 for *_, s in threads if s == "generated")
 
 
