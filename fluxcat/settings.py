@@ -19,6 +19,8 @@ OptionalDollars = Annotated[Optional[float], Field(ge=0), WithJsonSchema({"type"
 # Option names that would carry a secret in clear; secrets travel by reference (a Secret block, the environment).
 SECRET_OPTION_WORDS = ("key", "token", "secret", "password")
 BY_REFERENCE = ("_block", "_env")
+# The same rule as a JSON-schema pattern, so that the Prefect server refuses such a run before storing it.
+NO_SECRET_NAMES = {"pattern": f"^((?!{'|'.join(SECRET_OPTION_WORDS)}).)*$|({'|'.join(BY_REFERENCE)})$"}
 
 
 class Group(BaseModel):
@@ -88,7 +90,8 @@ class BackendFields(Group):
     api_key_block: str = Field("", title="API key Secret block")
     """Hosted backends: name of the Prefect Secret block holding the provider's API key (empty: the provider's
     environment variable on the worker, e.g. FAL_KEY)."""
-    backend_options: dict[str, Any] = Field({}, title="More backend settings")
+    backend_options: dict[str, Any] = Field({}, title="More backend settings",
+                                           json_schema_extra={"propertyNames": NO_SECRET_NAMES})
     """Backend settings by name, e.g. schnell=/models/FLUX.1-schnell or base_url=...; never secrets."""
     budget_usd: OptionalDollars = Field(None, title="Budget (USD)")
     """Spending cap for hosted backends: once the estimated spend would pass it no new image is submitted and the
