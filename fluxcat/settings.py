@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fluxcat.backends import REGISTRY
 from fluxcat.dedupe import DEDUPE_MODES
@@ -13,9 +13,22 @@ from fluxcat.layout import IMAGE_FORMATS
 
 DEFAULT_SHARD_SIZE = 256
 BackendName = Literal[tuple(REGISTRY)]  # a backend registered in fluxcat.backends appears in every entry point
-# Forms render "integer or null" as a type toggle: show a plain number box; left empty, the value stays None.
-OptionalCount = Annotated[Optional[int], Field(ge=0), WithJsonSchema({"type": "integer", "minimum": 0})]
-OptionalDollars = Annotated[Optional[float], Field(ge=0), WithJsonSchema({"type": "number", "minimum": 0})]
+
+
+def _number_box(kind: str):
+    """Forms render "number or null" as a type toggle, and pre-fill a null default that they then reject: show a plain
+    number box with no default instead; left empty, the value stays None."""
+    def rewrite(schema: dict) -> None:
+        schema.pop("anyOf", None)
+        schema.pop("default", None)
+        schema.update(type=kind, minimum=0)
+    return rewrite
+
+
+# Unset (None) values are also left out of a group's serialised default, which the form pre-fills.
+OptionalCount = Annotated[Optional[int], Field(ge=0, exclude_if=lambda v: v is None, json_schema_extra=_number_box("integer"))]
+OptionalDollars = Annotated[Optional[float], Field(ge=0, exclude_if=lambda v: v is None,
+                                                   json_schema_extra=_number_box("number"))]
 # Option names that would carry a secret in clear; secrets travel by reference (a Secret block, the environment).
 SECRET_OPTION_WORDS = ("key", "token", "secret", "password")
 BY_REFERENCE = ("_block", "_env")
