@@ -52,11 +52,11 @@ def counts_line(counts: dict) -> str:
 
 
 def shard_label(shard: dict) -> str:
-    """A task run name a person can read: the model, the catalog rows and the images it holds."""
+    """A task run name a person can read: the model, the images to make and the first catalog row."""
     if "first_row" not in shard:
         return f"shard {shard['name'][:8]}"
-    first = shard["first_row"]
-    return f"{shard['model'] or 'no model'} rows {first}+ ({shard['images']} images) {shard['name'][:6]}"
+    what = f"{shard['model']} · {shard['images']} images" if shard["images"] else "nothing to make"
+    return f"{what} · from row {shard['first_row']} · {shard['name'][:6]}"
 
 
 def log_shard(outcome: dict) -> None:
@@ -74,7 +74,7 @@ def gallery_markdown(options: RunOptions, manifest_uri: str) -> str:
 
     rows = first_images(Store(options.output, options.storage_options), GALLERY_IMAGES)
     index = sibling(manifest_uri, INDEX)
-    lines = [f"# fluxcat gallery\n\nContact sheet: [{_md_escape(index)}]({_link(index)})  \n"
+    lines = [f"# fluxcat gallery\n\nContact sheet: [`{index.replace('`', '')}`]({_link(index)})  \n"
              f"Manifest: `{manifest_uri}`\n"]
     if rows and all(r["image_uri"].startswith(("http://", "https://")) for r in rows):
         lines += [f"![{_md_escape(r['id'])}]({r['image_uri']})" for r in rows]
