@@ -14,7 +14,7 @@ from fluxcat.shards import PARTS_DIR
 from fluxcat.store import Store
 
 from fluxcat.layout import HISTORY_DIR, MANIFEST  # noqa: E402,F401
-STATUSES = ("generated", "existing", "duplicate", "rejected", "failed", "skipped")
+from fluxcat.schema import STATUSES, WITH_IMAGE  # noqa: E402
 
 
 @dataclass
@@ -106,7 +106,7 @@ def _count(summary: RunSummary, part: pa.Table) -> None:
         summary.rows += 1
         summary.statuses[status] += 1
         summary.cost_usd += cost or 0.0
-        if status in ("generated", "existing"):
+        if status in WITH_IMAGE:
             summary.models[model] += 1
             summary.sizes[f"{width}x{height}"] += 1
 
@@ -120,7 +120,7 @@ def first_images(store: Store, count: int) -> list[dict]:
     found: list[dict] = []
     with store.fs.open(store.path(MANIFEST), "rb") as handle:
         for batch in pq.ParquetFile(handle).iter_batches(columns=["id", "prompt", "status", "image_uri"]):
-            found += [r for r in batch.to_pylist() if r["status"] in ("generated", "existing")]
+            found += [r for r in batch.to_pylist() if r["status"] in WITH_IMAGE]
             if len(found) >= count:
                 break
     return found[:count]

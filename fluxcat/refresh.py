@@ -21,7 +21,7 @@ from fluxcat.layout import REFRESH_DIR  # noqa: E402,F401
 # What happens to each catalog id: the first three are regenerated, the rest are not.
 REGENERATE = ("added", "changed", "missing")
 ACTIONS = REGENERATE + ("unchanged", "removed", "not_selected")
-WITH_IMAGE = ("generated", "existing")
+from fluxcat.schema import WITH_IMAGE  # noqa: E402
 # Columns a carried-over row keeps from the previous manifest: its outcome, not its catalog columns.
 CARRIED = ("status",) + tuple(f.name for f in OUTCOME_FIELDS)
 SIGNATURE_COLUMNS = ["id", "prompt", "status", "image_index", "key"]

@@ -19,16 +19,7 @@ from fluxcat.layout import PARTS_DIR, PLAN_DIR  # noqa: E402
 from fluxcat.settings import DEFAULT_SHARD_SIZE  # noqa: E402
 
 # Columns of a plan shard and, with the outcome columns added by generation, of the manifest.
-PLAN_FIELDS = [
-    pa.field("row_number", pa.int64()), pa.field("id", pa.string()), pa.field("prompt", pa.string()),
-    pa.field("status", pa.string()), pa.field("reason", pa.string()), pa.field("duplicate_of", pa.string()),
-    pa.field("similarity", pa.float64()), pa.field("corrections", pa.string()),
-    pa.field("model", pa.string()), pa.field("width", pa.int32()), pa.field("height", pa.int32()),
-    pa.field("steps", pa.int32()), pa.field("guidance", pa.float64()), pa.field("seed", pa.int64()),
-    pa.field("image_index", pa.int32()), pa.field("num_images", pa.int32()), pa.field("key", pa.string()),
-    pa.field("image_uri", pa.string()), pa.field("est_cost_usd", pa.float64()),
-]
-PLAN_COLUMN_NAMES = {f.name for f in PLAN_FIELDS}
+from fluxcat.schema import PLAN_COLUMN_NAMES, PLAN_FIELDS  # noqa: E402,F401
 
 # A row check returns a rejection reason or None; hosted backends add prompt-safety checks here.
 RowCheck = Callable[[PlannedRow], "str | None"]

@@ -16,9 +16,10 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
 from fluxcat.layout import INDEX, MANIFEST
 from fluxcat.pipeline import RunOptions, finish
+from fluxcat.schema import PLANNED, STATUSES
 
 GALLERY_IMAGES = 8
-STATUS_ORDER = ("planned", "generated", "existing", "duplicate", "rejected", "failed", "skipped")
+STATUS_ORDER = (PLANNED,) + STATUSES
 
 
 @task(name="finish-run", tags=["fluxcat"])
