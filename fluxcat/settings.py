@@ -39,7 +39,8 @@ NO_SECRET_NAMES = {"pattern": f"^((?!{'|'.join(SECRET_OPTION_WORDS)}).)*$|({'|'.
 class Group(BaseModel):
     """A group of settings: a section of the flow's form and a set of CLI options."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, hide_input_in_errors=True,
+                              defer_build=True)  # validators are built on first use: `fluxcat --help` stays instant
 
     @model_validator(mode="before")
     @classmethod
