@@ -140,12 +140,13 @@ def _link(path: str) -> str:
 def test_stage_logs_say_backend_plan_shards_and_where_the_manifest_is(flow_run):
     output = flow_run[2].root
     runs = _prefect_post("/flow_runs/filter", {"flow_runs": {"name": {"like_": "%"}}, "sort": "START_TIME_DESC"})
-    messages = []
+    messages, run_ids = [], []
     for run in runs:
         logs = _prefect_post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run["id"]]}}, "limit": 200})
         text = [entry["message"] for entry in logs]
         if any(output in line for line in text):
             messages.append(text)
+            run_ids.append(run["id"])
     assert len(messages) == 2  # the run and the rerun
     for text in messages:
         joined = "\n".join(text)
@@ -154,6 +155,11 @@ def test_stage_logs_say_backend_plan_shards_and_where_the_manifest_is(flow_run):
         assert f"manifest {output}/manifest.parquet; contact sheet {output}/index.html" in joined
     assert sum("reused: finished by an earlier run" in line for text in messages for line in text) >= 2
     assert any("generated in" in line for text in messages for line in text)
+    shard_states = {run_id: sorted(t["state"]["name"] for t in _prefect_post("/task_runs/filter", {
+        "task_runs": {"name": {"like_": "% · from row %"}}, "flow_runs": {"id": {"any_": [run_id]}}}))
+        for run_id in run_ids}
+    # the first run's shard tasks end Completed, the rerun's (finished shards found again) Reused
+    assert {frozenset(states) for states in shard_states.values()} == {frozenset({"Completed"}), frozenset({"Reused"})}
 
 
 def test_dry_run_leaves_a_plan_artifact_and_log(prefect_harness, tmp_path, catalog_factory):
