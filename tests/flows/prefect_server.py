@@ -118,7 +118,3 @@ def wait_for(deployed: dict, flow_run: dict, timeout: float = 240) -> dict:
 def artifacts_of(api: str, flow_run_id: str) -> list[dict]:
     return call("post", f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
 
-
-def logs_of(api: str, flow_run_id: str) -> list[str]:
-    found = call("post", f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200})
-    return [entry["message"] for entry in found.json()]

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from tests.conftest import ROOT, write_catalog
-from tests.flows.prefect_server import call, create_run, deployments, run_deployment
+from tests.flows.prefect_server import call, deployments, run_deployment
 from tests.fluxcat.backends.protocol_servers import FalServer
 
 ROWS = [{"id": f"s{n}", "prompt": f"a ceramic vase, photo {n}", "width": 64, "height": 64} for n in range(3)]
