@@ -53,7 +53,8 @@ def bare_loop(catalog: str, output: str) -> int:
 def pipeline(catalog: str, output: str, shard_size: int) -> dict:
     from flows.catalog import generate_catalog
 
-    return generate_catalog(catalog=catalog, output=output, backend="fixed", dedupe="exact", shard_size=shard_size)
+    return generate_catalog(catalog=catalog, output=output, backend="fixed", dedupe="exact",
+                            images={"shard_size": shard_size})
 
 
 def core_only(catalog: str, output: str, shard_size: int) -> None:

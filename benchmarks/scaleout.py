@@ -26,8 +26,8 @@ def timed_run(runner: str, shards: int, workers: int, workdir: str) -> float:
     pq.write_table(pa.Table.from_pylist(rows), catalog)
     output = os.path.join(workdir, f"out-{runner}-{shards}")
     started = time.perf_counter()
-    result = generate_catalog(catalog=catalog, output=output, backend="fixed", dedupe="off", shard_size=1,
-                              task_runner=runner, workers=workers if runner != "threads" else None)
+    result = generate_catalog(catalog=catalog, output=output, backend="fixed", dedupe="off", images={"shard_size": 1},
+                              execution={"task_runner": runner, "workers": workers if runner != "threads" else None})
     seconds = time.perf_counter() - started
     assert result["statuses"] == {"generated": shards}, result["statuses"]
     return seconds

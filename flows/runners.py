@@ -11,7 +11,7 @@ from prefect.tasks import Task
 
 from fluxcat import placement
 
-Submit = Callable[[Task, object, list], list]
+Submit = Callable[[Task, object, list, list], list]  # (task, options, shards, task run names) -> futures
 logger = logging.getLogger("fluxcat.runners")
 
 
@@ -34,19 +34,23 @@ def check_task_runner(task_runner: str, cluster_address: str | None) -> None:
 @contextlib.contextmanager
 def shard_runner(task_runner: str, backend: str, cluster_address: str | None = None,
                  workers: int | None = None) -> Iterator[Submit]:
-    """Yield submit(task, options, shards) -> futures, one task per shard, on the chosen engine."""
+    """Yield submit(task, options, shards, labels) -> futures, one task per shard, on the chosen engine."""
     check_task_runner(task_runner, cluster_address)
     if task_runner == "threads":
         from prefect.task_runners import ThreadPoolTaskRunner
 
         with ThreadPoolTaskRunner(max_workers=placement.thread_workers(backend, workers)) as runner:
-            yield lambda task, options, shards: runner.map(task, {"options": unmapped(options), "shard": shards})
+            yield lambda task, options, shards, labels: runner.map(task, _mapped(options, shards, labels))
     elif task_runner == "dask":
         with _dask(backend, cluster_address, workers) as submit:
             yield submit
     else:
         with _ray(backend, cluster_address, workers) as submit:
             yield submit
+
+
+def _mapped(options, shards: list, labels: list) -> dict:
+    return {"options": unmapped(options), "shard": shards, "label": labels}
 
 
 @contextlib.contextmanager
@@ -69,9 +73,9 @@ def _dask(backend: str, address: str | None, workers: int | None) -> Iterator[Su
         if placement.uses_gpu_slot(backend) and not resources:
             logger.info("no Dask worker declares a GPU resource: %s shards run one per worker thread", backend)
 
-        def submit(task: Task, options, shards: list) -> list:
+        def submit(task: Task, options, shards: list, labels: list) -> list:
             with dask.annotate(resources=resources) if resources else contextlib.nullcontext():
-                return runner.map(task, {"options": unmapped(options), "shard": shards})
+                return runner.map(task, _mapped(options, shards, labels))
 
         yield submit
 
@@ -89,9 +93,9 @@ def _ray(backend: str, address: str | None, workers: int | None) -> Iterator[Sub
     with RayTaskRunner(address=address, init_kwargs=init) as runner:
         options_for_shard = placement.ray_shard_options(backend, ray.cluster_resources().get("GPU", 0))
 
-        def submit(task: Task, options, shards: list) -> list:
+        def submit(task: Task, options, shards: list, labels: list) -> list:
             with remote_options(**options_for_shard):
-                return runner.map(task, {"options": unmapped(options), "shard": shards})
+                return runner.map(task, _mapped(options, shards, labels))
 
         yield submit
 

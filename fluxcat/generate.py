@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import pyarrow as pa
 
 from fluxcat.backends.base import Backend, ImageRequest, ImageResult
-from fluxcat.qa import QA_FIELDS
 from fluxcat.shards import PARTS_DIR, PLAN_DIR
 from fluxcat.store import Store, image_relpath
 
@@ -25,12 +24,7 @@ if TYPE_CHECKING:
     from fluxcat.qa.stage import ShardQa
 
 # Outcome columns added to each plan row to make a manifest row.
-OUTCOME_FIELDS = [
-    pa.field("backend", pa.string()), pa.field("sha256", pa.string()), pa.field("bytes", pa.int64()),
-    pa.field("seconds", pa.float64()), pa.field("cost_usd", pa.float64()),
-    pa.field("created_at", pa.timestamp("us", tz="UTC")), pa.field("details", pa.string()),
-    *QA_FIELDS,
-]
+from fluxcat.schema import OUTCOME_FIELDS, manifest_schema  # noqa: E402,F401
 ENCODE_OPTIONS = {"png": {"compress_level": 3}, "webp": {"quality": 90, "method": 4}, "jpeg": {"quality": 92}}
 
 Event = Callable[[dict], None]
@@ -214,11 +208,6 @@ def request_for_row(row: dict) -> ImageRequest:
 def _chunks(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def manifest_schema(plan_schema: pa.Schema) -> pa.Schema:
-    """The plan's columns plus the outcome columns; passthrough columns keep their catalog types."""
-    return pa.schema(list(plan_schema) + [f for f in OUTCOME_FIELDS if f.name not in plan_schema.names])
 
 
 def manifest_table(rows: list[dict], plan_schema: pa.Schema) -> pa.Table:

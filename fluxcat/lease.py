@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from fluxcat.store import Store
 
-LEASE_PATH = "_work/lease.json"
+from fluxcat.layout import LEASE_PATH  # noqa: E402,F401
 DEFAULT_TTL_SECONDS = 600.0  # a holder renews every third of this; a dead holder's lease lapses after it
 POLL_SECONDS = 2.0
 

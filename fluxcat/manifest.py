@@ -11,13 +11,11 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fluxcat.shards import PARTS_DIR
+from fluxcat.layout import HISTORY_DIR, MANIFEST, PARTS_DIR  # noqa: F401  (MANIFEST re-exported)
+from fluxcat.schema import STATUSES, WITH_IMAGE
 from fluxcat.store import Store
 
-MANIFEST = "manifest.parquet"
-HISTORY_DIR = "manifests"
-STATUSES = ("generated", "existing", "duplicate", "rejected", "failed", "skipped")
-FLAGGED_LISTED = 50
+FLAGGED_LISTED = 50  # flagged rows listed by id in a summary; the manifest has them all
 
 
 @dataclass
@@ -142,7 +140,7 @@ def _count(summary: RunSummary, part: pa.Table) -> None:
         summary.rows += 1
         summary.statuses[status] += 1
         summary.cost_usd += cost or 0.0
-        if status in ("generated", "existing"):
+        if status in WITH_IMAGE:
             summary.models[model] += 1
             summary.sizes[f"{width}x{height}"] += 1
     if "qa_status" in part.schema.names:
@@ -168,7 +166,7 @@ def first_images(store: Store, count: int) -> list[dict]:
     found: list[dict] = []
     with store.fs.open(store.path(MANIFEST), "rb") as handle:
         for batch in pq.ParquetFile(handle).iter_batches(columns=["id", "prompt", "status", "image_uri"]):
-            found += [r for r in batch.to_pylist() if r["status"] in ("generated", "existing")]
+            found += [r for r in batch.to_pylist() if r["status"] in WITH_IMAGE]
             if len(found) >= count:
                 break
     return found[:count]

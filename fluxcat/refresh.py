@@ -18,11 +18,11 @@ from fluxcat.report import write_index
 from fluxcat.shards import PARTS_DIR, PLAN_DIR, shard_name
 from fluxcat.store import Store, image_relpath
 
-REFRESH_DIR = "_work/refresh"
+from fluxcat.layout import REFRESH_DIR  # noqa: E402,F401
 # What happens to each catalog id: the first three are regenerated, the rest are not.
 REGENERATE = ("added", "changed", "missing")
 ACTIONS = REGENERATE + ("unchanged", "removed", "not_selected")
-WITH_IMAGE = ("generated", "existing")
+from fluxcat.schema import WITH_IMAGE  # noqa: E402
 # Columns a carried-over row keeps from the previous manifest: its outcome, not its catalog columns.
 CARRIED = ("status",) + tuple(f.name for f in OUTCOME_FIELDS) + ("key", "seed", "image_uri")  # QA may reseed
 SIGNATURE_COLUMNS = ["id", "prompt", "status", "image_index", "key"]

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 from fluxcat.manifest import MANIFEST, RunSummary
 from fluxcat.store import Store
 
-INDEX = "index.html"
+from fluxcat.layout import INDEX  # noqa: E402,F401
+from fluxcat.schema import SHOWS_IMAGE  # noqa: E402
 MAX_ROWS = 2000  # a contact sheet, not a database: the manifest has every row
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;width:100%}
@@ -62,7 +63,7 @@ def _row_html(store: Store, row: dict) -> str:
     e = lambda value: html.escape("" if value is None else str(value))  # noqa: E731 - prompts are user text
     status = row["status"]
     image = ""
-    if status in ("generated", "existing", "duplicate") and row["image_uri"]:
+    if status in SHOWS_IMAGE and row["image_uri"]:
         src = store.relpath(row["image_uri"]) or row["image_uri"]
         image = f'<a href="{e(src)}"><img loading="lazy" src="{e(src)}" alt="{e(row["id"])}"></a>'
     note = row["reason"] or ""

@@ -12,34 +12,14 @@ import pyarrow as pa
 
 from fluxcat.catalog import CatalogInfo, inspect_catalog, iter_rows
 from fluxcat.dedupe import EXACT_REASON, DedupeEntry, ExactDeduper, Match, dedupe, exact_key
+from fluxcat.layout import PARTS_DIR, PLAN_DIR
 from fluxcat.plan import PlannedRow, content_key, plan_row
+from fluxcat.schema import MANIFEST_COLUMN_NAMES, PLAN_COLUMN_NAMES, PLAN_FIELDS  # noqa: F401  (re-exported)
+from fluxcat.settings import DEFAULT_SHARD_SIZE
 from fluxcat.store import Store, image_relpath
 
 if TYPE_CHECKING:
     from fluxcat.backends.capabilities import Capabilities
-
-PLAN_DIR = "_work/plan"
-PARTS_DIR = "_work/parts"
-DEFAULT_SHARD_SIZE = 256
-
-# Columns of a plan shard and, with the outcome columns added by generation, of the manifest.
-PLAN_FIELDS = [
-    pa.field("row_number", pa.int64()), pa.field("id", pa.string()), pa.field("prompt", pa.string()),
-    pa.field("status", pa.string()), pa.field("reason", pa.string()), pa.field("duplicate_of", pa.string()),
-    pa.field("similarity", pa.float64()), pa.field("corrections", pa.string()),
-    pa.field("model", pa.string()), pa.field("width", pa.int32()), pa.field("height", pa.int32()),
-    pa.field("steps", pa.int32()), pa.field("guidance", pa.float64()), pa.field("seed", pa.int64()),
-    pa.field("image_index", pa.int32()), pa.field("num_images", pa.int32()), pa.field("key", pa.string()),
-    pa.field("image_uri", pa.string()), pa.field("est_cost_usd", pa.float64()),
-]
-PLAN_COLUMN_NAMES = {f.name for f in PLAN_FIELDS}
-
-
-def manifest_column_names() -> frozenset[str]:
-    """Every column fluxcat writes into a manifest row: a catalog column of the same name passes through renamed."""
-    from fluxcat.generate import OUTCOME_FIELDS  # generate builds on this module
-
-    return frozenset(PLAN_COLUMN_NAMES | {f.name for f in OUTCOME_FIELDS})
 
 # A row check returns a rejection reason or None; hosted backends add prompt-safety checks here.
 RowCheck = Callable[[PlannedRow], "str | None"]
@@ -106,7 +86,7 @@ def plan_catalog(catalog_url: str, store: Store, settings: PlanSettings) -> Plan
                    for p, _ in _identified_rows(catalog_url, settings) if p.rejected is None)
         result = dedupe(entries, "semantic", store=store, **settings.dedupe_options)
         matches, report.kept_apart = result.matches, result.kept_apart
-    renames = info.passthrough_names(manifest_column_names())
+    renames = info.passthrough_names(MANIFEST_COLUMN_NAMES)
     writer = _ShardWriter(store, settings.shard_size, _renamed_fields(info, renames), report)
     for row in _planned_rows(catalog_url, settings, matches, store, report, renames):
         writer.add(row)

@@ -15,9 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-IMAGE_FORMATS = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
-# Local writes go through temp files here, one folder the next run sweeps, never beside the files they become.
-TEMP_DIR = "_work/tmp"
+from fluxcat.layout import IMAGE_FORMATS, TEMP_DIR, image_path  # noqa: F401  (IMAGE_FORMATS re-exported)
+
 STALE_TEMP_SECONDS = 3600  # a temp file of another host's writer is left this long before it is swept
 
 
@@ -140,4 +139,4 @@ def image_relpath(key: str, image_format: str) -> str:
     """Images are named by content key (hex), so no id or prompt can steer where a file lands."""
     if not all(c in "0123456789abcdef" for c in key) or len(key) < 8:
         raise ValueError(f"content keys are lowercase hex, got {key!r}")
-    return f"images/{key[:2]}/{key}.{'jpg' if image_format == 'jpeg' else image_format}"
+    return image_path(key, image_format)

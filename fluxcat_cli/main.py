@@ -8,10 +8,16 @@ import os
 import sys
 import time
 
-from fluxcat.dedupe import DEFAULT_THRESHOLD
+from fluxcat_cli.options import add_group, build_group, key_value
 
-DEFAULT_CATALOG = "datasets/sample_catalog.parquet"
+SAMPLE_CATALOG = "datasets/sample_catalog.parquet"
 DEFAULT_OUTPUT = "outputs/demo"
+# Which settings groups each command takes, and the flow parameter each group is.
+RUN_GROUPS = ("RunScope", "Images", "Dedupe", "Backend", "Storage", "Execution")
+PLAN_GROUPS = ("RunScope", "Images", "Dedupe", "Backend")
+REFRESH_GROUPS = ("RefreshScope", "Images", "Dedupe", "Backend", "Storage", "Execution")
+PARAMETER = {"RunScope": "scope", "RefreshScope": "scope", "Images": "images", "Dedupe": "dedupe",
+             "Backend": "backend", "Storage": "storage", "Execution": "execution"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,18 +45,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fluxcat import settings
+
     parser = argparse.ArgumentParser(prog="fluxcat", description="Turn a Parquet prompt catalog into an image catalog with FLUX.")
     commands = parser.add_subparsers(title="commands")
     run = commands.add_parser("run", help="generate images and a manifest (Prefect flow, ephemeral mode)")
-    _add_run_arguments(run)
-    run.add_argument("--dry-run", action="store_true", help="plan only; generate nothing")
-    run.add_argument("--retry-failed", action="store_true", help="re-attempt rows whose last status is failed")
-    run.add_argument("--budget-usd", type=float, default=None, metavar="USD",
-                     help="spending cap for hosted backends: stop submitting once reached; the rest end skipped")
-    _add_operations_arguments(run)
+    _add_catalog_arguments(run)
+    for group in RUN_GROUPS:
+        add_group(run, getattr(settings, group))
     run.set_defaults(handler=cmd_run)
     plan = commands.add_parser("plan", help="show what a run would do, without generating")
-    _add_run_arguments(plan)
+    _add_catalog_arguments(plan)
+    for group in PLAN_GROUPS:
+        add_group(plan, getattr(settings, group), exclude=("retry_failed", "dry_run"))
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(handler=cmd_plan)
     _add_serve_command(commands)
@@ -59,63 +66,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("catalog", nargs="?", default=DEFAULT_CATALOG, help=f"Parquet catalog URL (default {DEFAULT_CATALOG})")
+def _add_catalog_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("catalog", help=f"Parquet catalog URL, e.g. {SAMPLE_CATALOG}")
     parser.add_argument("--output", "-o", default=None, help=f"output root URL (default {DEFAULT_OUTPUT})")
-    parser.add_argument("--backend", "-b", default="auto", help="auto (default), tiny, diffusers, fixed, or a hosted provider")
-    parser.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="backend setting, repeatable (e.g. schnell=/models/FLUX.1-schnell)")
-    parser.add_argument("--dedupe", choices=["off", "exact", "semantic"], default="semantic",
-                        help="semantic (default): merge near-identical prompts the attribute guard accepts; exact; off")
-    parser.add_argument("--dedupe-threshold", type=float, default=None, metavar="COSINE",
-                        help=f"semantic dedupe: similarity that nominates a pair for the guard (default {DEFAULT_THRESHOLD})")
-    parser.add_argument("--embedding-model", default=None, metavar="NAME_OR_PATH",
-                        help="sentence-transformers model for semantic dedupe (default: bundled all-MiniLM-L6-v2)")
-    parser.add_argument("--shard-size", type=int, default=256, help="images per shard (one task each)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N catalog rows")
-    parser.add_argument("--image-format", choices=["png", "webp", "jpeg"], default="png")
-    parser.add_argument("--qa", choices=["on", "off"], default="on",
-                        help="check each new image (quoted text by OCR, blank images, named colour) and reseed failures")
-    parser.add_argument("--qa-retries", type=int, default=2, metavar="N", help="reseeds after a failed QA check (default 2)")
 
 
-def _options(args):
-    from fluxcat.pipeline import RunOptions
+def _groups(args, names: tuple[str, ...]) -> dict:
+    """The command's settings groups, by flow parameter name (scope, images, dedupe, backend, storage, execution)."""
+    from fluxcat import settings
 
-    if any(key.endswith("_block") for key in _key_values(args.backend_option)):
+    return {PARAMETER[name]: build_group(getattr(settings, name), args) for name in names}
+
+
+def _options(args, groups: dict):
+    from fluxcat.settings import RunOptions
+
+    backend = groups["backend"]
+    if backend.api_key_block or any(key.endswith("_block") for key in backend.backend_options):
         import tasks.secrets  # noqa: F401  (Prefect Secret blocks resolve api_key_block= options)
 
-    return RunOptions(catalog=args.catalog, output=args.output or DEFAULT_OUTPUT, backend=args.backend,
-                      backend_options=_key_values(args.backend_option), dedupe=args.dedupe, shard_size=args.shard_size,
-                      dedupe_options={"threshold": args.dedupe_threshold, "model": args.embedding_model},
-                      limit=args.limit, image_format=args.image_format, retry_failed=getattr(args, "retry_failed", False),
-                      budget_usd=getattr(args, "budget_usd", None), storage_options=_storage_options(),
-                      qa=args.qa == "on", qa_retries=args.qa_retries)
+    return RunOptions.from_groups(args.catalog, args.output or DEFAULT_OUTPUT, *groups.values(),
+                                  storage_options=_storage_options())
 
 
 def _key_values(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--backend-option takes KEY=VALUE, got {pair!r}")
-        out[key.strip().replace("-", "_")] = _scalar(value.strip())
-    return out
-
-
-def _scalar(value: str):
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(value.lower(), value)
+    return dict(key_value(pair) for pair in pairs)
 
 
 def cmd_plan(args) -> int:
     from fluxcat.pipeline import plan
 
-    options = _options(args)
+    options = _options(args, _groups(args, PLAN_GROUPS))
     if args.output is None:  # planning writes shards; keep them out of the user's output
         options.output = f"memory://fluxcat-plan-{os.getpid()}-{time.time_ns()}"
     report = plan(options)
@@ -176,16 +157,17 @@ def cmd_run(args) -> int:
 
     from fluxcat.pipeline import check_options
 
-    options = _options(args)
+    groups = _groups(args, RUN_GROUPS)
+    options = _options(args, groups)
     check_options(options)  # bad configuration fails here, before Prefect starts
     console = Console(stderr=True)
     started = time.perf_counter()
-    result = _run_flow_with_progress(options, args.dry_run, console, **_operations(args))
+    result = _run_flow_with_progress(options.catalog, options.output, groups, console)
     _print_summary(console, result, time.perf_counter() - started, options.output)
     return 0 if not result.get("statuses", {}).get("failed") else 1
 
 
-def _run_flow_with_progress(options, dry_run: bool, console, **operations) -> dict:
+def _run_flow_with_progress(catalog: str, output: str, groups: dict, console) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from fluxcat import events
@@ -208,14 +190,7 @@ def _run_flow_with_progress(options, dry_run: bool, console, **operations) -> di
 
         unsubscribe = events.subscribe(on_event)
         try:
-            return generate_catalog(
-                catalog=options.catalog, output=options.output, backend=options.backend,
-                backend_options=options.backend_options, dedupe=options.dedupe, shard_size=options.shard_size,
-                dedupe_options=options.dedupe_options,
-                limit=options.limit, dry_run=dry_run, image_format=options.image_format,
-                retry_failed=options.retry_failed, budget_usd=options.budget_usd, qa=options.qa,
-                qa_retries=options.qa_retries, **operations,
-            )
+            return generate_catalog(catalog=catalog, output=output, **groups)
         finally:
             unsubscribe()
 
@@ -291,26 +266,6 @@ def _given(**options) -> dict:
     return {key: value for key, value in options.items() if value is not None}
 
 
-def _add_operations_arguments(parser: argparse.ArgumentParser) -> None:
-    """Engine, storage and lease settings shared by `run` and `refresh`."""
-    parser.add_argument("--task-runner", choices=["threads", "dask", "ray"], default="threads",
-                        help="where shard tasks run: threads in this process (default), a Dask or a Ray cluster")
-    parser.add_argument("--cluster-address", "--dask-address", "--ray-address", dest="cluster_address", default=None,
-                        metavar="ADDRESS", help="existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001); "
-                                                "without it a local cluster is started")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes of a local Dask/Ray cluster")
-    parser.add_argument("--lease-wait", type=float, default=0.0, metavar="SECONDS",
-                        help="if another run is writing the output, wait this long for it (default: fail at once)")
-    parser.add_argument("--storage-block", default=None, metavar="NAME",
-                        help="Prefect Secret block with storage options as JSON (else $FLUXCAT_STORAGE_OPTIONS, else AWS_* etc.)")
-
-
-def _operations(args) -> dict:
-    """Flow parameters for engine, storage block and lease; storage secrets are not among them (the flow reads them)."""
-    return {"task_runner": args.task_runner, "cluster_address": args.cluster_address, "workers": args.workers,
-            "lease_wait_seconds": args.lease_wait, "storage_block": args.storage_block}
-
-
 def _storage_options() -> dict:
     from fluxcat.storage_options import resolve_storage_options
 
@@ -318,11 +273,12 @@ def _storage_options() -> dict:
 
 
 def _add_refresh_command(commands) -> None:
+    from fluxcat import settings
+
     refresh = commands.add_parser("refresh", help="regenerate only rows that are new, changed or missing their image")
-    _add_run_arguments(refresh)  # plan settings as for `run`: the same settings plan the same keys
-    refresh.add_argument("--ids", default=None, metavar="ID,ID,...", help="refresh only these ids; leave every other row as it is")
-    refresh.add_argument("--prune", action="store_true", help="delete images the new manifest no longer uses (off: none deleted)")
-    _add_operations_arguments(refresh)
+    _add_catalog_arguments(refresh)
+    for group in REFRESH_GROUPS:  # the run's settings and defaults: the same settings plan the same keys
+        add_group(refresh, getattr(settings, group))
     refresh.set_defaults(handler=cmd_refresh)
 
 
@@ -334,18 +290,11 @@ def cmd_refresh(args) -> int:
     from fluxcat.pipeline import check_options
     from flows.refresh import refresh_assets
 
-    if args.limit is not None:
-        raise ValueError("refresh compares the whole catalog with the manifest: with --limit the other rows "
-                         "would count as removed; use --ids to refresh some rows")
-    options = _options(args)
+    groups = _groups(args, REFRESH_GROUPS)
+    options = _options(args, groups)
     check_options(options)  # bad configuration or catalog fails here, before Prefect starts
     hide_user_errors_in_logs(("prefect",))
-    ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
-    result = refresh_assets(catalog=options.catalog, output=options.output, backend=options.backend,
-                            backend_options=options.backend_options, ids=ids, prune=args.prune, dedupe=options.dedupe,
-                            dedupe_options=options.dedupe_options, shard_size=options.shard_size,
-                            image_format=options.image_format, qa=options.qa, qa_retries=options.qa_retries,
-                            **_operations(args))
+    result = refresh_assets(catalog=options.catalog, output=options.output, **groups)
     console = Console(stderr=True)
     table = Table("catalog rows", "count", title="refresh")
     for action, count in result["counts"].items():

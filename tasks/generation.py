@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
 
 from fluxcat.pipeline import RunOptions, run_one_shard
 
@@ -11,9 +12,13 @@ from fluxcat.pipeline import RunOptions, run_one_shard
 # No Prefect caching or result persistence: the store is the cache (finished shards and images are found by
 # content), and hashing the options and the task's source for every shard only costs time.
 @task(name="generate-shard", tags=["fluxcat", "fluxcat-generate"], retries=2, retry_delay_seconds=[5, 30],
-      task_run_name="shard-{shard}", cache_policy=NO_CACHE, persist_result=False)
-def generate_shard_task(options: RunOptions, shard: str) -> dict:
-    """Retrying is safe: finished images are found by content key and never made twice."""
+      task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False)
+def generate_shard_task(options: RunOptions, shard: str, label: str = ""):
+    """Retrying is safe: finished images are found by content key and never made twice. A shard an earlier run
+    finished ends in the state `Reused`, so the UI tells it from a generated one."""
     outcome = run_one_shard(options, shard)
-    return {"shard": outcome.shard, "statuses": dict(outcome.statuses), "seconds": outcome.seconds,
-            "cost_usd": outcome.cost_usd, "reused": outcome.reused}
+    result = {"shard": outcome.shard, "statuses": dict(outcome.statuses), "seconds": outcome.seconds,
+              "cost_usd": outcome.cost_usd, "reused": outcome.reused}
+    if outcome.reused:
+        return Completed(name="Reused", message="finished by an earlier run; nothing generated", data=result)
+    return result

@@ -1,28 +1,20 @@
-"""Access to an output root from a flow: storage options (parameter, Prefect block, environment) and the writer's lease."""
+"""Access to an output root from a flow: storage options (a Prefect Secret block, the environment) and the writer's lease."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping
+from typing import Iterator, Mapping
 
 from fluxcat.lease import DEFAULT_TTL_SECONDS, Lease
 from fluxcat.pipeline import RunOptions
-from fluxcat.storage_options import ENV_VAR, resolve_storage_options
+from fluxcat.storage_options import resolve_storage_options
 from fluxcat.store import Store
 
 
-def storage_options_for(explicit: Any = None, block: str | None = None) -> dict:
-    """A flow parameter wins, then a Prefect Secret block holding a JSON object, then $FLUXCAT_STORAGE_OPTIONS.
-    The values are secrets: they go to fsspec only, never to logs, manifests or artifacts."""
-    if explicit is not None and hasattr(explicit, "get_secret_value"):
-        explicit = explicit.get_secret_value()
-    if isinstance(explicit, str) and explicit.strip():
-        return resolve_storage_options(environ={ENV_VAR: explicit})  # same JSON rules, never echoed
-    if explicit:
-        return resolve_storage_options(explicit)
-    if block:
-        return resolve_storage_options(_secret_block(block))
-    return resolve_storage_options()
+def storage_options_for(block: str = "") -> dict:
+    """A Prefect Secret block holding a JSON object, else $FLUXCAT_STORAGE_OPTIONS on the worker, else {}: secrets
+    reach a flow by reference only. The values go to fsspec only, never to logs, manifests or artifacts."""
+    return resolve_storage_options(_secret_block(block) if block else None)
 
 
 def _secret_block(name: str) -> Mapping:

@@ -1,23 +1,26 @@
-"""Task: plan a catalog into shards in the output store."""
+"""Tasks: check the configuration, and plan a catalog into shards in the output store."""
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect import get_run_logger, task
 
 from fluxcat.dedupe.audit import audit_markdown
 from fluxcat.pipeline import RunOptions, check_options, plan
+from tasks.reporting import publish_markdown
 
 
 @task(name="check-config", tags=["fluxcat"])
 def check_config_task(options: RunOptions) -> str:
-    """Validate configuration before any work; returns the resolved backend's name."""
-    return check_options(options).name
+    """Validate configuration before any work; logs and returns the resolved backend's name."""
+    name = check_options(options).name
+    get_run_logger().info("backend: %s", options.backend if name == options.backend else f"{options.backend} -> {name}")
+    return name
 
 
 @task(name="plan-catalog", tags=["fluxcat"])
 def plan_catalog_task(options: RunOptions) -> dict:
     report = plan(options)
     if report.duplicates or report.kept_apart:
-        create_markdown_artifact(audit_markdown(report.duplicates, report.kept_apart), key="dedupe-audit")
+        publish_markdown("dedupe-audit", options.output, audit_markdown(report.duplicates, report.kept_apart),
+                         "rows dedupe merged, and the closest pairs it kept apart, each with the reason")
     return report.to_dict()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from prefect import task
-from prefect.artifacts import create_table_artifact
 
 from fluxcat.pipeline import RunOptions
 from fluxcat.refresh import finish_refresh, prepare_refresh
 from fluxcat.store import Store
+from tasks.reporting import publish_table
 
 
 @task(name="compare-with-manifest", tags=["fluxcat"])
@@ -23,9 +23,9 @@ def finish_refresh_task(options: RunOptions, token: str, plan_shards: list[str],
                         prune: bool, started: datetime) -> dict:
     store = Store(options.output, options.storage_options)
     summary = finish_refresh(store, token, plan_shards, work_shards, prune, started, title=f"fluxcat refresh: {options.catalog}")
-    create_table_artifact(key="fluxcat-refresh", table=summary.table(),
-                          description=f"refresh of {options.output} from {options.catalog}: catalog rows added / changed / "
-                                      "missing (regenerated), unchanged, removed, not selected; images by outcome")
+    publish_table("refresh", options.output, summary.table(),
+                  f"refresh of {options.output} from {options.catalog}: catalog rows added / changed / "
+                  "missing (regenerated), unchanged, removed, not selected; images by outcome")
     return {"counts": summary.counts, "made": dict(summary.made), "statuses": dict(summary.run.statuses),
             "rows": summary.run.rows,
             "pruned_images": summary.pruned_images, "manifest": summary.run.manifest_uri,

@@ -1,57 +1,165 @@
-"""Tasks: merge the manifest and index.html, and publish the run's Prefect artifacts."""
+"""Tasks and helpers that tell the UI about a run: stage log lines, the plan, shard progress, summary and gallery."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import logging
+import re
 import time
 from datetime import datetime
+from typing import Iterator
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 
+from fluxcat.layout import INDEX, MANIFEST
 from fluxcat.pipeline import RunOptions, finish
+from fluxcat.schema import PLANNED, STATUSES
 
 GALLERY_IMAGES = 8
+STATUS_ORDER = (PLANNED,) + STATUSES
 
 
 @task(name="finish-run", tags=["fluxcat"])
 def finish_run_task(options: RunOptions, shards: list[str], reused: list[str], started: datetime) -> dict:
     summary = finish(options, shards, set(reused), started)
-    create_table_artifact(key="fluxcat-summary", table=summary.table(),
-                          description=f"fluxcat run of {options.catalog}: images by status, model and size")
-    create_markdown_artifact(key="fluxcat-gallery", markdown=gallery_markdown(options, summary.manifest_uri),
-                             description="first images of the run")
+    publish_table("summary", options.output, summary.table(),
+                  f"fluxcat run of {options.catalog}: images by status, model and size")
+    publish_markdown("gallery", options.output, gallery_markdown(options, summary.manifest_uri),
+                     "first images of the run, and the contact sheet")
+    get_run_logger().info("done: %s; manifest %s; contact sheet %s", counts_line(summary.statuses),
+                          summary.manifest_uri, sibling(summary.manifest_uri, INDEX))
     return {"statuses": dict(summary.statuses), "models": dict(summary.models), "sizes": dict(summary.sizes),
             "rows": summary.rows, "cost_usd": summary.cost_usd, "manifest": summary.manifest_uri, "qa": dict(summary.qa),
             "history": summary.history_uri}
 
 
+def publish_plan(options: RunOptions, plan: dict, dry_run: bool) -> None:
+    """The plan as a log line, and as an artifact (what a dry run leaves to read)."""
+    line = (f"plan: {plan['catalog_rows']} catalog rows -> {plan['images_to_generate']} images to generate in "
+            f"{len(plan['shards'])} shards ({counts_line(plan['statuses'])}); "
+            f"estimated cost ${plan['estimated_cost_usd']:.4f}")
+    get_run_logger().info(("dry run, nothing generated: " if dry_run else "") + line)
+    table = [{"by": by, "value": str(value), "count": count} for by in ("statuses", "models", "sizes")
+             for value, count in sorted(plan[by].items())]
+    publish_table("plan", options.output, table, ("dry run: " if dry_run else "") + line)
+
+
+def counts_line(counts: dict) -> str:
+    ordered = sorted(counts, key=lambda s: STATUS_ORDER.index(s) if s in STATUS_ORDER else len(STATUS_ORDER))
+    return ", ".join(f"{counts[s]} {s}" for s in ordered if counts[s])
+
+
+def shard_label(shard: dict) -> str:
+    """A task run name a person can read: the model, the images to make and the first catalog row."""
+    if "first_row" not in shard:
+        return f"shard {shard['name'][:8]}"
+    what = f"{shard['model']} · {shard['images']} images" if shard["images"] else "nothing to make"
+    return f"{what} · from row {shard['first_row']} · {shard['name'][:6]}"
+
+
+def log_shard(outcome: dict) -> None:
+    what = ("reused: finished by an earlier run" if outcome["reused"]
+            else f"{counts_line(outcome['statuses'])} in {outcome['seconds']:.1f} s")
+    cost = f", ${outcome['cost_usd']:.4f}" if outcome.get("cost_usd") else ""
+    get_run_logger().info("shard %s: %s%s", outcome["shard"][:12], what, cost)
+
+
 def gallery_markdown(options: RunOptions, manifest_uri: str) -> str:
-    """Inline images where the output is browsable over http(s); links to the files otherwise."""
+    """Inline images where the output is browsable over http(s); else a table linking each image and the
+    contact sheet (index.html), which shows them all."""
     from fluxcat.manifest import first_images
     from fluxcat.store import Store
 
     rows = first_images(Store(options.output, options.storage_options), GALLERY_IMAGES)
-    lines = [f"# fluxcat gallery\n\nManifest: `{manifest_uri}`\n"]
-    for row in rows:
-        label = _md_escape(row["id"])
-        if row["image_uri"].startswith(("http://", "https://")):
-            lines.append(f"![{label}]({row['image_uri']})")
-        else:
-            lines.append(f"- **{label}**: `{row['image_uri']}`: {_md_escape(row['prompt'][:120])}")
+    index = sibling(manifest_uri, INDEX)
+    lines = [f"# fluxcat gallery\n\nContact sheet: [`{index.replace('`', '')}`]({_link(index)})  \n"
+             f"Manifest: `{manifest_uri}`\n"]
+    if rows and all(r["image_uri"].startswith(("http://", "https://")) for r in rows):
+        lines += [f"![{_md_escape(r['id'])}]({r['image_uri']})" for r in rows]
+    elif rows:
+        lines += ["| id | prompt | image |", "|---|---|---|"]
+        lines += [f"| {_md_escape(r['id'])} | {_md_escape(r['prompt'][:100])} | [open]({_link(r['image_uri'])}) |"
+                  for r in rows]
+    else:
+        lines.append("No images yet.")
     return "\n".join(lines)
+
+
+def sibling(uri: str, name: str) -> str:
+    return f"{uri.rsplit('/', 1)[0]}/{name}" if uri.endswith(MANIFEST) else f"{uri.rstrip('/')}/{name}"
+
+
+def _link(uri: str) -> str:
+    return uri if "://" in uri else "file://" + uri.replace(" ", "%20")
 
 
 def _md_escape(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_{}[]()#+!|<>" else c for c in str(text))
 
 
+def artifact_key(kind: str, output: str) -> str:
+    """fluxcat-<kind>-<deployment or flow>-<output>: one key's history is one deployment's runs on one output."""
+    from prefect.runtime import deployment, flow_run
+
+    source = deployment.name or flow_run.flow_name or "adhoc"
+    tail = output.rstrip("/").rsplit("/", 1)[-1]
+    digest = hashlib.sha256(output.encode()).hexdigest()[:8]
+    return "-".join(_slug(part) for part in ("fluxcat", kind, source, tail, digest) if _slug(part))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")[:40]
+
+
+def publish_table(kind: str, output: str, table: list[dict], description: str) -> None:
+    _publish(kind, output, json.dumps(table, default=str), description,
+             lambda key: create_table_artifact(key=key, table=table, description=description))
+
+
+def publish_markdown(kind: str, output: str, markdown: str, description: str) -> None:
+    _publish(kind, output, markdown, description,
+             lambda key: create_markdown_artifact(key=key, markdown=markdown, description=description))
+
+
+def _publish(kind: str, output: str, data: str, description: str, create) -> None:
+    """Create the artifact, or update the one this flow run made before (a retried run makes no second copy)."""
+    key = artifact_key(kind, output)
+    existing = _this_runs_artifact(key)
+    if existing is None:
+        create(key)
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactUpdate
+
+    with get_client(sync_client=True) as client:
+        client.update_artifact(existing, ArtifactUpdate(data=data, description=description))
+
+
+def _this_runs_artifact(key: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.runtime import flow_run
+
+    if not flow_run.id:
+        return None
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])), limit=1)
+    return found[0].id if found else None
+
+
 class ShardProgress:
     """A progress artifact for the UI, moved on as shards finish; at most one update a second, since each is
     a round trip to the Prefect API and a catalog can have thousands of shards."""
 
-    def __init__(self, total: int, min_interval: float = 1.0):
+    def __init__(self, options: RunOptions, total: int, min_interval: float = 1.0):
         self.total, self.done, self.min_interval = total, 0, min_interval
-        self.artifact_id = create_progress_artifact(progress=0.0, key="fluxcat-progress", description="shards finished")
+        key = artifact_key("progress", options.output)
+        self.artifact_id = _this_runs_artifact(key) or create_progress_artifact(
+            progress=0.0, key=key, description="shards finished")
         self.last_update = time.monotonic()
 
     def shard_done(self) -> None:
@@ -60,3 +168,24 @@ class ShardProgress:
         if self.done == self.total or now - self.last_update >= self.min_interval:
             update_progress_artifact(artifact_id=self.artifact_id, progress=100.0 * self.done / max(self.total, 1))
             self.last_update = now
+
+
+@contextlib.contextmanager
+def core_logs_to_run() -> Iterator[None]:
+    """The core's own log lines (`auto -> tiny` and why, hosted retries) reach the run's log in the UI."""
+    handler = _ToRunLogger(get_run_logger())
+    core = logging.getLogger("fluxcat")
+    core.addHandler(handler)
+    try:
+        yield
+    finally:
+        core.removeHandler(handler)
+
+
+class _ToRunLogger(logging.Handler):
+    def __init__(self, run_logger):
+        super().__init__(logging.INFO)
+        self.run_logger = run_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.run_logger.log(record.levelno, "%s", record.getMessage())

@@ -50,17 +50,31 @@ def catalog_factory(tmp_path):
     return make
 
 
-def latest_artifact(key: str) -> dict:
-    """The newest Prefect artifact with this key, read back through Prefect's own API."""
+def prefect_post(path: str, body: dict) -> list[dict]:
+    """POST a filter to the Prefect API this test talks to, through Prefect's own client."""
     import asyncio
 
     from prefect.client.orchestration import get_client
 
-    async def latest():
+    async def post():
         async with get_client() as client:
-            response = await client._client.post("/artifacts/latest/filter",
-                                                  json={"artifacts": {"key": {"any_": [key]}}, "limit": 1})
+            response = await client._client.post(path, json=body)
             response.raise_for_status()
-            return response.json()[0]
+            return response.json()
 
-    return asyncio.run(latest())
+    return asyncio.run(post())
+
+
+def artifact_key(kind: str, output: str, flow: str = "generate-catalog") -> str:
+    """The documented key: fluxcat-<kind>-<deployment or flow>-<output's last part>-<8 hex of the output URL>."""
+    import hashlib
+
+    return f"fluxcat-{kind}-{flow}-{output.rsplit('/', 1)[-1]}-{hashlib.sha256(output.encode()).hexdigest()[:8]}"
+
+
+def latest_artifact(kind: str, output: str, flow: str = "generate-catalog") -> dict:
+    """The newest Prefect artifact of this kind for this flow and output, read back through Prefect's own API."""
+    found = prefect_post("/artifacts/latest/filter",
+                         {"artifacts": {"key": {"any_": [artifact_key(kind, output, flow)]}}, "limit": 1})
+    assert found, f"no {kind} artifact for {output}"
+    return found[0]

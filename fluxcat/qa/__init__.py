@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pyarrow as pa
-
-QA_STATUSES = ("passed", "retried", "flagged", "skipped")
-
-# Manifest columns QA adds to every row (null where no image was made or checked).
-QA_FIELDS = [
-    pa.field("qa_status", pa.string()), pa.field("qa_score", pa.float64()),
-    pa.field("qa_attempts", pa.int32()), pa.field("qa_details", pa.string()),
-]
+from fluxcat.schema import QA_FIELDS, QA_STATUSES  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from PIL import Image
 
 from fluxcat.manifest import read_manifest
 from fluxcat.store import Store
+from tests.conftest import latest_artifact, prefect_post
 
 ROWS = [
     {"id": "sq", "prompt": "a red leather wallet", "image_size": "square", "category": "bags"},
@@ -29,8 +30,8 @@ def flow_run(prefect_harness, tmp_path_factory):
     root = tmp_path_factory.mktemp("flow")
     catalog = write_catalog(root / "catalog.parquet", ROWS)
     output = str(root / "out")
-    first = generate_catalog(catalog=catalog, output=output, backend="tiny", shard_size=2)
-    second = generate_catalog(catalog=catalog, output=output, backend="tiny", shard_size=2)
+    first = generate_catalog(catalog=catalog, output=output, backend="tiny", images={"shard_size": 2})
+    second = generate_catalog(catalog=catalog, output=output, backend="tiny", images={"shard_size": 2})
     return first, second, Store(output)
 
 
@@ -70,7 +71,8 @@ def test_rerun_regenerates_nothing(flow_run):
 def test_dry_run_generates_nothing(prefect_harness, tmp_path, catalog_factory):
     from flows.catalog import generate_catalog
 
-    result = generate_catalog(catalog=catalog_factory(ROWS), output=str(tmp_path / "o"), backend="tiny", dry_run=True)
+    result = generate_catalog(catalog=catalog_factory(ROWS), output=str(tmp_path / "o"), backend="tiny",
+                              scope={"dry_run": True})
     assert result["dry_run"] and result["plan"]["images_to_generate"] == 5
     assert not (tmp_path / "o" / "images").exists()
 
@@ -82,30 +84,66 @@ def test_bad_configuration_fails_before_any_work(prefect_harness, tmp_path, cata
     with pytest.raises(Exception, match="Input should be 'auto'"):
         generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend="nope")
     with pytest.raises(Exception, match="has no model_index.json"):
-        generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend="diffusers",
-                         backend_options={"schnell": str(tmp_path / "missing")})
-    with pytest.raises(Exception, match="shard_size must be at least 1"):
-        generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend="tiny", shard_size=0)
+        generate_catalog(catalog=catalog, output=str(tmp_path / "o"),
+                         backend={"backend": "diffusers", "backend_options": {"schnell": str(tmp_path / "missing")}})
+    with pytest.raises(Exception, match="greater than or equal to 1"):
+        generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend="tiny", images={"shard_size": 0})
+    with pytest.raises(Exception, match="would carry a secret in clear"):
+        generate_catalog(catalog=catalog, output=str(tmp_path / "o"), backend={"backend_options": {"api_key": "k"}})
     assert not (tmp_path / "o").exists()
 
 
-def test_artifacts_summary_progress_and_gallery(flow_run):
-    import asyncio
+def test_artifacts_summary_progress_and_gallery_per_output(flow_run):
     import json
 
-    from prefect.client.orchestration import get_client
-
-    async def latest(key):
-        async with get_client() as client:
-            response = await client._client.post("/artifacts/latest/filter",
-                                                  json={"artifacts": {"key": {"any_": [key]}}, "limit": 1})
-            response.raise_for_status()
-            return response.json()[0]
-
-    summary, progress, gallery = (asyncio.run(latest(k)) for k in ("fluxcat-summary", "fluxcat-progress", "fluxcat-gallery"))
+    output = flow_run[2].root
+    summary, progress, gallery = (latest_artifact(k, output) for k in ("summary", "progress", "gallery"))
     table = summary["data"] if isinstance(summary["data"], list) else json.loads(summary["data"])
     by_status = {r["value"]: r["images"] for r in table if r["by"] == "status"}
     assert by_status["existing"] == 5 and by_status["duplicate"] == 1 and by_status["rejected"] == 2  # the rerun's
     assert {r["value"] for r in table if r["by"] == "size"} == {"512x512", "656x304"}
     assert progress["type"] == "progress" and float(progress["data"]) == 100.0
-    assert gallery["type"] == "markdown" and "fluxcat gallery" in gallery["data"] and "images/" in gallery["data"]
+    assert gallery["type"] == "markdown" and "fluxcat gallery" in gallery["data"]
+    assert f"({_link(output)}/index.html)" in gallery["data"] and "images/" in gallery["data"]
+
+
+def _link(path: str) -> str:
+    return "file://" + path
+
+
+def test_stage_logs_say_backend_plan_shards_and_where_the_manifest_is(flow_run):
+    output = flow_run[2].root
+    runs = prefect_post("/flow_runs/filter", {"flow_runs": {"name": {"like_": "%"}}, "sort": "START_TIME_DESC"})
+    messages, run_ids = [], []
+    for run in runs:
+        logs = prefect_post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run["id"]]}}, "limit": 200})
+        text = [entry["message"] for entry in logs]
+        if any(output in line for line in text):
+            messages.append(text)
+            run_ids.append(run["id"])
+    assert len(messages) == 2  # the run and the rerun
+    for text in messages:
+        joined = "\n".join(text)
+        assert "backend: tiny" in joined
+        assert "plan: 7 catalog rows -> " in joined and "1 duplicate, 2 rejected" in joined
+        assert f"manifest {output}/manifest.parquet; contact sheet {output}/index.html" in joined
+    assert sum("reused: finished by an earlier run" in line for text in messages for line in text) >= 2
+    assert any("generated in" in line for text in messages for line in text)
+    shard_states = {run_id: sorted(t["state"]["name"] for t in prefect_post("/task_runs/filter", {
+        "task_runs": {"name": {"like_": "% · from row %"}}, "flow_runs": {"id": {"any_": [run_id]}}}))
+        for run_id in run_ids}
+    # the first run's shard tasks end Completed, the rerun's (finished shards found again) Reused
+    assert {frozenset(states) for states in shard_states.values()} == {frozenset({"Completed"}), frozenset({"Reused"})}
+
+
+def test_dry_run_leaves_a_plan_artifact_and_log(prefect_harness, tmp_path, catalog_factory):
+    import json
+
+    from flows.catalog import generate_catalog
+
+    output = str(tmp_path / "dry")
+    generate_catalog(catalog=catalog_factory(ROWS), output=output, backend="tiny", scope={"dry_run": True})
+    plan = latest_artifact("plan", output)
+    assert plan["description"].startswith("dry run: plan: 7 catalog rows -> 5 images to generate")
+    rows = {(r["by"], r["value"]): r["count"] for r in json.loads(plan["data"])}
+    assert rows[("statuses", "planned")] == 5 and rows[("statuses", "rejected")] == 2

@@ -11,11 +11,11 @@ def test_dry_run_publishes_merges_and_pairs_kept_apart(prefect_harness, tmp_path
     from flows.catalog import generate_catalog
     from tests.conftest import latest_artifact, write_catalog
 
-    catalog = write_catalog(tmp_path / "catalog.parquet", ROWS)
-    result = generate_catalog(catalog=catalog, output=str(tmp_path / "out"), backend="tiny", dry_run=True)
+    catalog, output = write_catalog(tmp_path / "catalog.parquet", ROWS), str(tmp_path / "out")
+    result = generate_catalog(catalog=catalog, output=output, backend="tiny", scope={"dry_run": True})
     assert [(d["row_number"], d["canonical"]) for d in result["plan"]["duplicates"]] == [(1, 0)]
 
-    artifact = latest_artifact("dedupe-audit")
+    artifact = latest_artifact("dedupe-audit", output)
     assert artifact["type"] == "markdown"
     assert "1 rows merged" in artifact["data"] and "sneakers ~ trainers" in artifact["data"]
     assert "differs in colour: white vs black" in artifact["data"]

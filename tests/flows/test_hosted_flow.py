@@ -48,8 +48,10 @@ def test_hosted_flow_keeps_the_key_secret_and_honours_the_budget(prefect_harness
     catalog = write_catalog(tmp_path / "catalog.parquet", ROWS)
     output = str(tmp_path / "out")
     with FalServer(key) as fal:
-        result = generate_catalog(catalog=catalog, output=output, backend="fal", shard_size=2, budget_usd=BUDGET,
-                                  backend_options={"base_url": fal.url, "api_key_block": "fluxcat-test-fal-key", **FAST})
+        result = generate_catalog(catalog=catalog, output=output,
+                                  images={"shard_size": 2, "qa": False},  # the double's flat images would be reseeded
+                                  backend={"backend": "fal", "budget_usd": BUDGET, "api_key_block": "fluxcat-test-fal-key",
+                                           "backend_options": {"base_url": fal.url, **FAST}})
     close_all()
     rows = {r["id"]: r for r in read_manifest(Store(output)).to_pylist()}
     assert sorted(rows) == sorted(r["id"] for r in ROWS)

@@ -47,3 +47,19 @@ def test_a_held_output_is_refused_with_exit_3(catalog_factory, tmp_path, prefect
     assert main(["refresh", catalog_factory(ROWS), "-o", output, *COMMON, "--lease-wait", "0.5"]) == 3
     assert not (tmp_path / "out" / "manifest.parquet").exists()
     assert json.loads(Store(output).read_bytes(LEASE_PATH))["owner"] == "flow run nightly-42"  # left alone
+
+
+def test_run_and_refresh_with_defaults_agree_on_every_row(catalog_factory, tmp_path, prefect_harness):
+    """One settings schema: a default refresh plans exactly the keys a default run made, semantic duplicates included."""
+    rows = [{"id": "a", "prompt": "A red leather wallet on a white background, product photo", "width": 64, "height": 64},
+            {"id": "b", "prompt": "A red leather wallet on a white background, product photograph", "width": 64,
+             "height": 64},
+            {"id": "c", "prompt": "A brown leather wallet on a white background, product photo", "width": 64, "height": 64}]
+    catalog, output = catalog_factory(rows), str(tmp_path / "out")
+    assert main(["run", catalog, "-o", output, "-b", "fixed"]) == 0
+    first = manifest(output)
+    assert first["b"]["status"] == "duplicate" and first["c"]["status"] == "generated"  # the default is semantic
+    assert main(["refresh", catalog, "-o", output, "-b", "fixed"]) == 0
+    second = manifest(output)
+    columns = ("key", "status", "image_uri", "duplicate_of", "created_at")
+    assert {i: [r[c] for c in columns] for i, r in second.items()} == {i: [r[c] for c in columns] for i, r in first.items()}

@@ -14,7 +14,8 @@ from fluxcat import placement
 
 ROWS = [{"id": f"r{n}", "prompt": f"{'broken' if n == 5 else 'studio'} photo of product {n % 7}", "width": 64,
          "height": 64} for n in range(14)]  # 7 distinct prompts twice: duplicates; one prompt fails
-RUN = {"backend": "fixed", "shard_size": 3, "backend_options": {"fail_prompts_containing": "broken"}}
+RUN = {"backend": {"backend": "fixed", "backend_options": {"fail_prompts_containing": "broken"}},
+       "images": {"shard_size": 3}}
 
 
 def outcome(output) -> list[tuple]:
@@ -43,8 +44,18 @@ def threads(catalog, tmp_path_factory, prefect_harness):
 def test_dask_local_cluster_of_two_processes_matches_threads(catalog, threads, tmp_path):
     from flows.catalog import generate_catalog
 
-    result = generate_catalog(catalog=catalog, output=str(tmp_path), task_runner="dask", workers=2, **RUN)
+    from fluxcat import events
+
+    seen: list[dict] = []
+    unsubscribe = events.subscribe(seen.append)  # what the CLI's progress bar listens to
+    try:
+        result = generate_catalog(catalog=catalog, output=str(tmp_path), execution={"task_runner": "dask", "workers": 2},
+                                  **RUN)
+    finally:
+        unsubscribe()
     assert outcome(tmp_path) == threads
+    planned = sum(e["planned_rows"] for e in seen if "planned_rows" in e)
+    assert planned == len(ROWS) and sum(e.get("rows_done", 0) + ("status" in e) for e in seen) == planned
     assert result["statuses"]["generated"] == sum(1 for *_, s in threads if s == "generated")
 
 
@@ -52,20 +63,20 @@ def test_ray_local_cluster_matches_threads(catalog, threads, tmp_path):
     pytest.importorskip("prefect_ray")
     from flows.catalog import generate_catalog
 
-    generate_catalog(catalog=catalog, output=str(tmp_path), task_runner="ray", workers=2, **RUN)
+    generate_catalog(catalog=catalog, output=str(tmp_path), execution={"task_runner": "ray", "workers": 2}, **RUN)
     assert outcome(tmp_path) == threads
 
 
 def test_engine_settings_fail_before_any_work(catalog, tmp_path, prefect_harness):
     from flows.catalog import generate_catalog
 
-    with pytest.raises(ValueError, match="cluster_address needs task_runner"):
-        generate_catalog(catalog=catalog, output=str(tmp_path), cluster_address="tcp://127.0.0.1:1", **RUN)
+    with pytest.raises(Exception, match="cluster_address needs task_runner"):
+        generate_catalog(catalog=catalog, output=str(tmp_path), execution={"cluster_address": "tcp://127.0.0.1:1"}, **RUN)
     assert not (tmp_path / "_work").exists()
 
 
 @task
-def probe_shard(options, shard):
+def probe_shard(options, shard, label):
     """Stands in for a GPU shard: where it ran, what device it saw, when."""
     from distributed import get_worker
 
@@ -78,7 +89,7 @@ def probe_shard(options, shard):
 @flow
 def probe_gpu_shards(shards: int) -> list[dict]:
     with shard_runner("dask", "tiny") as submit:
-        return [future.result() for future in submit(probe_shard, None, list(range(shards)))]
+        return [future.result() for future in submit(probe_shard, None, list(range(shards)), [f"probe {n}" for n in range(shards)])]
 
 
 def test_dask_gpu_shards_run_one_per_gpu_worker(monkeypatch, prefect_harness):
@@ -100,7 +111,7 @@ def test_dask_gpu_shards_run_one_per_gpu_worker(monkeypatch, prefect_harness):
 
 
 @task
-def probe_ray_shard(options, shard):
+def probe_ray_shard(options, shard, label):
     started = time.time()
     time.sleep(1.0)
     return {"cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": started, "end": time.time()}
@@ -109,7 +120,7 @@ def probe_ray_shard(options, shard):
 @flow
 def probe_ray_gpu_shards(shards: int) -> list[dict]:
     with shard_runner("ray", "tiny", workers=4) as submit:
-        return [future.result() for future in submit(probe_ray_shard, None, list(range(shards)))]
+        return [future.result() for future in submit(probe_ray_shard, None, list(range(shards)), [f"probe {n}" for n in range(shards)])]
 
 
 def test_ray_gpu_shards_take_one_gpu_each(monkeypatch, prefect_harness):

@@ -75,7 +75,7 @@ ROWS = [{"id": f"sku-{n}", "prompt": f"product photo of item {n}", "width": 64, 
 
 
 def test_catalog_in_s3_to_images_and_manifest_in_s3_then_rerun_and_refresh(s3, prefect_harness, monkeypatch):
-    from pydantic import SecretStr
+    from prefect.blocks.system import Secret
 
     from flows.catalog import generate_catalog
     from flows.refresh import refresh_assets
@@ -84,9 +84,10 @@ def test_catalog_in_s3_to_images_and_manifest_in_s3_then_rerun_and_refresh(s3, p
     catalog = put_catalog(fs, "catalogs/v1.parquet", ROWS)
     output = f"s3://{BUCKET}/runs/{uuid.uuid4().hex[:8]}"
 
-    # 1. storage options as a secret flow parameter (a SecretStr: Prefect records it masked)
-    first = generate_catalog(catalog=catalog, output=output, backend="fixed", shard_size=2,
-                             storage_options=SecretStr(json.dumps(options)))
+    # 1. storage options from a Prefect Secret block named in the flow's storage settings (never a value)
+    Secret(value=options).save("fluxcat-test-s3", overwrite=True)
+    first = generate_catalog(catalog=catalog, output=output, backend="fixed", images={"shard_size": 2},
+                             storage={"storage_block": "fluxcat-test-s3"})
     assert first["statuses"] == {"generated": 5} and first["manifest"] == f"{output}/manifest.parquet"
     manifest = read_manifest(fs, output)
     images = fs.find(f"{output.removeprefix('s3://')}/images")
@@ -97,21 +98,19 @@ def test_catalog_in_s3_to_images_and_manifest_in_s3_then_rerun_and_refresh(s3, p
 
     # 2. a rerun, storage options from the environment this time: nothing is made again
     monkeypatch.setenv("FLUXCAT_STORAGE_OPTIONS", json.dumps(options))
-    second = generate_catalog(catalog=catalog, output=output, backend="fixed", shard_size=2)
+    second = generate_catalog(catalog=catalog, output=output, backend="fixed", images={"shard_size": 2})
     assert second["statuses"] == {"existing": 5}
     fs.invalidate_cache()
     assert {p: fs.info(p)["LastModified"] for p in images} == made
 
-    # 3. refresh from a changed catalog in S3, with one image deleted from the bucket; options from a Secret block
-    from prefect.blocks.system import Secret
-
+    # 3. refresh from a changed catalog in S3, with one image deleted from the bucket; options from the Secret block
     monkeypatch.delenv("FLUXCAT_STORAGE_OPTIONS")
-    Secret(value=options).save("fluxcat-test-s3", overwrite=True)
     changed = [dict(r) for r in ROWS[:4]] + [{"id": "sku-new", "prompt": "a new product", "width": 64, "height": 64}]
     changed[1]["prompt"] = "product photo of item 1, on a red background"
     fs.rm(manifest["sku-2"]["image_uri"])
     catalog_v2 = put_catalog(fs, "catalogs/v2.parquet", changed)
-    result = refresh_assets(catalog=catalog_v2, output=output, backend="fixed", storage_block="fluxcat-test-s3")
+    result = refresh_assets(catalog=catalog_v2, output=output, backend="fixed",
+                            storage={"storage_block": "fluxcat-test-s3"})
     assert {k: v for k, v in result["counts"].items() if v} == {"added": 1, "changed": 1, "missing": 1,
                                                                   "unchanged": 2, "removed": 1}
     assert result["made"] == {"generated": 3}

@@ -10,13 +10,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from fluxcat.backends.hosted.per_store import PerStore
+from fluxcat.layout import JOBS_DIR  # records live at <provider>/<image key>.json below it
 
 if TYPE_CHECKING:
     from fluxcat.store import Store
 
 log = logging.getLogger("fluxcat.hosted")
-
-JOBS_DIR = "_work/jobs"  # <provider>/<image key>.json; the lead moves this into fluxcat/layout.py at merge
 
 
 class JobJournal:

@@ -10,14 +10,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from fluxcat.backends.hosted.per_store import PerStore
+from fluxcat.layout import QUOTA_DIR
 from fluxcat.backends.hosted.secrets import scrub
 
 if TYPE_CHECKING:
     from fluxcat.store import Store
 
 log = logging.getLogger("fluxcat.hosted")
-
-QUOTA_DIR = "_work/quota"
 
 
 class QuotaLedger:

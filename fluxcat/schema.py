@@ -1,0 +1,43 @@
+"""The manifest's schema and the status sets: what a plan row and a manifest row hold, and what each status means."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+PLANNED = "planned"  # a plan row still to be made; never in a finished manifest
+# Every status a manifest row can end with, in the order reports list them.
+STATUSES = ("generated", "existing", "duplicate", "rejected", "failed", "skipped")
+WITH_IMAGE = ("generated", "existing")  # rows whose image is in the store
+SHOWS_IMAGE = WITH_IMAGE + ("duplicate",)  # rows a contact sheet can show (a duplicate points at its canonical image)
+QA_STATUSES = ("passed", "retried", "flagged", "skipped")  # what image QA concluded of a row's image
+
+# The columns planning writes; catalog columns fluxcat does not read follow them, with their own types.
+PLAN_FIELDS = [
+    pa.field("row_number", pa.int64()), pa.field("id", pa.string()), pa.field("prompt", pa.string()),
+    pa.field("status", pa.string()), pa.field("reason", pa.string()), pa.field("duplicate_of", pa.string()),
+    pa.field("similarity", pa.float64()), pa.field("corrections", pa.string()),
+    pa.field("model", pa.string()), pa.field("width", pa.int32()), pa.field("height", pa.int32()),
+    pa.field("steps", pa.int32()), pa.field("guidance", pa.float64()), pa.field("seed", pa.int64()),
+    pa.field("image_index", pa.int32()), pa.field("num_images", pa.int32()), pa.field("key", pa.string()),
+    pa.field("image_uri", pa.string()), pa.field("est_cost_usd", pa.float64()),
+]
+PLAN_COLUMN_NAMES = {f.name for f in PLAN_FIELDS}
+# The columns image QA adds to each row (null where no image was made or checked).
+QA_FIELDS = [
+    pa.field("qa_status", pa.string()), pa.field("qa_score", pa.float64()),
+    pa.field("qa_attempts", pa.int32()), pa.field("qa_details", pa.string()),
+]
+# The columns generation adds to each plan row.
+OUTCOME_FIELDS = [
+    pa.field("backend", pa.string()), pa.field("sha256", pa.string()), pa.field("bytes", pa.int64()),
+    pa.field("seconds", pa.float64()), pa.field("cost_usd", pa.float64()),
+    pa.field("created_at", pa.timestamp("us", tz="UTC")), pa.field("details", pa.string()),
+    *QA_FIELDS,
+]
+# Every column fluxcat writes: a catalog column of the same name passes through renamed (catalog_<name>).
+MANIFEST_COLUMN_NAMES = frozenset(PLAN_COLUMN_NAMES | {f.name for f in OUTCOME_FIELDS})
+
+
+def manifest_schema(plan_schema: pa.Schema) -> pa.Schema:
+    """The plan's columns plus the outcome columns; passthrough columns keep their catalog types."""
+    return pa.schema(list(plan_schema) + [f for f in OUTCOME_FIELDS if f.name not in plan_schema.names])
