@@ -44,10 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes end like every other expected error: one line that says what is wrong, no usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"fluxcat: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fluxcat import settings
 
-    parser = argparse.ArgumentParser(prog="fluxcat", description="Turn a Parquet prompt catalog into an image catalog with FLUX.")
+    parser = Parser(prog="fluxcat", description="Turn a Parquet prompt catalog into an image catalog with FLUX.")
     commands = parser.add_subparsers(title="commands")
     run = commands.add_parser("run", help="generate images and a manifest (Prefect flow, ephemeral mode)")
     _add_catalog_arguments(run)

@@ -63,8 +63,8 @@ def test_bad_catalogs_give_one_message_and_no_traceback(tmp_path, command):
 def test_bad_configuration_gives_one_message_and_no_traceback(tmp_path, command):
     good = tmp_path / "good.parquet"
     pq.write_table(pa.table({"prompt": ["a red mug"]}), good)
-    for args, message in ((["--shard-size", "0"], "shard_size must be at least 1"),
-                          (["--backend-option", "nonsense"], "--backend-option takes KEY=VALUE"),
+    for args, message in ((["--shard-size", "0"], "shard_size: Input should be greater than or equal to 1"),
+                          (["--backend-option", "nonsense"], "argument --backend-option: takes KEY=VALUE"),
                           (["--backend", "no-such-backend"], "no-such-backend")):
         result = fluxcat(command, str(good), "--output", str(tmp_path / "out"), *COMMON, *args)
         assert_one_clear_message(result, message)
