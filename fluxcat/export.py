@@ -11,7 +11,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fluxcat.manifest import MANIFEST
+from fluxcat.layout import MANIFEST
 from fluxcat.store import Store
 
 EXPORT_FORMATS = ("hf", "webdataset")

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import pyarrow as pa
 
 from fluxcat.backends.base import Backend, ImageRequest, ImageResult
-from fluxcat.shards import PARTS_DIR, PLAN_DIR
+from fluxcat.layout import PARTS_DIR, PLAN_DIR
+from fluxcat.schema import manifest_schema
 from fluxcat.store import Store, image_relpath
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from fluxcat.budget import Budget
     from fluxcat.qa.stage import ShardQa
 
-# Outcome columns added to each plan row to make a manifest row.
-from fluxcat.schema import OUTCOME_FIELDS, manifest_schema  # noqa: E402,F401
 ENCODE_OPTIONS = {"png": {"compress_level": 3}, "webp": {"quality": 90, "method": 4}, "jpeg": {"quality": 92}}
 
 Event = Callable[[dict], None]

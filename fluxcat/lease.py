@@ -11,9 +11,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from fluxcat.layout import LEASE_PATH
 from fluxcat.store import Store
 
-from fluxcat.layout import LEASE_PATH  # noqa: E402,F401
 DEFAULT_TTL_SECONDS = 600.0  # a holder renews every third of this; a dead holder's lease lapses after it
 POLL_SECONDS = 2.0
 

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fluxcat.layout import HISTORY_DIR, MANIFEST, PARTS_DIR  # noqa: F401  (MANIFEST re-exported)
+from fluxcat.layout import HISTORY_DIR, MANIFEST, PARTS_DIR
 from fluxcat.schema import STATUSES, WITH_IMAGE
 from fluxcat.store import Store
 

@@ -12,17 +12,16 @@ from typing import Iterable, Iterator
 
 import pyarrow as pa
 
-from fluxcat.generate import OUTCOME_FIELDS, manifest_schema
-from fluxcat.manifest import MANIFEST, RunSummary, merge_parts
+from fluxcat.layout import MANIFEST, PARTS_DIR, PLAN_DIR, REFRESH_DIR
+from fluxcat.manifest import RunSummary, merge_parts
 from fluxcat.report import write_index
-from fluxcat.shards import PARTS_DIR, PLAN_DIR, shard_name
+from fluxcat.schema import OUTCOME_FIELDS, WITH_IMAGE, manifest_schema
+from fluxcat.shards import shard_name
 from fluxcat.store import Store, image_relpath
 
-from fluxcat.layout import REFRESH_DIR  # noqa: E402,F401
 # What happens to each catalog id: the first three are regenerated, the rest are not.
 REGENERATE = ("added", "changed", "missing")
 ACTIONS = REGENERATE + ("unchanged", "removed", "not_selected")
-from fluxcat.schema import WITH_IMAGE  # noqa: E402
 # Columns a carried-over row keeps from the previous manifest: its outcome, not its catalog columns.
 CARRIED = ("status",) + tuple(f.name for f in OUTCOME_FIELDS) + ("key", "seed", "image_uri")  # QA may reseed
 SIGNATURE_COLUMNS = ["id", "prompt", "status", "image_index", "key"]

@@ -7,11 +7,11 @@ import json
 
 import pyarrow.parquet as pq
 
-from fluxcat.manifest import MANIFEST, RunSummary
+from fluxcat.layout import INDEX, MANIFEST
+from fluxcat.manifest import RunSummary
+from fluxcat.schema import SHOWS_IMAGE
 from fluxcat.store import Store
 
-from fluxcat.layout import INDEX  # noqa: E402,F401
-from fluxcat.schema import SHOWS_IMAGE  # noqa: E402
 MAX_ROWS = 2000  # a contact sheet, not a database: the manifest has every row
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;width:100%}

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from fluxcat.catalog import CatalogInfo, inspect_catalog, iter_rows
 from fluxcat.dedupe import EXACT_REASON, DedupeEntry, ExactDeduper, Match, dedupe, exact_key
-from fluxcat.layout import PARTS_DIR, PLAN_DIR
+from fluxcat.layout import PLAN_DIR
 from fluxcat.plan import PlannedRow, content_key, plan_row
 from fluxcat.schema import MANIFEST_COLUMN_NAMES, PLAN_COLUMN_NAMES, PLAN_FIELDS  # noqa: F401  (re-exported)
 from fluxcat.settings import DEFAULT_SHARD_SIZE

@@ -7,10 +7,11 @@ from PIL import Image
 
 from fluxcat.backends.fixed import FixedBackend
 from fluxcat.generate import run_shard
+from fluxcat.layout import PARTS_DIR
 from fluxcat.manifest import merge_parts, read_manifest
 from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
 from fluxcat.report import write_index
-from fluxcat.shards import PARTS_DIR, PlanSettings, plan_catalog
+from fluxcat.shards import PlanSettings, plan_catalog
 from fluxcat.store import Store, image_relpath
 
 

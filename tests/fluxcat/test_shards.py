@@ -4,7 +4,8 @@ import pyarrow as pa
 import pytest
 
 from fluxcat.backends.fixed import FixedBackend
-from fluxcat.shards import PLAN_DIR, PlanSettings, plan_catalog
+from fluxcat.layout import PLAN_DIR
+from fluxcat.shards import PlanSettings, plan_catalog
 from fluxcat.store import Store
 
 

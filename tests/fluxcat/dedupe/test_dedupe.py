@@ -92,7 +92,8 @@ def test_plan_table_lists_both_prompts_and_threshold_flag(tmp_path, capsys):
 def test_plan_shards_carry_canonical_id_uri_and_similarity(tmp_path, catalog_factory):
     import pyarrow as pa
 
-    from fluxcat.shards import PLAN_DIR, PlanSettings, plan_catalog
+    from fluxcat.layout import PLAN_DIR
+    from fluxcat.shards import PlanSettings, plan_catalog
     from fluxcat.store import Store
 
     first, second = MOVED_CLAUSE

@@ -199,7 +199,7 @@ def test_a_retry_the_backend_returns_nothing_for_keeps_the_first_attempt(tmp_pat
 
 def test_the_run_summary_lists_flagged_rows_first_and_counts_qa_statuses(tmp_path, catalog_factory):
     from fluxcat.manifest import merge_parts
-    from fluxcat.shards import PARTS_DIR
+    from fluxcat.layout import PARTS_DIR
 
     store, rows = run(tmp_path, catalog_factory, text_catalog()[:3], backend_options={"misspell_rate": RATE})
     shards = [name.rsplit("/", 1)[-1].removesuffix(".parquet") for name in store.fs.ls(store.path(PARTS_DIR))]
