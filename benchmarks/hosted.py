@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0, help="seconds the server holds every request")
     args = parser.parse_args()
     os.environ["FLUX_API_KEY"] = KEY
-    print(f"| mode | cap C | images | seconds | images/s | ideal C/L | efficiency | server max in flight | ok |")
+    print("| mode | cap C | images | seconds | images/s | ideal C/L | efficiency | server max in flight | ok |")
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

@@ -25,9 +25,10 @@ from fastapi.responses import JSONResponse, Response
 
 from fluxcat.backends.base import Backend, ImageRequest
 from fluxcat.errors import quote
+from fluxcat.layout import IMAGE_FORMATS
 from fluxcat.limits import GUIDANCE_RANGE, MAX_PROMPT_CHARS, NAMED_SIZES, NUM_IMAGES_RANGE, SEED_RANGE, STEPS_RANGE
 from fluxcat.plan import content_key
-from fluxcat.store import IMAGE_FORMATS, Store, image_relpath
+from fluxcat.store import Store, image_relpath
 
 log = logging.getLogger("fluxcat.serve")
 

@@ -14,7 +14,7 @@ from fluxcat.catalog import CatalogInfo, inspect_catalog, iter_rows
 from fluxcat.dedupe import EXACT_REASON, DedupeEntry, ExactDeduper, Match, dedupe, exact_key
 from fluxcat.layout import PLAN_DIR
 from fluxcat.plan import PlannedRow, content_key, plan_row
-from fluxcat.schema import MANIFEST_COLUMN_NAMES, PLAN_COLUMN_NAMES, PLAN_FIELDS  # noqa: F401  (re-exported)
+from fluxcat.schema import MANIFEST_COLUMN_NAMES, PLAN_FIELDS
 from fluxcat.settings import DEFAULT_SHARD_SIZE
 from fluxcat.store import Store, image_relpath
 

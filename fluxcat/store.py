@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from fluxcat.layout import IMAGE_FORMATS, TEMP_DIR, image_path  # noqa: F401  (IMAGE_FORMATS re-exported)
+from fluxcat.layout import TEMP_DIR, image_path
 
 STALE_TEMP_SECONDS = 3600  # a temp file of another host's writer is left this long before it is swept
 

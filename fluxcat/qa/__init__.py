@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fluxcat.schema import QA_FIELDS, QA_STATUSES  # noqa: F401  (re-exported)
-
 
 @dataclass(frozen=True)
 class QaSettings:

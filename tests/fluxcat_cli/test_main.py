@@ -1,6 +1,5 @@
 """The fluxcat command: instant help, plan output, and a run that survives kill -9."""
 
-import io
 import json
 import os
 import signal
