@@ -12,9 +12,9 @@ from importlib import resources
 from pathlib import Path
 
 from fluxcat.dedupe.normalise import normalise_plain
+from fluxcat.quoted import find_quotes, split_quoted
 
 WORDS_FILE = "attributes.json"  # also read by QA (fluxcat/qa, its colour words)
-_QUOTED = re.compile(r'"[^"]*"|“[^”]*”')
 # Clause breaks: , ; : newlines and sentence full stops (not decimal points).
 _CLAUSE_BREAK = re.compile(r"[,;:\n]|(?<!\d)\.|\.(?!\d)")
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
@@ -194,7 +194,7 @@ def _clause(text: str, lexicon: Lexicon) -> tuple[list[str], list[tuple[str, str
 
 def _clauses(prompt: str) -> list[str]:
     clauses, start = [], 0
-    quoted = [m.span() for m in _QUOTED.finditer(prompt)]
+    quoted = [(q.start, q.end) for q in find_quotes(prompt)]
     for match in _CLAUSE_BREAK.finditer(prompt):
         if any(a <= match.start() < b for a, b in quoted):
             continue
@@ -205,12 +205,10 @@ def _clauses(prompt: str) -> list[str]:
 
 
 def _raw_tokens(clause: str) -> list[str]:
-    out, last = [], 0
-    for match in _QUOTED.finditer(clause):
-        out += normalise_plain(clause[last:match.start()]).split()
-        out.append("quote:" + match.group(0)[1:-1])  # what the image spells out: verbatim, case kept
-        last = match.end()
-    out += normalise_plain(clause[last:]).split()
+    out: list[str] = []
+    for piece, quote in split_quoted(clause):
+        # what the image spells out: verbatim, case kept
+        out += ["quote:" + quote.text] if quote else normalise_plain(piece).split()
     return out
 
 

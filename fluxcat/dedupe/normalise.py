@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_QUOTED = re.compile(r'"[^"]*"|“[^”]*”')
+from fluxcat.quoted import split_quoted
+
 _HYPHEN_BETWEEN_LETTERS = re.compile(r"(?<=[^\W\d_])[-_/](?=[^\W\d_])")
 # "27-inch", "27 inch" and "27inch" are one spelling; so are "750ml" and "750 ml".
 _NUMBER_UNIT = re.compile(r"(?<=\d)-?(?=[^\W\d_])|(?<=[^\W\d_])-(?=\d)")
@@ -29,12 +30,8 @@ SPELLINGS = {
 def normalise_prompt(prompt: str) -> str:
     """Normalise a prompt for exact matching; quoted text (what the image spells out) is kept verbatim."""
     text = unicodedata.normalize("NFKC", prompt)
-    parts, last = [], 0
-    for match in _QUOTED.finditer(text):
-        parts.append(normalise_plain(text[last:match.start()]))
-        parts.append(match.group(0).replace("“", '"').replace("”", '"'))
-        last = match.end()
-    parts.append(normalise_plain(text[last:]))
+    # any quote style is one spelling of the same text: 'HELLO' and "HELLO" make the same image
+    parts = [f'"{quote.text}"' if quote else normalise_plain(piece) for piece, quote in split_quoted(text)]
     return _SPACES.sub(" ", " ".join(parts)).strip()
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”')
+from fluxcat.quoted import quoted_texts, without_quotes
+
 _HEX = re.compile(r"#?([0-9a-fA-F]{6})")
 # Lexicon colour words CSS does not define, as hex; every other one is looked up by coloraide (CSS names).
 EXTRA_COLOURS = {"golden": "#d4a017", "cream": "#fffdd0", "oatmeal": "#d9cdb8", "burgundy": "#800020",
@@ -35,12 +36,11 @@ def expectation(row: dict) -> Expectation:
 
 
 def expected_text(row: dict) -> str | None:
-    """The `text` column if set, else the prompt's double-quoted passages, joined."""
+    """The `text` column if set, else the prompt's quoted passages (any quote style), joined."""
     text = row.get("text")
     if isinstance(text, str) and text.strip():
         return text.strip()
-    quoted = [(a or b).strip() for a, b in _QUOTED.findall(row.get("prompt") or "")]
-    return " ".join(q for q in quoted if q) or None
+    return " ".join(quoted_texts(row.get("prompt") or "")) or None
 
 
 def _colour(row: dict) -> tuple[str | None, str | None, tuple[str, ...]]:
@@ -60,7 +60,7 @@ def _colour(row: dict) -> tuple[str | None, str | None, tuple[str, ...]]:
 
 def prompt_colours(prompt: str) -> list[str]:
     """Distinct colour words of the attribute lexicon in the prompt, outside quoted text and the setting, in order."""
-    words = re.findall(r"[a-z]+", _QUOTED.sub(" ", prompt).casefold())
+    words = re.findall(r"[a-z]+", without_quotes(prompt).casefold())
     found = (w for w, after in zip(words, words[1:] + [""]) if w in colour_words() and after not in SETTING_WORDS)
     return list(dict.fromkeys(found))
 
