@@ -267,6 +267,10 @@ def _float_in(row: Mapping[str, Any], column: str, bounds: tuple[float, float], 
     return float(value)
 
 
+# The row validators, shared with the other way in (`fluxcat serve` checks a request body with them).
+check_prompt, check_choice, check_whole, check_number = _prompt, _choice, _int_in, _float_in
+
+
 def _positive(value: Any, column: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise RowRejected(f"{column} must be a positive number, got {quote(value)}")
@@ -298,4 +302,5 @@ def _missing(value: Any) -> bool:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 80 else f"{text[:80]}... ({len(text)} digits)"  # a huge number is quoted short

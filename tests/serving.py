@@ -74,14 +74,17 @@ def _wait_healthy(served: ServeProcess, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def serve_app_in_thread(app):
-    """Run an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
+def serve_app_in_thread(app, connections=None):
+    """Run an ASGI app with uvicorn on a free 127.0.0.1 port in a thread, configured as `fluxcat serve` runs it
+    (fluxcat.service.server.ConnectionSettings); yields its base URL."""
     import uvicorn
+
+    from fluxcat.service.server import ConnectionSettings, uvicorn_config
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn_config(app, connections or ConnectionSettings(), "warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
