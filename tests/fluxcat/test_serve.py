@@ -476,3 +476,18 @@ def test_a_stop_signal_ends_the_server_within_seconds_even_mid_request(tmp_path,
         for sock in slow:
             sock.close()
     assert "Traceback" not in served.log_text() and "Finished server process" in served.log_text()
+
+
+def test_the_curl_call_in_docs_serve_md_works(tiny_server):
+    import os
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "serve.md").read_text()
+    [call] = [block for block in re.findall(r"```bash\n(.*?)```", docs, re.S) if block.startswith("curl")]
+    env = {**os.environ, "FLUXCAT_SERVE_API_KEY": tiny_server.keys[0]}
+    done = subprocess.run(["bash", "-c", call.replace("http://127.0.0.1:8000", tiny_server.base_url)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    body = httpx.Response(200, content=done.stdout).json()
+    assert body["seed"] == 42 and fetch_image(body["images"][0]["url"]).size == (512, 512)
