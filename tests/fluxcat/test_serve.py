@@ -16,7 +16,7 @@ from fluxcat.limits import MAX_PROMPT_CHARS
 from fluxcat.serve import ServeSettings, create_app, parse_generation
 from fluxcat.store import Store
 from fluxcat_cli.main import main
-from tests.serving import serve_app_in_thread
+from tests.serving import count_closed, half_sent_requests, serve_app_in_thread
 
 ENDPOINT = "/api/v1/flux/dev"
 
@@ -393,49 +393,15 @@ def test_forwarded_headers_are_believed_from_the_proxies_the_operator_names(tmp_
         assert call("k1", "198.51.100.2") == 200  # the proxy says this is another client
 
 
-def _half_sent(port: int, count: int) -> list:
-    import socket
-
-    sockets = []
-    for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.sendall(f"POST {ENDPOINT} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appli".encode())
-        sock.setblocking(False)
-        sockets.append(sock)
-    return sockets
-
-
-def _closed_by_server(sockets: list, within_s: float) -> int:
-    """How many of the sockets the server closed (EOF or reset) within the time."""
-    import selectors
-    import time
-
-    selector, closed = selectors.DefaultSelector(), 0
-    for sock in sockets:
-        selector.register(sock, selectors.EVENT_READ)
-    deadline = time.monotonic() + within_s
-    while closed < len(sockets) and time.monotonic() < deadline:
-        for key, _ in selector.select(timeout=0.2):
-            try:
-                data = key.fileobj.recv(4096)
-            except (ConnectionResetError, BlockingIOError):
-                data = b""
-            if not data:
-                selector.unregister(key.fileobj)
-                closed += 1
-    selector.close()
-    return closed
-
-
 def test_a_thousand_slow_connections_are_cut_by_the_header_timeout_while_requests_are_answered(guarded_server):
     port = int(guarded_server.base_url.rsplit(":", 1)[1])
-    slow = _half_sent(port, 1000)
+    slow = half_sent_requests(port, 1000)
     try:
         with _from("127.0.0.4") as client:
             answered = [client.post(f"{guarded_server.base_url}{ENDPOINT}", json={"prompt": f"a cat {i}", "image_size": "square"},
                                     headers={"Authorization": "Bearer k-guarded"}).status_code for i in range(5)]
         assert answered == [200] * 5
-        assert _closed_by_server(slow, within_s=15) == 1000  # --header-timeout 1
+        assert count_closed(slow, within_s=15) == 1000  # --header-timeout 1
     finally:
         for sock in slow:
             sock.close()
@@ -447,9 +413,9 @@ def test_connections_over_the_cap_are_closed_as_they_arrive(tmp_path):
     app = create_app(FixedBackend(), Store(str(tmp_path / "images")), ServeSettings(api_keys=("k1",)))
     with serve_app_in_thread(app, ConnectionSettings(max_connections=20, header_timeout_s=60)) as base_url:
         port = int(base_url.rsplit(":", 1)[1])
-        idle = _half_sent(port, 40)
+        idle = half_sent_requests(port, 40)
         try:
-            assert _closed_by_server(idle, within_s=2) == 20
+            assert count_closed(idle, within_s=2) == 20
         finally:
             for sock in idle:
                 sock.close()
@@ -468,7 +434,7 @@ def test_a_stop_signal_ends_the_server_within_seconds_even_mid_request(tmp_path,
     with serve_process(["--backend", "fixed", "--inject-latency", "60"], ("k1",), tmp_path) as served:
         stuck = threading.Thread(target=lambda: _post(served.base_url, key="k1", json={"prompt": "a cat"}), daemon=True)
         stuck.start()
-        slow = _half_sent(int(served.base_url.rsplit(":", 1)[1]), 5)
+        slow = half_sent_requests(int(served.base_url.rsplit(":", 1)[1]), 5)
         while served.stats()["in_flight"] < 1:
             pass
         served.process.send_signal(getattr(signal, signal_name))
