@@ -1,5 +1,7 @@
 """`fluxcat serve` under abuse: server memory under a 400 MB body, 500 concurrent requests, 500 wrong keys, a
-hostile Host header; this checkout against a baseline git ref (default `main`) started the same way, same run."""
+hostile Host header (suite issue14); the forwarded-header dodge, half-sent requests held open, and the cost of a failed
+key as 20,000 distinct clients arrive (suite issue21); this checkout against a baseline git ref (default `main`)
+started the same way, same run. Distinct clients are distinct loopback source addresses (127.1.0.0/16)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.serving import free_port  # noqa: E402
+from tests.serving import count_closed, free_port, half_sent_requests  # noqa: E402
 
 ENDPOINT = "/api/v1/flux/dev"
 BODY = {"prompt": "a red mug on a table", "image_size": "square", "num_inference_steps": 1}
@@ -137,7 +139,56 @@ def hostile_host(server: Server) -> str:
     return f"{response.status_code}: {response.json()['detail'][:60]}..."
 
 
+def forwarded_dodge(server: Server, count: int = 40) -> dict:
+    """Wrong keys, each claiming another X-Forwarded-For: 429 once the limit is reached means the dodge is refused."""
+    statuses: dict[int, int] = {}
+    transport = httpx.HTTPTransport(local_address="127.0.0.1")  # uvicorn's default trusted proxy address
+    with httpx.Client(transport=transport, timeout=30) as client:
+        for i in range(count):
+            status = client.post(f"{server.base_url}{ENDPOINT}", json=BODY, headers={
+                "Authorization": f"Bearer wrong-{i}", "X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            statuses[status] = statuses.get(status, 0) + 1
+    return statuses
+
+
+def slow_connections(server: Server, count: int, wait_s: float) -> dict:
+    """`count` requests whose headers never finish, each from its own address: how many the server still holds
+    open `wait_s` after they came, and whether a real request sent meanwhile is answered."""
+    sockets = half_sent_requests(server.port, count, source="127.2.0.1")
+    start = time.perf_counter()
+    with httpx.Client(timeout=60) as client:  # a real request while they hang
+        answered = client.post(f"{server.base_url}{ENDPOINT}", json=BODY,
+                               headers={"Authorization": f"Bearer {server.key}"}).status_code
+    closed = count_closed(sockets, wait_s - (time.perf_counter() - start))
+    for sock in sockets:
+        sock.close()
+    return {"held_open_after_s": wait_s, "still_open": count - closed, "of": count, "real_request": answered}
+
+
+def distinct_clients(server: Server, count: int, bucket: int = 1000) -> dict:
+    """One wrong key from each of `count` distinct addresses, each on its own connection: median ms per request in
+    each bucket of `bucket` clients (flat is constant cost per request)."""
+    import http.client
+
+    medians, seconds = {}, []
+    for i in range(count):
+        source = f"127.1.{i // 250}.{i % 250 + 1}"
+        start = time.perf_counter()
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30, source_address=(source, 0))
+        connection.request("POST", ENDPOINT, body=b'{"prompt": "x"}', headers={
+            "Authorization": "Bearer wrong", "Content-Type": "application/json"})
+        connection.getresponse().read()
+        connection.close()
+        seconds.append(time.perf_counter() - start)
+        if len(seconds) == bucket:
+            medians[f"{i + 2 - bucket}-{i + 1}"] = round(statistics.median(seconds) * 1000, 2)
+            seconds = []
+    return medians
+
+
 def measure(label: str, code: Path, workdir: Path, args) -> dict:
+    if args.suite == "issue21":
+        return measure_issue21(label, code, workdir, args)
     server = Server(code, workdir, [])
     try:
         httpx.post(f"{server.base_url}{ENDPOINT}", json=BODY, headers={"Authorization": f"Bearer {server.key}"}, timeout=60)
@@ -156,12 +207,28 @@ def measure(label: str, code: Path, workdir: Path, args) -> dict:
         server.stop()
 
 
+def measure_issue21(label: str, code: Path, workdir: Path, args) -> dict:
+    server = Server(code, workdir, [])
+    try:
+        result = {"label": label, "slow_connections": slow_connections(server, args.slow, args.slow_wait),
+                  "failed_key_ms_by_clients": distinct_clients(server, args.clients)}
+        result["forwarded_dodge"] = forwarded_dodge(server)  # last: it may lock 127.0.0.1 out
+        result["rss_mb"] = server.memory_mb("VmRSS")
+        return result
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--baseline-ref", default="main", help="git ref of the code to compare with (default main)")
     parser.add_argument("--body-mb", type=int, default=400)
     parser.add_argument("--concurrent", type=int, default=500)
     parser.add_argument("--wrong-keys", type=int, default=500)
+    parser.add_argument("--suite", choices=["issue14", "issue21"], default="issue21")
+    parser.add_argument("--clients", type=int, default=20_000, help="distinct client addresses (issue21)")
+    parser.add_argument("--slow", type=int, default=1000, help="half-sent requests held open (issue21)")
+    parser.add_argument("--slow-wait", type=float, default=15.0, help="seconds before counting them (issue21)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
         temp = Path(temp)

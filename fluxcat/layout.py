@@ -16,8 +16,9 @@ TEMP_DIR = f"{WORK_DIR}/tmp"  # local writes go through temp files here, swept b
 LEASE_PATH = f"{WORK_DIR}/lease.json"  # the writer's lease
 
 IMAGE_FORMATS = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}  # format -> content type
+IMAGE_EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}  # format -> file name extension
 
 
 def image_path(key: str, image_format: str) -> str:
     """Where the image with this content key lives."""
-    return f"{IMAGES_DIR}/{key[:2]}/{key}.{'jpg' if image_format == 'jpeg' else image_format}"
+    return f"{IMAGES_DIR}/{key[:2]}/{key}.{IMAGE_EXTENSIONS[image_format]}"

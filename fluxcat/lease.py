@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from fluxcat.layout import LEASE_PATH
-from fluxcat.store import Store
+from fluxcat.store import Store, writing
 
 DEFAULT_TTL_SECONDS = 600.0  # a holder renews every third of this; a dead holder's lease lapses after it
 POLL_SECONDS = 2.0
@@ -148,17 +148,16 @@ def _create_exclusive(store: Store, relpath: str, data: bytes) -> bool:
     """Create a file only if absent, atomically: hard link locally, a conditional PUT (If-None-Match) elsewhere."""
     path = store.path(relpath)
     if store.local:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        temp = store.temp_path()
-        with open(temp, "wb") as handle:
-            handle.write(data)
-        try:
-            os.link(temp, path)
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            os.unlink(temp)
+        with writing(path):  # a full or read-only output: one line, not a traceback
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            temp = store.write_temp(data)
+            try:
+                os.link(temp, path)
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(temp)
     try:
         store.fs.pipe_file(path, data, mode="create")
         return True

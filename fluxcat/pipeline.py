@@ -13,6 +13,7 @@ from fluxcat.generate import ShardOutcome, request_for_row, run_shard
 from fluxcat.manifest import RunSummary, merge_parts
 from fluxcat.qa import QaSettings
 from fluxcat.report import write_index
+from fluxcat.safety import SafetyFilter
 from fluxcat.settings import RunOptions, validated
 from fluxcat.shards import PlanReport, PlanSettings, plan_catalog
 from fluxcat.store import Store
@@ -40,6 +41,7 @@ def plan(options: RunOptions) -> PlanReport:
         dedupe=options.dedupe, dedupe_options=options.dedupe_options, shard_size=options.shard_size,
         limit=options.limit, image_format=options.image_format, storage_options=options.storage_options,
         row_checks=backend.row_checks, capabilities=backend.capabilities(),
+        safety=SafetyFilter(private_data=options.private_data_check),
     )
     report = plan_catalog(options.catalog, store, settings)
     events.emit({"planned_rows": sum(shard.rows for shard in report.shards)})

@@ -15,6 +15,7 @@ from fluxcat.limits import (
     NAMED_SIZES, NUM_IMAGES_RANGE, QUALITIES, SEED_RANGE, SHORT_PROMPT_WORDS, SIZE_MULTIPLE, SIZE_RANGE,
     STANDARD_RESOLUTIONS, STEPS_RANGE,
 )
+from fluxcat.safety import DEFAULT_FILTER, SafetyFilter
 
 if TYPE_CHECKING:
     from fluxcat.backends.capabilities import Capabilities
@@ -58,16 +59,17 @@ class PlannedRow:
         return [(self.seed + index) % (SEED_RANGE[1] + 1) for index in range(self.num_images)]
 
 
-def plan_row(row: Mapping[str, Any], row_number: int, capabilities: "Capabilities | None" = None) -> PlannedRow:
-    """Plan one catalog row (fitted to the backend's capabilities, if given); a bad row comes back with
-    `rejected` set instead of raising."""
+def plan_row(row: Mapping[str, Any], row_number: int, capabilities: "Capabilities | None" = None,
+             safety: SafetyFilter = DEFAULT_FILTER) -> PlannedRow:
+    """Plan one catalog row (fitted to the backend's capabilities, if given; prompt safety for every backend);
+    a bad row comes back with `rejected` set instead of raising."""
     row = {**row, "prompt": _text(row.get("prompt"))}
     row_id = _row_id(row)
     prompt = row["prompt"]
     # The manifest's prompt column is text: a prompt of another type is named in the reason instead.
     planned = PlannedRow(row_number=row_number, id=row_id, prompt=prompt if isinstance(prompt, str) else None)
     try:
-        _plan_into(planned, row, capabilities)
+        _plan_into(planned, row, capabilities, safety)
     except RowRejected as error:
         planned.rejected = str(error)
     return planned
@@ -91,8 +93,12 @@ def _row_id(row: Mapping[str, Any]) -> str:
     return str(value)
 
 
-def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capabilities | None" = None) -> None:
+def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capabilities | None" = None,
+               safety: SafetyFilter = DEFAULT_FILTER) -> None:
     planned.prompt = _prompt(row.get("prompt"))
+    unsafe = safety.check(planned.prompt)
+    if unsafe:
+        raise RowRejected(unsafe)
     planned.normalised = normalise_prompt(planned.prompt)
     quality = _choice(row, "quality", QUALITIES, default="balanced")
     planned.model = _model(row, planned.prompt, quality)
@@ -261,6 +267,10 @@ def _float_in(row: Mapping[str, Any], column: str, bounds: tuple[float, float], 
     return float(value)
 
 
+# The row validators, shared with the other way in (`fluxcat serve` checks a request body with them).
+check_prompt, check_choice, check_whole, check_number = _prompt, _choice, _int_in, _float_in
+
+
 def _positive(value: Any, column: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise RowRejected(f"{column} must be a positive number, got {quote(value)}")
@@ -292,4 +302,5 @@ def _missing(value: Any) -> bool:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 80 else f"{text[:80]}... ({len(text)} digits)"  # a huge number is quoted short

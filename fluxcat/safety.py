@@ -1,65 +1,144 @@
-"""Prompt safety before anything is sent to a hosted provider: blocked terms and PII patterns, as data."""
+"""Prompt safety at planning, for every backend: blocked terms and personal information, matched through obfuscation."""
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
 from typing import Iterable
 
-# Phrases no provider should be asked to draw (the guide's blocked_terms); matched as whole words,
-# case-insensitively. Extend per run with the backend option blocked_terms="term one,term two".
-BLOCKED_TERMS: tuple[str, ...] = (
-    "child pornography", "child porn", "csam", "underage nude", "underage sex", "nude child", "naked child",
-    "loli hentai", "shotacon", "lolicon", "revenge porn", "non-consensual", "nonconsensual porn",
-    "deepfake nude", "deepfake porn", "bestiality", "snuff film", "beheading video",
-)
-
-# The guide's contains_pii patterns, named so a rejection says what was found (never the value itself).
-PII_PATTERNS: dict[str, str] = {
-    "social security number": r"\b\d{3}-\d{2}-\d{4}\b",
-    "email address": r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",
-    "credit card number": r"\b(?:\d{4}[ -]?){3}\d{4}\b",
-    "phone number": r"(?<![\w-])(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}\b",
-}
+from fluxcat.lookalikes import is_ignorable, prototype
 
 
-def _normalise(text: str) -> str:
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
+@lru_cache(maxsize=1)
+def _data() -> dict:
+    return json.loads(files("fluxcat.data").joinpath("safety.json").read_text(encoding="utf-8"))
+
+
+BLOCKED_TERMS: tuple[str, ...] = tuple(_data()["blocked_terms"])
+PRIVATE_DATA: dict[str, str] = dict(_data()["private_data"])
+
+
+def matching_form(text: str) -> str:
+    """The text as matching sees it (never shown, stored or deduped): compatibility-folded and casefolded; default-
+    ignorable code points and combining marks removed; every decimal digit ASCII; dashes '-'; every other character
+    replaced by its UTS #39 prototype (Cyrillic 'а' -> 'a'); whitespace runs one space."""
+    out = []
+    for char in unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold()):
+        out.append(_match_char(char))
+    folded = unicodedata.normalize("NFD", "".join(out).casefold())  # prototypes may be capitals or carry marks
+    return " ".join("".join(c for c in folded if unicodedata.category(c) not in ("Mn", "Me")).split())
+
+
+@lru_cache(maxsize=65536)
+def _match_char(char: str) -> str:
+    if is_ignorable(char) or unicodedata.category(char) in ("Mn", "Me"):
+        return ""
+    if char.isdecimal():  # before prototypes: Bengali and Arabic-Indic digits have letter or dot look-alikes
+        return str(unicodedata.decimal(char))
+    if char.isspace():
+        return " "
+    if unicodedata.category(char) == "Pd" or char == "\u2212":  # any dash, and the minus sign
+        return "-"
+    return prototype(char)
+
+
+def luhn(digits: str) -> bool:
+    """The card-number checksum: every second digit from the right doubled, the sum a multiple of 10."""
+    total = 0
+    for position, digit in enumerate(int(d) for d in reversed(digits)):
+        total += digit if position % 2 == 0 else (digit * 2 - 9 if digit > 4 else digit * 2)
+    return total % 10 == 0
+
+
+CHECKSUMS = {"luhn": lambda found: luhn(re.sub(r"\D", "", found))}
+
+
+def _term_pattern(term: str) -> str | None:
+    """A term as a regex over the matching form: any separators between its letters, leetspeak for each letter,
+    whole words at both ends."""
+    data = _data()
+    separators = data["separators"]
+    letters = [c for c in matching_form(term) if c not in separators]
+    if not letters:
+        return None
+    gap = "[" + re.escape(separators) + "]*"
+    leet = data["leetspeak"]
+    return gap.join("[" + re.escape(c + leet.get(c, "")) + "]" for c in letters)
 
 
 @dataclass(frozen=True)
 class SafetyFilter:
-    """Rejects prompts that contain a blocked term or personal information; no model download."""
+    """Rejects prompts holding a blocked term (always) or personal information (when `private_data`); the lists are
+    data (fluxcat/data/safety.json); every rejection names what it found, never the value."""
 
     blocked_terms: tuple[str, ...] = BLOCKED_TERMS
-    pii_patterns: tuple[tuple[str, re.Pattern], ...] = tuple((n, re.compile(p)) for n, p in PII_PATTERNS.items())
+    private_data: bool = True
+    _blocked: re.Pattern | None = field(init=False, repr=False, compare=False, default=None)
+    _terms: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     @classmethod
-    def from_option(cls, extra_terms: str | Iterable[str] | None) -> "SafetyFilter":
+    def from_option(cls, extra_terms: str | Iterable[str] | None, private_data: bool = True) -> "SafetyFilter":
         """The default filter plus extra terms (a comma-separated string or a list)."""
         if isinstance(extra_terms, str):
             extra_terms = extra_terms.split(",")
         extra = tuple(t.strip() for t in (extra_terms or ()) if t and t.strip())
-        return cls(blocked_terms=BLOCKED_TERMS + extra)
+        return cls(blocked_terms=BLOCKED_TERMS + extra, private_data=private_data)
+
+    @classmethod
+    def for_provider(cls, extra_terms: str | Iterable[str] | None, private_data: bool) -> "SafetyFilter | None":
+        """What a hosted backend checks beyond planning's filter: its extra terms, and personal information before
+        it reaches a third party (unless `prompt_safety=false`); None when there is nothing more to check."""
+        extra = cls.from_option(extra_terms).blocked_terms[len(BLOCKED_TERMS):]
+        return cls(blocked_terms=extra, private_data=private_data) if extra or private_data else None
 
     def __post_init__(self):
-        words = sorted({_normalise(t) for t in self.blocked_terms}, key=len, reverse=True)
-        alternation = "|".join(re.escape(w) for w in words)
-        object.__setattr__(self, "_blocked", re.compile(rf"(?<!\w)(?:{alternation})(?!\w)") if words else None)
+        patterns = {}
+        for term in sorted(set(self.blocked_terms), key=len, reverse=True):
+            pattern = _term_pattern(term)
+            if pattern is not None:
+                patterns.setdefault(f"t{len(patterns)}", (term, pattern))
+        alternation = "|".join(f"(?P<{name}>{pattern})" for name, (_, pattern) in patterns.items())
+        compiled = re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])") if patterns else None
+        object.__setattr__(self, "_blocked", compiled)
+        object.__setattr__(self, "_terms", {name: term for name, (term, _) in patterns.items()})
 
     def check(self, prompt: str | None) -> str | None:
-        """A rejection reason, or None when the prompt may be sent."""
+        """A rejection reason, or None when the prompt may be drawn."""
         if not prompt:
             return None
-        match = self._blocked.search(_normalise(prompt)) if self._blocked is not None else None
+        text = matching_form(prompt)
+        match = self._blocked.search(text) if self._blocked is not None else None
         if match:
-            return f"prompt safety: contains blocked term {match.group(0)!r}"
-        for name, pattern in self.pii_patterns:
-            if pattern.search(prompt):
-                return f"prompt safety: contains personal information ({name}); remove it before sending to a hosted provider"
+            return f"prompt safety: contains blocked term {self._terms[match.lastgroup]!r}"
+        if self.private_data:
+            found = _private_data(text)
+            if found:
+                return (f"prompt safety: contains personal information ({found}); remove it from the prompt "
+                        "(hosted backends never send it; for local ones the setting private_data_check turns this off)")
         return None
 
     def check_row(self, planned) -> str | None:
         """A planning row check (PlannedRow -> reason | None)."""
         return self.check(planned.prompt)
+
+
+@lru_cache(maxsize=1)
+def _private_patterns() -> tuple[tuple[str, re.Pattern, object], ...]:
+    checksums = _data().get("checksums", {})
+    return tuple((name, re.compile(pattern), CHECKSUMS[checksums[name]] if name in checksums else None)
+                 for name, pattern in PRIVATE_DATA.items())
+
+
+def _private_data(text: str) -> str | None:
+    for name, pattern, checksum in _private_patterns():
+        for match in pattern.finditer(text):
+            if checksum is None or checksum(match.group(0)):
+                return name
+    return None
+
+
+DEFAULT_FILTER = SafetyFilter()

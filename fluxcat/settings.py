@@ -114,6 +114,9 @@ class BackendFields(Group):
     budget_usd: OptionalDollars = Field(None, title="Budget (USD)")
     """Spending cap for hosted backends: once the estimated spend would pass it no new image is submitted and the
     rest end `skipped` (a later run makes them). Empty: no cap."""
+    private_data_check: bool = Field(True, title="Private-data check")
+    """Reject prompts holding an e-mail address, phone, card or social security number on local backends too
+    (hosted backends always refuse to send them). Blocked terms are refused on every backend regardless."""
 
     def backend_settings(self) -> dict:
         """The options the backend is built with: the free-form ones plus the key's Secret block."""

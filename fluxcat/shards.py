@@ -14,6 +14,7 @@ from fluxcat.catalog import CatalogInfo, inspect_catalog, iter_rows
 from fluxcat.dedupe import EXACT_REASON, DedupeEntry, ExactDeduper, Match, dedupe, exact_key
 from fluxcat.layout import PLAN_DIR
 from fluxcat.plan import PlannedRow, content_key, plan_row
+from fluxcat.safety import DEFAULT_FILTER, SafetyFilter
 from fluxcat.schema import MANIFEST_COLUMN_NAMES, PLAN_FIELDS
 from fluxcat.settings import DEFAULT_SHARD_SIZE
 from fluxcat.store import Store, image_relpath
@@ -21,7 +22,7 @@ from fluxcat.store import Store, image_relpath
 if TYPE_CHECKING:
     from fluxcat.backends.capabilities import Capabilities
 
-# A row check returns a rejection reason or None; hosted backends add prompt-safety checks here.
+# A row check returns a rejection reason or None; hosted backends add their extra prompt-safety checks here.
 RowCheck = Callable[[PlannedRow], "str | None"]
 
 
@@ -37,6 +38,7 @@ class PlanSettings:
     limit: int | None = None
     image_format: str = "png"
     row_checks: list[RowCheck] = field(default_factory=list)
+    safety: SafetyFilter = DEFAULT_FILTER  # blocked terms (and personal information) refused for every backend
     capabilities: "Capabilities | None" = None  # what the backend can make: rows are fitted to it
     storage_options: dict | None = None
 
@@ -101,7 +103,7 @@ def _renamed_fields(info: CatalogInfo, renames: dict[str, str]) -> list[pa.Field
 
 def _checked_rows(catalog_url: str, settings: PlanSettings) -> Iterator[tuple[PlannedRow, dict]]:
     for row_number, raw in iter_rows(catalog_url, settings.storage_options, settings.limit):
-        planned = plan_row(raw, row_number, settings.capabilities)
+        planned = plan_row(raw, row_number, settings.capabilities, settings.safety)
         for check in settings.row_checks:
             if planned.rejected is None:
                 planned.rejected = check(planned)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import socket
@@ -15,9 +16,32 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from fluxcat.errors import UserError
 from fluxcat.layout import TEMP_DIR, image_path
 
 STALE_TEMP_SECONDS = 3600  # a temp file of another host's writer is left this long before it is swept
+# Write failures the user fixes on the output's side, not by retrying: each ends the run with one line.
+UNWRITABLE = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is used up",
+              errno.EROFS: "the filesystem is read-only", errno.EACCES: "permission denied",
+              errno.EPERM: "operation not permitted"}
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class OutputNotWritable(UserError):
+    """The output's filesystem refused a write (full, read-only, over quota, no permission)."""
+
+
+@contextlib.contextmanager
+def writing(path: str) -> Iterator[None]:
+    """Turn a write the filesystem refuses into one line naming the path and the cause (no traceback)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in UNWRITABLE:
+            raise
+        fix = "free some space" if error.errno in FULL else "make it writable or choose another output"
+        raise OutputNotWritable(f"cannot write {path}: {UNWRITABLE[error.errno]} (errno {error.errno}); {fix}, then "
+                                "rerun the same command: finished work is kept") from None
 
 
 class Store:
@@ -30,7 +54,8 @@ class Store:
         self.root = self.root.rstrip("/")
         self.local = isinstance(self.fs, LocalFileSystem)
         if self.local:
-            self.fs.makedirs(self.root, exist_ok=True)
+            with writing(self.root):
+                self.fs.makedirs(self.root, exist_ok=True)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -66,11 +91,26 @@ class Store:
         if not self.local:
             self.fs.pipe_file(path, data)
             return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with writing(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            temp = self.write_temp(data)
+            try:
+                os.replace(temp, path)
+            except BaseException:
+                _unlink(temp)
+                raise
+
+    def write_temp(self, data: bytes) -> str:
+        """A fresh temp file holding `data` (local stores); nothing is left behind when the write fails. Callers
+        wrap it in `writing(destination)`, so a refusal names the file they meant to write."""
         temp = self.temp_path()
-        with open(temp, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(data)
+        except BaseException:
+            _unlink(temp)
+            raise
+        return temp
 
     def temp_path(self) -> str:
         """A fresh local temp file path under TEMP_DIR, named by its writer (host, pid) so a sweep knows it."""
@@ -118,6 +158,11 @@ class Store:
         for relpath in self.list(prefix):
             if relpath.endswith(".parquet"):
                 yield self.read_table(relpath)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _writer_is_gone(name: str, path: str) -> bool:

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from fluxcat_cli.options import add_group, build_group, key_value
+from fluxcat_cli.options import add_group, build_group, key_value, on_off
 
 SAMPLE_CATALOG = "datasets/sample_catalog.parquet"
 DEFAULT_OUTPUT = "outputs/demo"
@@ -245,13 +245,23 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--max-body-bytes", type=int, default=None, help="request body cap; larger is 413 (default 16 KiB)")
     serve.add_argument("--auth-failure-limit", type=int, default=None,
                        help="failed API-key attempts per client address per minute before 429 (default 10)")
+    serve.add_argument("--forwarded-allow-ips", default=None, metavar="IP,IP,...",
+                       help="proxies whose X-Forwarded-For is believed (addresses or networks); default: none, the peer's "
+                            "own address is the client's")
+    serve.add_argument("--header-timeout", type=float, default=None, metavar="SECONDS",
+                       help="a connection must send a request's headers within this, or is closed (default 10)")
+    serve.add_argument("--max-connections", type=int, default=None,
+                       help="open connections at once; more are closed as they arrive (default 1024)")
+    serve.add_argument("--private-data-check", type=on_off, default=None, metavar="{on,off}",
+                       help="refuse prompts holding an e-mail address, phone, card or SSN (default: on); blocked terms "
+                            "are always refused")
     serve.set_defaults(handler=cmd_serve)
 
 
 def cmd_serve(args) -> int:
     import logging
 
-    from fluxcat.serve import API_KEY_ENV, LOOPBACK_HOSTS, ServeSettings, api_keys_from_env, serve
+    from fluxcat.serve import API_KEY_ENV, LOOPBACK_HOSTS, ConnectionSettings, ServeSettings, api_keys_from_env, serve
 
     keys = api_keys_from_env()
     if not keys and not args.no_auth:
@@ -263,9 +273,16 @@ def cmd_serve(args) -> int:
                              inject_latency_s=args.inject_latency, public_url=args.public_url,
                              trusted_hosts=LOOPBACK_HOSTS + tuple(args.trusted_host), **_given(
                                  max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
-                                 auth_failure_limit=args.auth_failure_limit))
-    serve(args.backend, _key_values(args.backend_option), args.output, args.host, args.port, settings)
+                                 auth_failure_limit=args.auth_failure_limit, private_data_check=args.private_data_check))
+    connections = ConnectionSettings(**_given(
+        forwarded_allow_ips=_comma_list(args.forwarded_allow_ips), header_timeout_s=args.header_timeout,
+        max_connections=args.max_connections))
+    serve(args.backend, _key_values(args.backend_option), args.output, args.host, args.port, settings, connections)
     return 0
+
+
+def _comma_list(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _given(**options) -> dict:

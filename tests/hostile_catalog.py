@@ -115,3 +115,67 @@ def check_manifest(rows: list[dict]) -> None:
     assert all((r["catalog_details"], r["catalog_sha256"], r["catalog_key"], r["catalog_status"]) ==
                (7, 12345, [1, 2], "catalog says new") for r in rows)
     assert len(rows) == len(BAD_ROWS) + len(GOOD_ROWS) + 1
+
+
+# Obfuscated blocked terms and personal information (our own strings, one per trick the issue names): each row is
+# rejected at planning with its reason, on every backend.
+OBFUSCATED = [
+    ("hyphen-joined", "a child-porn poster", "blocked term 'child porn'"),
+    ("underscore-joined", "a wall of revenge_porn stills", "blocked term 'revenge porn'"),
+    ("zero-width-space", "an archive of chi\u200bld porn", "blocked term 'child porn'"),
+    ("zero-width-joiners", "lo\u200dli hen\u200ctai fan art", "blocked term 'loli hentai'"),
+    ("soft-hyphen", "a best\u00adiality scene", "blocked term 'bestiality'"),
+    ("word-joiner-and-bom", "snuff\u2060 fi\ufeffl\u2060m poster", "blocked term 'snuff film'"),
+    ("combining-overlay", "a c\u0336s\u0336a\u0336m\u0336 folder", "blocked term 'csam'"),
+    ("accents", "a shótácon drawing", "blocked term 'shotacon'"),
+    ("cyrillic-look-alikes", "\u0441hild \u0440\u043ern photo", "blocked term 'child porn'"),
+    ("greek-look-alikes", "l\u03bfl\u03b9c\u03bfn sketch", "blocked term 'lolicon'"),
+    ("leetspeak", "b3$t1al1ty painting", "blocked term 'bestiality'"),
+    ("leet-and-hyphen", "d33pf4k3-nud3 of a star", "blocked term 'deepfake nude'"),
+    ("dotted-letters", "the c.s.a.m collection", "blocked term 'csam'"),
+    ("spaced-letters", "s n u f f   f i l m still", "blocked term 'snuff film'"),
+    ("line-break", "a beheading\nvideo frame", "blocked term 'beheading video'"),
+    ("full-width", "\uff44\uff45\uff45\uff50\uff46\uff41\uff4b\uff45 \uff4e\uff55\uff44\uff45", "blocked term 'deepfake nude'"),
+    ("math-letters", "\U0001d427\U0001d428\U0001d427-\U0001d41c\U0001d428\U0001d427\U0001d42c\U0001d41e\U0001d427\U0001d42c"
+                     "\U0001d42e\U0001d41a\U0001d425 clip", "blocked term 'non-consensual'"),
+    ("non-breaking-hyphen", "a non\u2011consensual scene", "blocked term 'non-consensual'"),
+    ("full-width-at", "a note to jane.doe\uff20example.com", "personal information (email address)"),
+    ("email-look-alikes", "mail \u0458ohn@\u0435xample.org on a card", "personal information (email address)"),
+    ("ssn-en-dashes", "a form with 123\u201345\u20136789", "personal information (social security number)"),
+    ("ssn-bengali-digits", "ssn \u09e7\u09e8\u09e9-\u09ea\u09eb-\u09ec\u09ed\u09ee\u09ef", "personal information (social security number)"),
+    ("card-dots", "a card 4111.1111.1111.1111 on a desk", "personal information (credit card number)"),
+    ("card-full-width-spaced", "\uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11",
+     "personal information (credit card number)"),
+    ("card-amex-zero-width", "amex 3782\u200b822463\u200b10005", "personal information (credit card number)"),
+    ("phone-unicode-hyphens", "call 555\u2010123\u20104567 today", "personal information (phone number)"),
+    ("phone-arabic-indic", "a sign with \u0665\u0665\u0665-\u0661\u0662\u0663-\u0664\u0665\u0666\u0667", "personal information (phone number)"),
+]
+
+# Ordinary product prompts with hyphens, dots, units, numbers and non-Latin text: every one is made.
+ORDINARY = [
+    "a 27-inch 4K monitor, 1920x1080, on a walnut desk",
+    "a 5.5 kg kettlebell, matte black, studio light",
+    "a t-shirt, size XL, 100% cotton, e-commerce photo",
+    "a 16 oz. ceramic mug, 3.5 in. tall, 450 ml",
+    "a USB-C cable, 2 m, 60 W, braided",
+    "a box of 1,000 puzzle pieces, model no. 123-45-678",
+    "a jar labelled 'Best. Jam. Ever.'",
+    "a music sample pack cover, neon",
+    "EAN 4006381333931 barcode on a cereal box",
+    "a kid's t-shirt in nude-pink, children's size 8",
+    "a classic film camera, 35 mm, on a shelf",
+    "a gift card design reading 1234 5678 9012 3456",
+    "a counter sign: e-mail us @ the desk",
+    "a Café Crème latte mug, 0.3 l",
+    "ваза из стекла, 30 см",
+    "κούπα καφέ 350 ml",
+    "a v2.0.1 firmware box, 12-pack, SKU AB-12_34.56",
+    "a shotgun-style microphone, 1/4\" jack",
+]
+
+
+def obfuscated_catalog(path: Path) -> str:
+    rows = [{"id": row_id, "prompt": prompt} for row_id, prompt, _ in OBFUSCATED]
+    rows += [{"id": f"ordinary-{i}", "prompt": prompt} for i, prompt in enumerate(ORDINARY)]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return str(path)

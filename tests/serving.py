@@ -74,14 +74,17 @@ def _wait_healthy(served: ServeProcess, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def serve_app_in_thread(app):
-    """Run an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
+def serve_app_in_thread(app, connections=None):
+    """Run an ASGI app with uvicorn on a free 127.0.0.1 port in a thread, configured as `fluxcat serve` runs it
+    (fluxcat.service.server.ConnectionSettings); yields its base URL."""
     import uvicorn
+
+    from fluxcat.service.server import ConnectionSettings, uvicorn_config
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn_config(app, connections or ConnectionSettings(), "warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -95,3 +98,40 @@ def serve_app_in_thread(app):
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def half_sent_requests(port: int, count: int, source: str | None = None) -> list[socket.socket]:
+    """`count` connections to 127.0.0.1:port, each sending the start of a request's headers and no more (the slowloris
+    pattern), non-blocking; `source` names the first source address of a distinct one per connection (127.a.b.c)."""
+    sockets = []
+    for i in range(count):
+        address = None
+        if source is not None:
+            a, b = source.rsplit(".", 2)[0], i
+            address = (f"{a}.{b // 250}.{b % 250 + 1}", 0)
+        sock = socket.create_connection(("127.0.0.1", port), source_address=address)
+        sock.sendall(b"POST /api/v1/flux/dev HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appli")
+        sock.setblocking(False)
+        sockets.append(sock)
+    return sockets
+
+
+def count_closed(sockets: list[socket.socket], within_s: float) -> int:
+    """How many of the sockets the server closed (EOF or reset) within the time."""
+    import selectors
+
+    selector, closed = selectors.DefaultSelector(), 0
+    for sock in sockets:
+        selector.register(sock, selectors.EVENT_READ)
+    deadline = time.monotonic() + within_s
+    while closed < len(sockets) and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=0.2):
+            try:
+                data = key.fileobj.recv(4096)
+            except (ConnectionResetError, BlockingIOError):
+                data = b""
+            if not data:
+                selector.unregister(key.fileobj)
+                closed += 1
+    selector.close()
+    return closed

@@ -52,7 +52,7 @@ class RouterBackend(Backend):
         self.seconds = {name: TYPICAL_SECONDS.get(name, 5.0) for name in self.backends}
         from fluxcat.safety import SafetyFilter
 
-        self.safety = SafetyFilter.from_option(blocked_terms) if prompt_safety else None
+        self.safety = SafetyFilter.for_provider(blocked_terms, private_data=prompt_safety)
 
     # -- the Backend protocol
     def model_id(self, model: str) -> str:

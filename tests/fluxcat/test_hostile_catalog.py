@@ -5,7 +5,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
-from tests.hostile_catalog import BAD_ROWS, GOOD_ROWS, check_manifest, write_hostile_catalog
+from tests.hostile_catalog import (
+    BAD_ROWS, GOOD_ROWS, OBFUSCATED, ORDINARY, check_manifest, obfuscated_catalog, write_hostile_catalog,
+)
 
 
 def run(catalog: str, output: str):
@@ -92,3 +94,41 @@ def test_refresh_to_an_empty_catalog_removes_every_row_and_back(tmp_path):
         summary = finish_refresh(Store(output), refresh.token, shards, refresh.work_shards)
         counts.append((dict(refresh.counts), summary.run.rows))
     assert counts == [({"removed": 2}, 0), ({"added": 2}, 2)]
+
+
+def _outcomes(manifest_path) -> dict[str, dict]:
+    return {row["id"]: row for row in pq.read_table(manifest_path).to_pylist()}
+
+
+def test_obfuscated_blocked_terms_and_private_data_are_rejected_row_by_row_on_a_local_backend(tmp_path):
+    summary = run(obfuscated_catalog(tmp_path / "obfuscated.parquet"), str(tmp_path / "out"))
+    rows = _outcomes(tmp_path / "out" / "manifest.parquet")
+    for row_id, _, reason in OBFUSCATED:
+        assert rows[row_id]["status"] == "rejected" and reason in rows[row_id]["reason"], (row_id, rows[row_id])
+    assert [rows[f"ordinary-{i}"]["reason"] for i in range(len(ORDINARY))] == [None] * len(ORDINARY)
+    assert summary.statuses == {"rejected": len(OBFUSCATED), "generated": len(ORDINARY)}
+
+
+def test_private_data_check_off_lets_a_local_backend_draw_it_but_never_a_blocked_term(tmp_path):
+    catalog = obfuscated_catalog(tmp_path / "obfuscated.parquet")
+    options = RunOptions(catalog=catalog, output=str(tmp_path / "out"), backend="fixed", private_data_check=False)
+    plan(options)
+    reasons = {row["id"]: row["reason"] for row in _plan_rows(tmp_path / "out")}
+    for row_id, _, reason in OBFUSCATED:
+        assert (reasons[row_id] is None) == ("personal information" in reason), (row_id, reasons[row_id])
+
+
+def test_a_hosted_backend_refuses_private_data_even_with_the_check_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAL_KEY", "k-123456")
+    catalog = obfuscated_catalog(tmp_path / "obfuscated.parquet")
+    options = RunOptions(catalog=catalog, output=str(tmp_path / "out"), backend="fal", private_data_check=False,
+                         backend_options={"base_url": "http://127.0.0.1:9", "blocked_terms": "dragon fire"})
+    plan(options)
+    rejected = {row["id"]: row["reason"] for row in _plan_rows(tmp_path / "out") if row["reason"]}
+    assert set(rejected) == {row_id for row_id, _, _ in OBFUSCATED}
+
+
+def _plan_rows(output) -> list[dict]:
+    from fluxcat.layout import PLAN_DIR
+
+    return [row for path in sorted((output / PLAN_DIR).glob("*.parquet")) for row in pq.read_table(path).to_pylist()]

