@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from fluxcat.qa import QaSettings
 
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 RETRIABLE = frozenset({"blank", "text"})  # a new seed can fix these; a wrong colour is flagged as it is
+SAMPLE_SIDE = 64  # the blank check reads a 64x64 grid of pixels: nearest-neighbour keeps each pixel's own value
+ReadText = Callable[["Image"], str]  # an OCR reader: all text found in an image
 
 
 @dataclass
@@ -26,20 +29,21 @@ class Check:
 
 
 def blank_check(image: "Image", settings: QaSettings) -> Check:
-    """Uniform, near-black or near-white: what providers send back for a safety-blanked or broken result."""
-    import numpy as np
+    """Uniform, near-black or near-white, judged in colour: what providers send back for a safety-blanked or broken
+    result. Colour counts: a flat yellow product on cream has nearly one grey level but two colours, so it passes."""
+    from PIL import Image as PILImage, ImageStat
 
-    grey = np.asarray(image.convert("L").resize((128, 128)), dtype=np.float32)
-    mean, std = float(grey.mean()), float(grey.std())
-    problem = ("uniform" if std < settings.blank_std else "near-black" if mean < settings.dark_mean
-               else "near-white" if mean > settings.light_mean else None)
-    detail = {"mean": round(mean, 1), "std": round(std, 2)} | ({"problem": problem} if problem else {})
+    sample = image.convert("RGB") if image.mode != "RGB" else image
+    stats = ImageStat.Stat(sample.resize((SAMPLE_SIDE, SAMPLE_SIDE), PILImage.Resampling.NEAREST))
+    spread = math.sqrt(sum(stats.var))  # colour standard deviation: the RGB distance of pixels from their mean
+    darkest, lightest = max(stats.mean), min(stats.mean)
+    problem = ("uniform" if spread < settings.blank_std else "near-black" if darkest < settings.dark_mean
+               else "near-white" if lightest > settings.light_mean else None)
+    detail = {"mean": [round(m, 1) for m in stats.mean], "std": round(spread, 2)} | ({"problem": problem} if problem else {})
     return Check("blank", problem is None, 0.0 if problem else 1.0, detail)
 
 
-def text_check(image: "Image", expected: str, settings: QaSettings) -> Check:
-    from fluxcat.qa.ocr import read_text
-
+def text_check(image: "Image", expected: str, settings: QaSettings, read_text: ReadText) -> Check:
     found = read_text(image)
     score = similarity(expected, found)
     return Check("text", score >= settings.text_similarity, score, {"expected": expected, "found": found})

@@ -1,5 +1,5 @@
 """No double payment after a crash: a hosted run killed with kill -9 while its jobs are in flight, then rerun,
-re-attaches to the jobs it had submitted (their ids are in the output store's journal) instead of paying again."""
+re-attaches to the jobs it had submitted (their ids are in the output's ledger) instead of paying again."""
 
 import json
 import os
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fluxcat.backends import close_all
-from fluxcat.backends.hosted import JOBS_DIR, forget_ledgers
+from fluxcat.ledger import OPEN_DIR
 from tests.conftest import write_catalog
 from tests.fluxcat.backends.hosted_helpers import FAST, run_pipeline, secret_key
 from tests.fluxcat.backends.protocol_servers import FalServer, ReplicateServer
@@ -24,15 +23,9 @@ ROWS = [{"id": f"r{i}", "prompt": f"a ceramic jug, glaze number {i}", "image_siz
         for i in range(6)]
 
 
-@pytest.fixture(autouse=True)
-def _close_backends():
-    yield
-    close_all()
-    forget_ledgers()
-
-
 def journalled(output: Path, provider: str) -> int:
-    return len(list((output / JOBS_DIR / provider).glob("*.json")))
+    """Open ledger records of this provider's jobs."""
+    return sum(json.loads(path.read_text())["provider"] == provider for path in (output / OPEN_DIR).glob("*.json"))
 
 
 @pytest.mark.parametrize("provider, server_class, env", [("fal", FalServer, "FAL_KEY"),
@@ -58,4 +51,4 @@ def test_a_run_killed_mid_flight_and_rerun_pays_for_no_job_twice(provider, serve
     assert [row["status"] for row in manifest] == ["generated"] * 6  # zero images lost
     assert sorted(server.creates) == sorted(row["prompt"] for row in ROWS)
     assert max(server.creates.values()) == 1                         # zero jobs submitted twice
-    assert journalled(output, provider) == 0                         # records are kept only for jobs in flight
+    assert journalled(output, provider) == 0                         # every record was closed
