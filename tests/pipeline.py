@@ -20,3 +20,15 @@ def run_catalog(options: RunOptions, threads: int = 1, on_run=None, backend=None
             on_run(run)
     summary = finish(options, shards, {outcome.shard for outcome in outcomes if outcome.reused})
     return report, summary, outcomes
+
+
+def refresh_catalog(options: RunOptions, ids=None, prune: bool = False):
+    """The refresh flow's steps in one run's context; returns (refresh plan, refresh summary)."""
+    from fluxcat.refresh import finish_refresh, prepare_refresh
+
+    with open_run(options) as run:
+        plan_shards = [shard.name for shard in plan(run).shards]
+        work = prepare_refresh(run.store, plan_shards, options.image_format, ids)
+        for shard in work.work_shards:
+            run_one_shard(run, shard)
+    return work, finish_refresh(run.store, work.token, plan_shards, work.work_shards, prune)

@@ -19,12 +19,13 @@ def secret_key() -> str:
 
 
 def run_pipeline(catalog: str, output: str, backend: str, backend_options: dict, budget_usd: float | None = None,
-                 shard_size: int = 4, threads: int = 4, qa: bool = False, on_run=None):
+                 shard_size: int = 4, threads: int = 4, qa: bool = False, on_run=None, dedupe: str = "exact"):
     """One run: plan -> every shard in a thread pool (as the flow's ThreadPoolTaskRunner does) -> manifest rows.
-    QA is off unless asked: the doubles send flat images, which QA reseeds (the contract suite covers that)."""
+    QA is off unless asked: the doubles send flat images, which QA reseeds (the contract suite covers that).
+    Exact dedupe: semantic dedupe's model costs seconds to load and is tested in tests/fluxcat/dedupe."""
     options = RunOptions(catalog=catalog, output=output, backend=backend, backend_options=backend_options,
                          shard_size=shard_size, image_format="png", budget_usd=budget_usd, run_id=uuid.uuid4().hex,
-                         qa=qa)
+                         qa=qa, dedupe=dedupe)
     report, summary, _ = run_catalog(options, threads, on_run)
     return report, summary, read_manifest(Store(output)).to_pylist()
 
