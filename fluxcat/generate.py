@@ -167,7 +167,9 @@ class _Maker:
             locked = f"not reseeded: the rows of group {group!r} share one seed, so its variants stay one shot" \
                 if group else None
             self.images[key] = _Image(request_for_row(shared[0]), shared, expectation(shared[0]) if qa else None, locked)
-        self.queue.extend(sorted((image.request for image in self.images.values()), key=lambda r: r.batch_key))
+        # Images with a billed job open in the ledger first: what is paid for is collected before the budget goes.
+        self.queue.extend(sorted((image.request for image in self.images.values()),
+                                 key=lambda r: (not self.run.ledger.has_open(r.key), r.batch_key)))
         with ThreadPoolExecutor(qa.threads if qa else 1, thread_name_prefix="fluxcat-qa") as self.qa_pool:
             while self.queue or self.judging:
                 batch = self._next_batch()

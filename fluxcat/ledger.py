@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Mapping
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fluxcat")
 
 OPEN_DIR = f"{LEDGER_DIR}/open"  # <key>-<seed>.json: a billed job whose image is not stored yet
-CLOSED_DIR = f"{LEDGER_DIR}/closed"  # the same record once settled, with its outcome
+CLOSED_DIR = f"{LEDGER_DIR}/closed"  # <key>-<seed>-<n>.json: the same record once settled, with its outcome
 OUTCOMES = ("stored", "rejected", "failed", "lost")  # image kept; QA chose another attempt; no image; cut by a crash
 
 
@@ -66,6 +67,11 @@ class Ledger:
                 self._index().setdefault(key, {})[seed] = record
         return record
 
+    def has_open(self, key: str) -> bool:
+        """Is a billed job of this image open (in flight, or cut by a crash)? No store I/O after the first listing."""
+        with self._lock:
+            return key in self._index()
+
     def open(self, key: str, seed: int, provider: str, job: Mapping | None, price_usd: float) -> dict:
         """Record a billed create (job None: a one-call API, nothing to re-attach to); written before waiting."""
         record = {"key": key, "seed": int(seed), "provider": provider, "job": dict(job) if job else None,
@@ -90,7 +96,9 @@ class Ledger:
                 self._index().pop(key, None)
         if self.store is not None:
             closed = {**record, "outcome": outcome, "closed_at": _now(), "closed_by_run": self.run_id}
-            self.store.write_bytes(f"{CLOSED_DIR}/{self._name(key, seed)}", json.dumps(closed).encode())
+            # one file per closed record: an attempt made again after a crash closes a second record
+            self.store.write_bytes(f"{CLOSED_DIR}/{key}-{int(seed)}-{uuid.uuid4().hex[:8]}.json",
+                                   json.dumps(closed).encode())
             self.store.delete(f"{OPEN_DIR}/{self._name(key, seed)}")
 
     def close_image(self, key: str, kept_seed: int) -> None:

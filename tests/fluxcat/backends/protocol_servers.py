@@ -57,10 +57,12 @@ class ProtocolServer:
     key_header = "Authorization"
     key_scheme = "Bearer"
 
-    def __init__(self, key: str, job_seconds: float = 0.0, port: int = 0, refuse_with: int | None = None):
+    def __init__(self, key: str, job_seconds: float = 0.0, port: int = 0, refuse_with: int | None = None,
+                 reply_seconds: float = 0.0):
         self.key = key
         self.refuse_with = refuse_with  # answer every call with this status (402/406: out of credit; 410: gone)
         self.job_seconds = job_seconds  # queue jobs finish no sooner than this after their create
+        self.reply_seconds = reply_seconds  # one-call APIs answer a billed call this long after receiving it
         self.lock = threading.Lock()
         self.attempts: dict[str, int] = {}
         self.jobs: dict[str, dict] = {}
@@ -471,6 +473,7 @@ class HuggingFaceServer(ProtocolServer):
         with self.lock:
             self.creates[prompt] += 1
             self.jobs[uuid.uuid4().hex] = {**job, "parameters": params}
+        time.sleep(self.reply_seconds)
         if "fault:not-image" in prompt:
             return self.reply_json(handler, 200, {"generated_text": "not an image"})
         self.reply(handler, 200, self.image_for(job), "image/png")
@@ -507,6 +510,7 @@ class SegmindServer(ProtocolServer):
         if problem:
             return self.reply_json(handler, 400, {"error": problem})
         job_id = self.new_job(payload["prompt"], *size, payload.get("seed"), payload=payload)
+        time.sleep(self.reply_seconds)
         data = self.image_for(self.jobs[job_id])
         headers = {"X-Remaining-Credits": "4.97"}
         if "fault:image-url" in payload["prompt"]:
