@@ -56,4 +56,4 @@ def generate_catalog(
             lease.check()
             summary = finish_run_task(options, [s["name"] for s in plan["shards"]], reused, started)
             return final_state({"plan": {k: plan[k] for k in ("images_to_generate", "estimated_cost_usd", "statuses")},
-                                **summary}, summary["statuses"])
+                                **summary}, summary["this_run"])

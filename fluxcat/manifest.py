@@ -32,6 +32,7 @@ class RunSummary:
     flagged: list[dict] = field(default_factory=list)  # the first FLAGGED_LISTED rows QA flagged: id and why
     cost_usd: float = 0.0
     remade: int = 0  # images an earlier run recorded that were missing from the output, made again
+    this_run: Counter = field(default_factory=Counter)  # outcomes of the images this run tried to make
     manifest_uri: str = ""
     history_uri: str = ""
     rows: int = 0
@@ -68,7 +69,7 @@ def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
         if writer is None:
             writer = pq.ParquetWriter(buffer, part.schema, compression="zstd")
         writer.write_table(part.cast(writer.schema))
-        _count(summary, part)
+        _count(summary, part, run_started)
     if writer is None:
         raise ValueError("no shards to merge: the catalog had no rows")
     writer.close()
@@ -111,11 +112,14 @@ def _with_strings(part: pa.Table, name: str, values: list) -> pa.Table:
     return part.set_column(index, part.schema.field(index), pa.array(values, pa.string()))
 
 
-def _count(summary: RunSummary, part: pa.Table) -> None:
-    columns = part.select(["status", "model", "width", "height", "cost_usd", "reason"]).to_pydict()
-    for status, model, width, height, cost, reason in zip(*columns.values()):
+def _count(summary: RunSummary, part: pa.Table, run_started: datetime | None) -> None:
+    columns = part.select(["status", "model", "width", "height", "cost_usd", "reason", "created_at"]).to_pydict()
+    for status, model, width, height, cost, reason, created in zip(*columns.values()):
         summary.rows += 1
         summary.statuses[status] += 1
+        if status in ("generated", "failed", "skipped") and created is not None and \
+                (run_started is None or created >= run_started):  # not an outcome carried from an earlier run
+            summary.this_run[status] += 1
         summary.cost_usd += cost or 0.0
         summary.remade += status == "generated" and reason == REMADE
         if status in WITH_IMAGE:

@@ -173,11 +173,11 @@ def cmd_run(args) -> int:
     started = time.perf_counter()
     result = _run_flow_with_progress(options.catalog, options.output, groups, console)
     _print_summary(console, result, time.perf_counter() - started, options.output)
-    return _exit_code(result.get("statuses", {}))
+    return _exit_code(result.get("this_run", {}))
 
 
 def _exit_code(made: dict) -> int:
-    """1 when images failed, or when the run made none of the images it was asked to make (all over budget)."""
+    """1 when images this run tried to make failed, or when it made none of them (all over budget, say)."""
     from fluxcat.ledger import run_verdict
 
     return 1 if made.get("failed") or not run_verdict(made).ok else 0
