@@ -213,7 +213,10 @@ class _Maker:
             image.attempts.append(Attempt(request.seed))
             image.best = (1, result)
             self._keep(image)
-        else:
+        elif not image.expects.text:  # blank and colour checks take well under a millisecond: judged here
+            verdict = judge(result.image, image.expects, self.settings.qa, self.run.read_text)
+            self._next(image, Attempt(request.seed, verdict=verdict), result)
+        else:  # OCR: on the QA threads, while the backend makes the next batch
             future = self.qa_pool.submit(judge, result.image, image.expects, self.settings.qa, self.run.read_text)
             self.judging[future] = (image, request, result)
 

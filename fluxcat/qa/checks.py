@@ -31,15 +31,20 @@ class Check:
 def blank_check(image: "Image", settings: QaSettings) -> Check:
     """Uniform, near-black or near-white, judged in colour: what providers send back for a safety-blanked or broken
     result. Colour counts: a flat yellow product on cream has nearly one grey level but two colours, so it passes."""
-    from PIL import Image as PILImage, ImageStat
+    import numpy as np
+    from PIL import Image as PILImage
 
-    sample = image.convert("RGB") if image.mode != "RGB" else image
-    stats = ImageStat.Stat(sample.resize((SAMPLE_SIDE, SAMPLE_SIDE), PILImage.Resampling.NEAREST))
-    spread = math.sqrt(sum(stats.var))  # colour standard deviation: the RGB distance of pixels from their mean
-    darkest, lightest = max(stats.mean), min(stats.mean)
+    sample = (image.convert("RGB") if image.mode != "RGB" else image).resize((SAMPLE_SIDE, SAMPLE_SIDE),
+                                                                          PILImage.Resampling.NEAREST)
+    counts = np.asarray(sample.histogram(), dtype=np.float64).reshape(3, 256)  # in C: no per-pixel Python
+    levels = np.arange(256, dtype=np.float64)
+    means = counts @ levels / counts.sum(axis=1)
+    variances = np.maximum(0.0, counts @ (levels * levels) / counts.sum(axis=1) - means * means)
+    spread = math.sqrt(float(variances.sum()))  # colour standard deviation: the RGB distance from the mean colour
+    darkest, lightest = float(means.max()), float(means.min())
     problem = ("uniform" if spread < settings.blank_std else "near-black" if darkest < settings.dark_mean
                else "near-white" if lightest > settings.light_mean else None)
-    detail = {"mean": [round(m, 1) for m in stats.mean], "std": round(spread, 2)} | ({"problem": problem} if problem else {})
+    detail = {"mean": [round(float(m), 1) for m in means], "std": round(spread, 2)} | ({"problem": problem} if problem else {})
     return Check("blank", problem is None, 0.0 if problem else 1.0, detail)
 
 
