@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Callable
 
 from fluxcat.qa import QaSettings
@@ -37,15 +38,25 @@ def blank_check(image: "Image", settings: QaSettings) -> Check:
     sample = (image.convert("RGB") if image.mode != "RGB" else image).resize((SAMPLE_SIDE, SAMPLE_SIDE),
                                                                           PILImage.Resampling.NEAREST)
     counts = np.asarray(sample.histogram(), dtype=np.float64).reshape(3, 256)  # in C: no per-pixel Python
-    levels = np.arange(256, dtype=np.float64)
-    means = counts @ levels / counts.sum(axis=1)
-    variances = np.maximum(0.0, counts @ (levels * levels) / counts.sum(axis=1) - means * means)
+    levels, squares = _levels()
+    pixels = SAMPLE_SIDE * SAMPLE_SIDE
+    means = counts @ levels / pixels
+    variances = np.maximum(0.0, counts @ squares / pixels - means * means)
     spread = math.sqrt(float(variances.sum()))  # colour standard deviation: the RGB distance from the mean colour
     darkest, lightest = float(means.max()), float(means.min())
     problem = ("uniform" if spread < settings.blank_std else "near-black" if darkest < settings.dark_mean
                else "near-white" if lightest > settings.light_mean else None)
     detail = {"mean": [round(float(m), 1) for m in means], "std": round(spread, 2)} | ({"problem": problem} if problem else {})
     return Check("blank", problem is None, 0.0 if problem else 1.0, detail)
+
+
+@lru_cache(maxsize=1)
+def _levels():
+    """Grey levels 0-255 and their squares, as arrays (made once)."""
+    import numpy as np
+
+    levels = np.arange(256, dtype=np.float64)
+    return levels, levels * levels
 
 
 def text_check(image: "Image", expected: str, settings: QaSettings, read_text: ReadText) -> Check:
