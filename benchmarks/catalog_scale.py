@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--catalog", default="numbered", choices=["numbered", "templated"])
     parser.add_argument("--runs", type=int, default=1, help="plan again into the same output (a warm embedding cache)")
     args = parser.parse_args()
-    from fluxcat.pipeline import RunOptions, plan
+    from fluxcat.pipeline import RunOptions, open_run, plan
 
     work = tempfile.mkdtemp(prefix="fluxcat-scale-")
     try:
@@ -70,8 +70,9 @@ def main() -> None:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         for run in range(args.runs):
             start = time.perf_counter()
-            report = plan(RunOptions(catalog=catalog, output=os.path.join(work, "out"), backend="fixed",
-                                     dedupe=args.dedupe))
+            with open_run(RunOptions(catalog=catalog, output=os.path.join(work, "out"), backend="fixed",
+                                     dedupe=args.dedupe)) as context:
+                report = plan(context)
             seconds = time.perf_counter() - start
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"rows={args.rows} catalog={args.catalog} dedupe={args.dedupe} run={run + 1}: {seconds:.1f} s "

@@ -365,12 +365,11 @@ def measure_overlap(images: int, size: int, threads: int) -> dict:
 
     import fluxcat.generate as runner
     from fluxcat.backends import get_backend
-    from fluxcat.pipeline import RunOptions, plan
-    from fluxcat.store import Store
+    from fluxcat.pipeline import RunOptions, open_run, plan
 
     torch.set_num_threads(threads)
     spans, lock = [], threading.Lock()
-    store_result = runner._store_result
+    store_result = runner._Maker._store
 
     def timed_store_result(*args, **kwargs):
         start = time.perf_counter()
@@ -385,16 +384,17 @@ def measure_overlap(images: int, size: int, threads: int) -> dict:
         pq.write_table(pa.Table.from_pylist([{"prompt": f"a ceramic mug, pattern {i}", "model": "schnell", "width": size,
                                               "height": size, "seed": i} for i in range(images)]), catalog)
         options = RunOptions(catalog=catalog, output=os.path.join(root, "out"), backend="tiny", dedupe="off", shard_size=images)
-        shard = plan(options).shards[0].name
         backend = TimedBackend(get_backend("tiny"))
         backend.inner.pipeline("schnell")  # load outside the timings
-        runner._store_result = timed_store_result
+        runner._Maker._store = timed_store_result
         try:
-            start = time.perf_counter()
-            outcome = runner.run_shard(Store(options.output), shard, backend, "png")
-            shard_s = time.perf_counter() - start
+            with open_run(options, backend=backend) as run:
+                shard = plan(run).shards[0].name
+                start = time.perf_counter()
+                outcome = runner.run_shard(run, shard, runner.ShardSettings(qa=None))
+                shard_s = time.perf_counter() - start
         finally:
-            runner._store_result = store_result
+            runner._Maker._store = store_result
     assert outcome.statuses.get("generated") == images, outcome.statuses
     io_s = sum(end - begin for begin, end in spans)
     generate_s = sum(end - begin for begin, end in backend.busy)

@@ -79,7 +79,7 @@ def shards(base_url: str, cap: int, images: int, workdir: Path) -> tuple[float, 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fluxcat.pipeline import RunOptions, plan, run_one_shard
+    from fluxcat.pipeline import RunOptions, open_run, plan, run_one_shard
 
     catalog = workdir / f"catalog-{cap}.parquet"
     rows = [{"prompt": f"shard benchmark prompt {i}", "model": "dev", "image_size": "square", "num_inference_steps": 2}
@@ -88,11 +88,12 @@ def shards(base_url: str, cap: int, images: int, workdir: Path) -> tuple[float, 
     options = RunOptions(catalog=str(catalog), output=str(workdir / f"out-{cap}"), backend="flux-api",
                          backend_options={"base_url": base_url, "concurrency": cap}, dedupe="off",
                          shard_size=max(1, images // 4))
-    names = [shard.name for shard in plan(options).shards]
-    start = time.perf_counter()
-    with ThreadPoolExecutor(len(names)) as pool:
-        outcomes = list(pool.map(lambda name: run_one_shard(options, name), names))
-    seconds = time.perf_counter() - start
+    with open_run(options) as run:  # one run: its shards share the backend and its cap
+        names = [shard.name for shard in plan(run).shards]
+        start = time.perf_counter()
+        with ThreadPoolExecutor(len(names)) as pool:
+            outcomes = list(pool.map(lambda name: run_one_shard(run, name), names))
+        seconds = time.perf_counter() - start
     return seconds, sum(o.statuses.get("generated", 0) for o in outcomes)
 
 

@@ -1,4 +1,5 @@
-"""Pipeline overhead: the whole flow on N rows with an instant backend vs a bare loop writing the same files."""
+"""Pipeline overhead: the whole flow on N rows with an instant backend vs a bare loop writing the same files (the
+fixed backend's gradient image, encoded the same way), with image QA off and on."""
 
 from __future__ import annotations
 
@@ -29,16 +30,17 @@ def make_catalog(path: str, rows: int, size: int) -> None:
 
 def bare_loop(catalog: str, output: str) -> int:
     """What a hand-written script does: read, make the image, encode, write atomically. No plan, no manifest."""
-    from PIL import Image
+    from fluxcat.backends.fixed import gradient
+    from fluxcat.generate import ENCODE_OPTIONS
 
-    image = Image.new("RGB", (1, 1))
+    image = None
     count = 0
     for batch in pq.ParquetFile(catalog).iter_batches(batch_size=8192):
         for row in batch.to_pylist():
-            if image.size != (row["width"], row["height"]):  # the same one flat image the fixed backend returns
-                image = Image.new("RGB", (row["width"], row["height"]), (200, 120, 40))
+            if image is None or image.size != (row["width"], row["height"]):  # the fixed backend's very image
+                image = gradient(row["width"], row["height"])
             buffer = io.BytesIO()
-            image.save(buffer, format="PNG", compress_level=3)
+            image.save(buffer, format="PNG", **ENCODE_OPTIONS["png"])
             key = hashlib.sha256(row["prompt"].encode()).hexdigest()[:32]
             directory = os.path.join(output, "images", key[:2])
             os.makedirs(directory, exist_ok=True)
@@ -50,21 +52,23 @@ def bare_loop(catalog: str, output: str) -> int:
     return count
 
 
-def pipeline(catalog: str, output: str, shard_size: int) -> dict:
+def pipeline(catalog: str, output: str, shard_size: int, qa: bool = True) -> dict:
     from flows.catalog import generate_catalog
 
     return generate_catalog(catalog=catalog, output=output, backend="fixed", dedupe="exact",
-                            images={"shard_size": shard_size})
+                            images={"shard_size": shard_size, "qa": qa})
 
 
-def core_only(catalog: str, output: str, shard_size: int) -> None:
+def core_only(catalog: str, output: str, shard_size: int, qa: bool = True) -> None:
     """The same stages without Prefect: plan, every shard in turn, finish."""
-    from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+    from fluxcat.pipeline import RunOptions, finish, open_run, plan, run_one_shard
 
-    options = RunOptions(catalog=catalog, output=output, backend="fixed", dedupe="exact", shard_size=shard_size)
-    shards = [shard.name for shard in plan(options).shards]
-    for shard in shards:
-        run_one_shard(options, shard)
+    options = RunOptions(catalog=catalog, output=output, backend="fixed", dedupe="exact", shard_size=shard_size,
+                         qa=qa)
+    with open_run(options) as run:
+        shards = [shard.name for shard in plan(run).shards]
+        for shard in shards:
+            run_one_shard(run, shard)
     finish(options, shards, set())
 
 
@@ -76,7 +80,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are reported")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="fluxcat-overhead-")
-    times: dict[str, list[float]] = {"bare": [], "core": [], "flow": [], "rerun": []}
+    times: dict[str, list[float]] = {"bare": [], "core": [], "core-qa": [], "flow": [], "flow-qa": [], "rerun": []}
     try:
         catalog = os.path.join(work, "catalog.parquet")
         make_catalog(catalog, args.rows, args.size)
@@ -87,12 +91,19 @@ def main() -> None:
         for round_number in range(args.repeat):
             out = os.path.join(work, f"round-{round_number}")
             times["bare"].append(_timed(bare_loop, catalog, os.path.join(out, "bare")))
-            times["core"].append(_timed(core_only, catalog, os.path.join(out, "core"), args.shard_size))
+            times["core"].append(_timed(core_only, catalog, os.path.join(out, "core"), args.shard_size, False))
+            times["core-qa"].append(_timed(core_only, catalog, os.path.join(out, "core-qa"), args.shard_size, True))
             result = {}
-            times["flow"].append(_timed(lambda: result.update(pipeline(catalog, os.path.join(out, "flow"), args.shard_size))))
+            times["flow"].append(_timed(lambda: result.update(
+                pipeline(catalog, os.path.join(out, "flow"), args.shard_size, False))))
             assert result["statuses"].get("generated") == args.rows, result["statuses"]
+            result = {}
+            times["flow-qa"].append(_timed(lambda: result.update(
+                pipeline(catalog, os.path.join(out, "flow-qa"), args.shard_size, True))))
+            assert result["statuses"].get("generated") == args.rows and result["qa"] == {"passed": args.rows}, result
             rerun = {}
-            times["rerun"].append(_timed(lambda: rerun.update(pipeline(catalog, os.path.join(out, "flow"), args.shard_size))))
+            times["rerun"].append(_timed(lambda: rerun.update(
+                pipeline(catalog, os.path.join(out, "flow-qa"), args.shard_size, True))))
             assert rerun["statuses"].get("existing") == args.rows, rerun["statuses"]
             shutil.rmtree(out, ignore_errors=True)
     finally:
@@ -100,8 +111,9 @@ def main() -> None:
     bare = statistics.median(times["bare"])
     print(f"rows={args.rows} size={args.size}x{args.size} shard_size={args.shard_size} rounds={args.repeat} (medians)")
     print(f"{'variant':<34}{'seconds':>10}{'ms/image':>10}{'ratio':>8}   all rounds (s)")
-    for name, label in (("bare", "bare loop (read, encode, write)"), ("core", "fluxcat core, no Prefect"),
-                        ("flow", "fluxcat flow (fixed backend)"), ("rerun", "fluxcat flow rerun (all done)")):
+    for name, label in (("bare", "bare loop (read, encode, write)"), ("core", "fluxcat core, no Prefect, QA off"),
+                        ("core-qa", "fluxcat core, no Prefect, QA on"), ("flow", "fluxcat flow, QA off"),
+                        ("flow-qa", "fluxcat flow, QA on"), ("rerun", "fluxcat flow rerun (all done)")):
         seconds = statistics.median(times[name])
         rounds = " ".join(f"{t:.2f}" for t in times[name])
         print(f"{label:<34}{seconds:>10.2f}{1000 * seconds / args.rows:>10.3f}{seconds / bare:>8.2f}   {rounds}")

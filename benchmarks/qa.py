@@ -11,6 +11,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from fluxcat.backends.base import Backend  # noqa: E402
+
 PROMPTS = ['a {} coffee bag printed with "FRESH COFFEE"', 'a {} tote bag with the label "NORTH TRAIL 42"',
            'a {} candle jar, label reading "Fig & Cedar"', 'a {} water bottle printed "SUMMER SALE 2026"']
 COLOURS = ["navy", "red", "teal", "olive", "burgundy"]
@@ -27,30 +29,54 @@ def measure(size: int, images: int) -> dict[str, list[float]]:
     from fluxcat.qa import QaSettings
     from fluxcat.qa.checks import blank_check, colour_check, text_check
     from fluxcat.qa.expect import expectation
+    from fluxcat.qa.ocr import TextReader
 
-    backend, settings = TextRenderBackend(misspell_rate=0.5), QaSettings()
+    backend, settings, reader = TextRenderBackend(misspell_rate=0.5), QaSettings(), TextReader(engines=1)
     times: dict[str, list[float]] = {"png encode (baseline)": [], "blank": [], "ocr text": [], "colour": []}
     for n in range(images):
         prompt = PROMPTS[n % len(PROMPTS)].format(COLOURS[n % len(COLOURS)])
         image, expects = backend.render(prompt, n, size, size), expectation({"prompt": prompt})
         times["png encode (baseline)"].append(timed_ms(lambda: image.save(io.BytesIO(), "PNG", compress_level=3)))
         times["blank"].append(timed_ms(blank_check, image, settings))
-        times["ocr text"].append(timed_ms(text_check, image, expects.text, settings))
+        times["ocr text"].append(timed_ms(text_check, image, expects.text, settings, reader))
         times["colour"].append(timed_ms(colour_check, image, expects.colour, expects.colour_source, settings))
     return times
 
 
-class BusyBackend:
+def throughput(size: int, images: int) -> list[tuple[str, float, float]]:
+    """OCR images per second on this machine's cores: one engine spreading each image over every core, against
+    one single-threaded engine per core reading images side by side (what the QA threads do)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fluxcat.backends.text_render import TextRenderBackend
+    from fluxcat.qa.ocr import TextReader
+
+    cores = os.cpu_count() or 1
+    backend = TextRenderBackend(misspell_rate=0.0)
+    batch = [backend.render(PROMPTS[n % len(PROMPTS)].format(COLOURS[n % len(COLOURS)]), n, size, size)
+             for n in range(images)]
+    out = []
+    for label, engines, threads in ((f"1 engine x {cores} threads", 1, cores), (f"{cores} engines x 1 thread", cores, 1)):
+        reader = TextReader(engines=engines, threads_per_engine=threads)
+        with ThreadPoolExecutor(engines) as pool:
+            list(pool.map(reader, batch[:engines]))  # load the engines first
+            start = time.perf_counter()
+            list(pool.map(reader, batch))
+            seconds = time.perf_counter() - start
+        out.append((label, images / seconds, images / seconds / cores))
+    return out
+
+
+class BusyBackend(Backend):
     """The text-render backend taking `latency` seconds of wall time per image with the CPU free, as a GPU does."""
+
+    name, max_batch = "busy", 4
 
     def __init__(self, latency: float):
         from fluxcat.backends.text_render import TextRenderBackend
 
         self.inner, self.latency = TextRenderBackend(misspell_rate=0.0), latency
-        self.name, self.max_batch, self.model_id = "busy", 4, self.inner.model_id
-
-    def cost_per_image(self, request) -> float:
-        return 0.0
+        self.model_id = self.inner.model_id
 
     def generate(self, requests):
         for request in requests:
@@ -65,26 +91,21 @@ def overlap(images: int, latency: float, size: int) -> dict[str, float]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fluxcat.generate import run_shard
-    from fluxcat.qa import QaSettings
-    from fluxcat.qa.stage import ShardQa
-    from fluxcat.shards import PlanSettings, plan_catalog
-    from fluxcat.store import Store
+    from fluxcat.pipeline import RunOptions, open_run, plan, run_one_shard
 
-    backend = BusyBackend(latency)
     walls = {}
     with tempfile.TemporaryDirectory() as root:
         catalog = f"{root}/catalog.parquet"
         prompts = [PROMPTS[n % len(PROMPTS)].format(COLOURS[n % len(COLOURS)]) + f", shot {n}" for n in range(images)]
         pq.write_table(pa.table({"prompt": prompts, "width": [size] * images, "height": [size] * images}), catalog)
         for mode in ("off", "on"):
-            store = Store(f"{root}/out-{mode}")
-            settings = PlanSettings(model_id=backend.model_id, dedupe="off", shard_size=images)
-            [shard] = plan_catalog(catalog, store, settings).shards
-            qa = ShardQa(QaSettings(), backend.model_id) if mode == "on" else None
-            start = time.perf_counter()
-            run_shard(store, shard.name, backend, qa=qa)
-            walls[mode] = time.perf_counter() - start
+            options = RunOptions(catalog=catalog, output=f"{root}/out-{mode}", dedupe="off", shard_size=images,
+                                 qa=mode == "on")
+            with open_run(options, backend=BusyBackend(latency)) as run:
+                [shard] = plan(run).shards
+                start = time.perf_counter()
+                run_one_shard(run, shard.name)
+                walls[mode] = time.perf_counter() - start
     return walls
 
 
@@ -94,11 +115,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20, help="images per size")
     parser.add_argument("--latency", type=float, default=1.0, help="overlap run: seconds of generation per image")
     parser.add_argument("--overlap-images", type=int, default=16, help="overlap run: images in the shard (0 skips it)")
+    parser.add_argument("--throughput-images", type=int, default=0, help="OCR images per second per core (0 skips)")
     args = parser.parse_args()
-    from fluxcat.qa.ocr import _load
+    from fluxcat.qa.ocr import load_engine
 
-    load_ms = timed_ms(_load)
-    print(f"OCR engine load (once per process): {load_ms:.0f} ms")
+    load_ms = timed_ms(load_engine)
+    print(f"OCR engine load (once per run and QA thread): {load_ms:.0f} ms")
     print("| size | check | median ms/image | mean ms/image | x PNG encode (median) |")
     print("|---|---|---|---|---|")
     for size in args.sizes:
@@ -106,7 +128,11 @@ def main() -> None:
         baseline = statistics.median(times["png encode (baseline)"])
         for check, values in times.items():
             median = statistics.median(values)
-            print(f"| {size}x{size} | {check} | {median:.1f} | {statistics.mean(values):.1f} | {median / baseline:.2f} |")
+            print(f"| {size}x{size} | {check} | {median:.2f} | {statistics.mean(values):.2f} | {median / baseline:.2f} |")
+    if args.throughput_images:
+        print(f"\n| OCR of {args.sizes[-1]}x{args.sizes[-1]} images | images/s | images/s per core |\n|---|---|---|")
+        for label, per_second, per_core in throughput(args.sizes[-1], args.throughput_images):
+            print(f"| {label} | {per_second:.2f} | {per_core:.2f} |")
     if args.overlap_images:
         walls = overlap(args.overlap_images, args.latency, args.sizes[-1])
         extra = walls["on"] - walls["off"]

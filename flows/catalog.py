@@ -14,6 +14,7 @@ from fluxcat.settings import Backend, Dedupe, Execution, Images, RunOptions, Run
 from tasks.output_access import hold_output, storage_options_for
 from tasks.planning import check_config_task, plan_catalog_task
 from tasks.reporting import core_logs_to_run, finish_run_task, publish_plan
+from tasks.runs import final_state, run_context
 
 
 @flow(name="generate-catalog", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
@@ -41,17 +42,18 @@ def generate_catalog(
     """
     with core_logs_to_run():
         options = RunOptions.from_groups(catalog, output, scope, images, dedupe, backend,
-                                         run_id=uuid.uuid4().hex,  # one budget tracker per run
+                                         run_id=uuid.uuid4().hex,  # names the run's context (budget, ledger)
                                          storage_options=storage_options_for(storage.storage_block))
         started = datetime.now(timezone.utc)
         check_config_task(options)
         check_task_runner(execution.task_runner, execution.cluster_address)
-        with hold_output(options, execution.lease_wait_seconds) as lease:
+        with hold_output(options, execution.lease_wait_seconds) as lease, run_context(options):
             plan = plan_catalog_task(options)
             publish_plan(options, plan, dry_run=scope.dry_run)
             if scope.dry_run:
                 return {"dry_run": True, "plan": plan}
             reused = run_shards(options, plan["shards"], execution)
             lease.check()
-            return {"plan": {k: plan[k] for k in ("images_to_generate", "estimated_cost_usd", "statuses")},
-                    **finish_run_task(options, [s["name"] for s in plan["shards"]], reused, started)}
+            summary = finish_run_task(options, [s["name"] for s in plan["shards"]], reused, started)
+            return final_state({"plan": {k: plan[k] for k in ("images_to_generate", "estimated_cost_usd", "statuses")},
+                                **summary}, summary["this_run"])

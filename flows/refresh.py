@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger
@@ -14,6 +15,7 @@ from tasks.output_access import hold_output, storage_options_for
 from tasks.planning import check_config_task, plan_catalog_task
 from tasks.refresh import finish_refresh_task, prepare_refresh_task
 from tasks.reporting import core_logs_to_run, publish_plan
+from tasks.runs import final_state, run_context
 
 
 @flow(name="refresh-assets", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
@@ -46,12 +48,12 @@ def refresh_assets(
         execution: Operators' settings: where shard tasks run, and how long to wait for another writer.
     """
     with core_logs_to_run():
-        options = RunOptions.from_groups(catalog, output, images, dedupe, backend,
+        options = RunOptions.from_groups(catalog, output, images, dedupe, backend, run_id=uuid.uuid4().hex,
                                          storage_options=storage_options_for(storage.storage_block))
         started = datetime.now(timezone.utc)
         check_config_task(options)
         check_task_runner(execution.task_runner, execution.cluster_address)
-        with hold_output(options, execution.lease_wait_seconds) as lease:
+        with hold_output(options, execution.lease_wait_seconds) as lease, run_context(options):
             plan = plan_catalog_task(options)
             publish_plan(options, plan, dry_run=False)
             plan_shards = [shard["name"] for shard in plan["shards"]]
@@ -60,5 +62,6 @@ def refresh_assets(
                                   + f"; {refresh['images_to_regenerate']} images to make")
             run_shards(options, [{"name": name} for name in refresh["work_shards"]], execution)
             lease.check()
-            return finish_refresh_task(options, refresh["token"], plan_shards, refresh["work_shards"], scope.prune,
-                                       started)
+            result = finish_refresh_task(options, refresh["token"], plan_shards, refresh["work_shards"], scope.prune,
+                                         started)
+            return final_state(result, result["made"])

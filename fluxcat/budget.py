@@ -1,4 +1,4 @@
-"""A run's spending cap: work is admitted only while estimated spend fits; shards in threads share one tracker."""
+"""A run's spending cap: an image is submitted only while its worst-case price fits; the run's shards share one."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ EPSILON = 1e-9
 
 @dataclass
 class Budget:
-    """Reserve an image's estimated price before submitting it, settle with its actual price after.
-    Spent plus reserved never exceeds the limit, so the cap holds while requests are in flight."""
+    """Reserve an image's worst-case price before submitting it (a router: its dearest provider able to make it),
+    settle to the price actually charged after. Spent plus reserved never exceeds the limit, so the cap holds while
+    requests are in flight, whichever provider serves them. One per run, in its RunContext."""
 
     limit_usd: float
     spent_usd: float = 0.0
@@ -34,17 +35,4 @@ class Budget:
         with self._lock:
             committed = self.spent_usd + self.reserved_usd
         return (f"budget: ${committed:.4f} of --budget-usd ${self.limit_usd:.4f} spent or in flight, this image "
-                f"(est. ${cost_usd:.4f}) was not submitted; rerun with a larger --budget-usd to make it")
-
-
-_budgets: dict[str, Budget] = {}
-_lock = threading.Lock()
-
-
-def budget_for(run_id: str, limit_usd: float) -> Budget:
-    """The process-wide tracker of one run (every shard task of the run, in any thread, shares it)."""
-    with _lock:
-        budget = _budgets.get(run_id)
-        if budget is None or budget.limit_usd != limit_usd:
-            budget = _budgets[run_id] = Budget(float(limit_usd))
-        return budget
+                f"(up to ${cost_usd:.4f}) was not submitted; rerun with a larger --budget-usd to make it")

@@ -9,6 +9,10 @@ class UserError(ValueError):
     """Bad input or configuration; its message says what is wrong and how to fix it. Entry points print it alone."""
 
 
+class RowRejected(ValueError):
+    """A catalog row that cannot be planned; its message is the reason recorded in the manifest (the other rows run)."""
+
+
 def quote(value: object, limit: int = 80) -> str:
     """A value as an error message quotes it: never the whole of a huge list or blob, never a crash on deep nesting."""
     try:

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fluxcat.layout import MANIFEST
+from fluxcat.schema import SHOWS_IMAGE as WITH_IMAGE  # a duplicate's image is its canonical row's
 from fluxcat.store import Store
 
 EXPORT_FORMATS = ("hf", "webdataset")
-WITH_IMAGE = ("generated", "existing", "duplicate")  # a duplicate's image is its canonical row's
 HF_METADATA = "metadata.parquet"
 BATCH_ROWS = 256  # manifest rows (and images) in memory at a time
 
@@ -25,13 +25,15 @@ class ExportReport:
     format: str
     dest: str
     exported: int = 0
-    without_image: dict[str, int] = field(default_factory=dict)  # status -> rows left out (no image to export)
+    without_image: dict[str, int] = field(default_factory=dict)  # status -> rows left out; "missing": file gone
+    missing: list[str] = field(default_factory=list)  # image URIs the manifest names that the output no longer holds
     files: list[str] = field(default_factory=list)
 
 
 def export(output: str, fmt: str, dest: str | None = None, storage_options: dict | None = None,
            dest_storage_options: dict | None = None, samples_per_shard: int = 1000, io_threads: int = 8) -> ExportReport:
-    """Export the run at `output` (default destination: OUTPUT/exports/FORMAT); rows without an image are counted."""
+    """Export the run at `output` (default destination: OUTPUT/exports/FORMAT); rows without an image, and images
+    the output no longer holds, are counted and left out (`fluxcat run` or `refresh` makes them again)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     if samples_per_shard < 1:
@@ -52,17 +54,32 @@ def export(output: str, fmt: str, dest: str | None = None, storage_options: dict
 
 
 def _samples(source: Store, pool: ThreadPoolExecutor, report: ExportReport) -> Iterator[tuple[dict, str, bytes]]:
-    """(manifest row, image file name, image bytes) for every row with an image, in manifest order."""
+    """(manifest row, image file name, image bytes) for every row whose image is there, in manifest order."""
     with source.fs.open(source.path(MANIFEST), "rb") as handle:
         for batch in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
             rows = batch.to_pylist()
             for row in rows:
                 if not (row["status"] in WITH_IMAGE and row["image_uri"]):
-                    report.without_image[row["status"]] = report.without_image.get(row["status"], 0) + 1
+                    _count(report, row["status"])
             rows = [row for row in rows if row["status"] in WITH_IMAGE and row["image_uri"]]
-            images = pool.map(lambda row: source.read_bytes(_image_relpath(row["image_uri"])), rows)
-            for row, data in zip(rows, images):
+            for row, data in zip(rows, pool.map(lambda row: _read_image(source, row["image_uri"]), rows)):
+                if data is None:
+                    _count(report, "missing")
+                    report.missing.append(row["image_uri"])
+                    continue
                 yield row, _sample_name(row), data
+
+
+def _count(report: ExportReport, what: str) -> None:
+    report.without_image[what] = report.without_image.get(what, 0) + 1
+
+
+def _read_image(source: Store, image_uri: str) -> bytes | None:
+    """The image's bytes, or None when the output no longer holds it."""
+    try:
+        return source.read_bytes(_image_relpath(image_uri))
+    except FileNotFoundError:
+        return None
 
 
 def _image_relpath(image_uri: str) -> str:

@@ -1,32 +1,47 @@
-"""Running one shard: skip finished work, generate the rest, write images atomically, then the shard's part."""
+"""Running one shard, the only code that calls a backend: keep what the output holds, make the rest (asking for the
+next seed when QA says a new one can help), write images atomically under their planned key, then the shard's part."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from fluxcat.backends.base import Backend, ImageRequest, ImageResult
+from fluxcat.backends.base import ImageRequest, ImageResult
 from fluxcat.layout import PARTS_DIR, PLAN_DIR
-from fluxcat.schema import manifest_schema
-from fluxcat.store import Store, image_relpath
+from fluxcat.limits import SEED_RANGE
+from fluxcat.qa import QaSettings
+from fluxcat.qa.expect import Expectation, expectation
+from fluxcat.qa.stage import Attempt, judge, qa_columns
+from fluxcat.schema import PLANNED, REMADE, WITH_IMAGE, manifest_schema
+from fluxcat.store import image_relpath
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from fluxcat.budget import Budget
-    from fluxcat.qa.stage import ShardQa
+    from fluxcat.runtime import RunContext
 
 ENCODE_OPTIONS = {"png": {"compress_level": 3}, "webp": {"quality": 90, "method": 4}, "jpeg": {"quality": 92}}
+SEED_SPACE = SEED_RANGE[1] + 1
+NO_RESULT = "backend returned no result for this image"
 
-Event = Callable[[dict], None]
+
+@dataclass(frozen=True)
+class ShardSettings:
+    """How a shard is run; `qa` None stores images unchecked."""
+
+    image_format: str = "png"
+    retry_failed: bool = False
+    qa: QaSettings | None = QaSettings()
+    io_threads: int = 8
 
 
 @dataclass
@@ -36,6 +51,7 @@ class ShardOutcome:
     seconds: float = 0.0
     cost_usd: float = 0.0
     reused: bool = False
+    remade: int = 0  # images an earlier run recorded that were missing from the output, made again
 
 
 def encode_image(image: "Image", image_format: str) -> bytes:
@@ -45,148 +61,236 @@ def encode_image(image: "Image", image_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def run_shard(store: Store, shard: str, backend: Backend, image_format: str = "png", retry_failed: bool = False,
-              on_event: Event | None = None, io_threads: int = 8, budget: "Budget | None" = None,
-              qa: "ShardQa | None" = None) -> ShardOutcome:
-    """Make every missing image of a shard and record every row's outcome in the shard's part.
-    With a budget, each image is admitted against it before submission; the rest end `skipped`.
-    With QA, each new image is checked and, where a new seed can fix it, regenerated (fluxcat/qa/stage.py)."""
+def run_shard(run: "RunContext", shard: str, settings: ShardSettings = ShardSettings()) -> ShardOutcome:
+    """Make every image of a shard the output does not hold and record every row's outcome in the shard's part.
+    A row an earlier run finished is kept only if its image is there (one listing per image prefix); with a budget
+    each attempt is admitted at its worst-case price first, and the rows that do not fit end `skipped`."""
     start = time.perf_counter()
-    emit = on_event or (lambda event: None)
     part_path = f"{PARTS_DIR}/{shard}.parquet"
-    if store.exists(part_path):
-        part = store.read_table(part_path)
-        statuses = set(part.column("status").to_pylist())
-        # skipped rows (budget) were never attempted: a later run makes them
-        if not ("skipped" in statuses or (retry_failed and "failed" in statuses)):
-            outcome = _reuse(shard, part)
-            emit({"shard": shard, "rows_done": part.num_rows, "reused": True})
-            return outcome
-    plan = store.read_table(f"{PLAN_DIR}/{shard}.parquet")
-    rows = plan.to_pylist()
-    with ThreadPoolExecutor(io_threads, thread_name_prefix="fluxcat-io") as pool:
-        todo = _mark_existing(store, rows, image_format, pool, emit)
-        _generate(store, todo, backend, image_format, pool, emit, budget, qa)
-    for row in rows:
-        if row["status"] == "planned":  # a backend that returned no result for a request
-            _fail(row, "backend returned no result for this image", backend.name)
-    outcome = ShardOutcome(shard, Counter(r["status"] for r in rows), time.perf_counter() - start,
-                           sum(r.get("cost_usd") or 0.0 for r in rows))
-    store.write_table(part_path, manifest_table(rows, plan.schema))
-    emit({"shard": shard, "rows_done": sum(1 for r in rows if r["status"] in ("duplicate", "rejected"))})
+    earlier = run.store.read_table(part_path).to_pylist() if run.store.exists(part_path) else None
+    with ThreadPoolExecutor(settings.io_threads, thread_name_prefix="fluxcat-io") as pool:
+        if earlier is not None and _finished(run, earlier, settings, pool):
+            statuses = Counter("existing" if row["status"] == "generated" else row["status"] for row in earlier)
+            run.emit({"shard": shard, "rows_done": len(earlier), "reused": True})
+            return ShardOutcome(shard, statuses, reused=True)
+        plan = run.store.read_table(f"{PLAN_DIR}/{shard}.parquet")
+        rows = plan.to_pylist()
+        todo, remade = _resume(run, rows, earlier, settings, pool)
+        _Maker(run, settings, pool).make(todo)
+    outcome = ShardOutcome(shard, Counter(row["status"] for row in rows), time.perf_counter() - start,
+                           sum(row.get("cost_usd") or 0.0 for row in rows), remade=remade)
+    run.store.write_table(part_path, manifest_table(rows, plan.schema))
+    run.emit({"shard": shard, "rows_done": sum(1 for row in rows if row["status"] in ("duplicate", "rejected"))})
     return outcome
 
 
-def _reuse(shard: str, part: pa.Table) -> ShardOutcome:
-    """A finished shard: its images stand; report them as existing for this run."""
-    statuses = Counter("existing" if s == "generated" else s for s in part.column("status").to_pylist())
-    return ShardOutcome(shard, statuses, reused=True)
-
-
-def _mark_existing(store: Store, rows: list[dict], image_format: str, pool: ThreadPoolExecutor, emit: Event) -> list[dict]:
-    planned = [r for r in rows if r["status"] == "planned"]
-    paths = [image_relpath(r["key"], image_format) for r in planned]
-    todo = []
-    for row, path, exists in zip(planned, paths, pool.map(store.exists, paths)):
-        if not exists:
-            todo.append(row)
-            continue
-        data = store.read_bytes(path)
-        _record(row, "existing", data, None, 0.0, 0.0)
-        row["qa_status"] = "skipped"  # kept as an earlier run made (and, with QA on, judged) it
-        emit({"key": row["key"], "status": "existing"})
-    return todo
-
-
-def _generate(store: Store, todo: list[dict], backend: Backend, image_format: str, pool: ThreadPoolExecutor, emit: Event,
-              budget: "Budget | None" = None, qa: "ShardQa | None" = None) -> None:
-    by_key: dict[str, list[dict]] = {}
-    for row in todo:
-        by_key.setdefault(row["key"], []).append(row)
-    requests = sorted((request_for_row(rows[0]) for rows in by_key.values()), key=lambda r: r.batch_key)
-    reserved: dict[str, float] = {}  # planned key -> estimated cost reserved in the budget (retries included)
-
-    def admitted_chunks() -> Iterable[list[ImageRequest]]:
-        for chunk in _chunks(requests, max(1, backend.max_batch)):
-            if budget is not None:
-                chunk = _admit(chunk, budget, backend, by_key, emit, reserved)
-            if chunk:
-                yield chunk
-
-    def admit_retry(planned_key: str, request: ImageRequest) -> bool:
-        cost = backend.cost_per_image(request)
-        if budget is None or budget.admit(cost):
-            reserved[planned_key] = reserved.get(planned_key, 0.0) + cost
-            return True
+def _finished(run: "RunContext", part: list[dict], settings: ShardSettings, pool: Executor) -> bool:
+    """An earlier run finished this shard: nothing skipped (budget) or to retry, and every image is there."""
+    statuses = {row["status"] for row in part}
+    if "skipped" in statuses or (settings.retry_failed and "failed" in statuses):
         return False
+    keys = [row["key"] for row in part if row["status"] in WITH_IMAGE]
+    run.images.prefetch(keys, pool)
+    return all(run.images.present(key) for key in keys)
 
-    if qa is None:
-        outcomes = ((r.key, r, {"qa_status": "skipped"} if r.ok else {})
-                    for chunk in admitted_chunks() for r in backend.generate(chunk))
-    else:
-        outcomes = qa.run(backend, admitted_chunks(), by_key, admit_retry)
-    pending = []
-    for planned_key, result, updates in outcomes:
-        if budget is not None:
-            budget.settle(reserved.pop(planned_key, 0.0), result.cost_usd or 0.0)
-        rows = by_key.get(planned_key, [])
-        _apply_qa(store, rows, updates, image_format)
+
+def _resume(run: "RunContext", rows: list[dict], part: list[dict] | None, settings: ShardSettings,
+            pool: Executor) -> tuple[list[dict], int]:
+    """Give each planned row the outcome the output already holds; returns the rows to make and how many of them
+    an earlier run had made (their image is gone: made again, counted)."""
+    recorded = {(row["row_number"], row["image_index"]): row for row in part or []}
+    planned = [row for row in rows if row["status"] == PLANNED]
+    run.images.prefetch([row["key"] for row in planned], pool)
+    todo, found, remade = [], [], 0
+    for row in planned:
+        earlier = recorded.get((row["row_number"], row["image_index"]))
+        there = run.images.present(row["key"])
+        if earlier is not None and earlier["status"] in WITH_IMAGE and there:
+            row.update({**earlier, "status": "existing"})  # its outcome record, without reading the image
+            run.emit({"key": row["key"], "status": "existing"})
+        elif there:
+            found.append(row)
+        elif earlier is not None and earlier["status"] == "failed" and not settings.retry_failed:
+            row.update(earlier)
+        else:
+            if earlier is not None and earlier["status"] in WITH_IMAGE:
+                row["reason"], remade = REMADE, remade + 1
+            todo.append(row)
+    # Stored by a run that never wrote this shard's part (killed, or another catalog): read once for its hash.
+    for row, data in zip(found, pool.map(lambda r: run.store.read_bytes(image_relpath(r["key"], settings.image_format)),
+                                         found)):
+        _record(row, "existing", data, None, 0.0, 0.0)
+        row["qa_status"] = "skipped"  # kept as the earlier run made (and, with QA on, judged) it
+        run.ledger.close_image(row["key"], row["seed"])  # its job records, if a crash left them open
+        run.emit({"key": row["key"], "status": "existing"})
+    return todo, remade
+
+
+@dataclass
+class _Image:
+    """One image of the shard on its way: the rows that share it, its planned attempt and its attempts so far."""
+
+    request: ImageRequest
+    rows: list[dict]
+    expects: Expectation | None
+    locked: str | None  # why QA may not ask for another seed
+    attempts: list[Attempt] = field(default_factory=list)
+    best: tuple[int, ImageResult] | None = None  # (attempt number, result): the only image held
+    seconds: float = 0.0
+    cost_usd: float = 0.0
+
+    def next_request(self) -> ImageRequest:
+        """The row's next unused seed (a row of n images uses seed..seed+n-1); the key stays the planned one."""
+        step = self.rows[0].get("num_images") or 1
+        return replace(self.request, seed=(self.request.seed + len(self.attempts) * step) % SEED_SPACE)
+
+
+class _Maker:
+    """Asks the backend for a shard's images batch by batch, judges each on QA threads while the backend makes the
+    next batch, queues a new seed where QA says it can help, and stores the attempt kept for each image."""
+
+    def __init__(self, run: "RunContext", settings: ShardSettings, pool: Executor):
+        self.run, self.settings, self.pool, self.backend = run, settings, pool, run.backend
+        self.queue: deque[ImageRequest] = deque()
+        self.images: dict[str, _Image] = {}
+        self.reserved: dict[str, float] = {}  # key -> worst-case price reserved in the budget for its attempt
+        self.judging: dict[Future, tuple[_Image, ImageRequest, ImageResult]] = {}
+        self.stored: list[Future] = []
+
+    def make(self, rows: list[dict]) -> None:
+        by_key: dict[str, list[dict]] = {}
+        for row in rows:
+            by_key.setdefault(row["key"], []).append(row)
+        qa = self.settings.qa
+        for key, shared in by_key.items():
+            group = shared[0].get("seed_group")
+            locked = f"not reseeded: the rows of group {group!r} share one seed, so its variants stay one shot" \
+                if group else None
+            self.images[key] = _Image(request_for_row(shared[0]), shared, expectation(shared[0]) if qa else None, locked)
+        # Images with a billed job open in the ledger first: what is paid for is collected before the budget goes.
+        self.queue.extend(sorted((image.request for image in self.images.values()),
+                                 key=lambda r: (not self.run.ledger.has_open(r.key), r.batch_key)))
+        with ThreadPoolExecutor(qa.threads if qa else 1, thread_name_prefix="fluxcat-qa") as self.qa_pool:
+            while self.queue or self.judging:
+                batch = self._next_batch()
+                if batch:
+                    self._generate(batch)
+                self._settle(block=not batch)
+        for future in self.stored:
+            future.result()
+
+    def _next_batch(self) -> list[ImageRequest]:
+        """Up to max_batch requests, each admitted against the budget at its worst-case price."""
+        batch: list[ImageRequest] = []
+        while self.queue and len(batch) < max(1, self.backend.max_batch):
+            request = self.queue.popleft()
+            if self.run.budget is not None:
+                cost = self.backend.cost_per_image(request)
+                if not self.run.budget.admit(cost):
+                    self._refused(self.images[request.key], self.run.budget.skip_reason(cost))
+                    continue
+                self.reserved[request.key] = cost
+            batch.append(request)
+        return batch
+
+    def _generate(self, batch: list[ImageRequest]) -> None:
+        asked = {request.key: request for request in batch}
+        for result in self.backend.generate(batch):
+            if result.key in asked:
+                self._received(asked.pop(result.key), result)
+        for request in asked.values():
+            self._received(request, ImageResult(request.key, error=NO_RESULT, backend=self.backend.name))
+
+    def _received(self, request: ImageRequest, result: ImageResult) -> None:
+        if self.run.budget is not None:
+            self.run.budget.settle(self.reserved.pop(request.key, 0.0), result.cost_usd or 0.0)
+        image = self.images[request.key]
+        image.seconds += result.seconds
+        image.cost_usd += result.cost_usd or 0.0
+        if not result.ok:
+            self._next(image, Attempt(request.seed, error=result.error), result)
+        elif self.settings.qa is None:
+            image.attempts.append(Attempt(request.seed))
+            image.best = (1, result)
+            self._keep(image)
+        elif not image.expects.text:  # blank and colour checks take well under a millisecond: judged here
+            verdict = judge(result.image, image.expects, self.settings.qa, self.run.read_text)
+            self._next(image, Attempt(request.seed, verdict=verdict), result)
+        else:  # OCR: on the QA threads, while the backend makes the next batch
+            future = self.qa_pool.submit(judge, result.image, image.expects, self.settings.qa, self.run.read_text)
+            self.judging[future] = (image, request, result)
+
+    def _settle(self, block: bool) -> None:
+        """Act on finished verdicts; `block` waits for at least one."""
+        if not self.judging:
+            return
+        done = wait(self.judging, return_when=FIRST_COMPLETED).done if block else \
+            [future for future in self.judging if future.done()]
+        for future in done:
+            image, request, result = self.judging.pop(future)
+            self._next(image, Attempt(request.seed, verdict=future.result()), result)
+
+    def _next(self, image: _Image, attempt: Attempt, result: ImageResult) -> None:
+        """Record an attempt, then keep the image, or ask for the next seed while retries remain."""
+        image.attempts.append(attempt)
+        if result.ok and (image.best is None or attempt.rank > image.attempts[image.best[0] - 1].rank):
+            image.best = (len(image.attempts), result)  # the earlier best's image is released
+        if attempt.error is not None and len(image.attempts) == 1:
+            return self._failed(image, result)  # the backend made nothing: a failure, not QA's
+        retriable = attempt.error is not None or attempt.verdict.retriable
+        if attempt.passed or not retriable or len(image.attempts) > self.settings.qa.retries:
+            return self._keep(image)
+        if image.locked:
+            return self._keep(image, stopped=image.locked)
+        self.queue.append(image.next_request())
+
+    def _refused(self, image: _Image, reason: str) -> None:
+        """The budget does not fit this attempt: a first attempt's rows end `skipped`, a retry keeps the best."""
+        if image.attempts:
+            return self._keep(image, stopped="retry not submitted: budget")
+        now = datetime.now(timezone.utc)
+        for row in image.rows:
+            row.update(status="skipped", reason=reason, backend=None, cost_usd=0.0, created_at=now)
+        self.run.emit({"key": image.request.key, "status": "skipped"})
+
+    def _failed(self, image: _Image, result: ImageResult) -> None:
+        for row in image.rows:
+            row["details"] = _details(result)
+            _fail(row, result.error or "backend returned no image", result.backend, image.seconds, image.cost_usd)
+        self.run.emit({"key": image.request.key, "status": "failed"})
+
+    def _keep(self, image: _Image, stopped: str | None = None) -> None:
+        number, result = image.best
+        columns = ({"qa_status": "skipped"} if self.settings.qa is None
+                   else qa_columns(image.attempts, number, image.expects, stopped))
+        kept = replace(result, seconds=image.seconds, cost_usd=image.cost_usd)
         # Encoding and upload run on I/O threads, overlapped with the backend's next batch.
-        pending.append(pool.submit(_store_result, store, result, rows, image_format, emit))
-    if budget is not None:  # requests the backend returned nothing for free their reservation
-        for cost in reserved.values():
-            budget.settle(cost, 0.0)
-    for future in pending:
-        future.result()
+        self.stored.append(self.pool.submit(self._store, image, kept, image.attempts[number - 1].seed, columns))
+
+    def _store(self, image: _Image, result: ImageResult, seed: int, columns: dict) -> None:
+        """Write the kept image under the planned key (the key the planner computes again on every rerun)."""
+        key = image.request.key
+        for row in image.rows:
+            row["details"] = _details(result)
+        try:
+            data = encode_image(result.image, self.settings.image_format)
+            self.run.store.write_bytes(image_relpath(key, self.settings.image_format), data)
+        except Exception as error:  # a write that fails loses this image only, with its reason
+            for row in image.rows:
+                _fail(row, f"could not store image: {type(error).__name__}: {error}", result.backend, result.seconds,
+                      result.cost_usd)
+            self.run.emit({"key": key, "status": "failed"})
+            return
+        self.run.images.add(key)
+        for index, row in enumerate(image.rows):
+            row.update(columns, seed=seed)
+            _record(row, "generated", data, result.backend, result.seconds, result.cost_usd if index == 0 else 0.0)
+        self.run.ledger.close_image(key, seed)  # the image is stored: its job records are settled
+        self.run.emit({"key": key, "status": "generated"})
 
 
-def _apply_qa(store: Store, rows: list[dict], updates: dict, image_format: str) -> None:
-    """QA's verdict on the rows; a kept retry brings its own seed, content key and image path."""
-    for row in rows:
-        row.update(updates)
-        if "key" in updates:
-            row["image_uri"] = store.uri(image_relpath(updates["key"], image_format))
-
-
-def _admit(chunk: list[ImageRequest], budget: "Budget", backend: Backend, by_key: dict[str, list[dict]],
-           emit: Event, reserved: dict[str, float]) -> list[ImageRequest]:
-    """The requests of a chunk that fit the budget (each reserved); the others' rows become `skipped`."""
-    admitted = []
-    for request in chunk:
-        cost = backend.cost_per_image(request)
-        if budget.admit(cost):
-            admitted.append(request)
-            reserved[request.key] = cost
-            continue
-        reason = budget.skip_reason(cost)
-        for row in by_key.get(request.key, []):
-            row.update(status="skipped", reason=reason, backend=None, cost_usd=0.0, created_at=datetime.now(timezone.utc))
-        emit({"key": request.key, "status": "skipped"})
-    return admitted
-
-
-def _store_result(store: Store, result: ImageResult, rows: list[dict], image_format: str, emit: Event) -> None:
-    import json
-
-    details = json.dumps(result.details, sort_keys=True, default=str) if result.details else None
-    for row in rows:
-        row["details"] = details
-    if not result.ok:
-        for row in rows:
-            _fail(row, result.error or "backend returned no image", result.backend, result.seconds, result.cost_usd)
-        emit({"key": result.key, "status": "failed"})
-        return
-    try:
-        data = encode_image(result.image, image_format)
-        store.write_bytes(image_relpath(result.key, image_format), data)
-    except Exception as error:  # a write that fails loses this image only, with its reason
-        for row in rows:
-            _fail(row, f"could not store image: {type(error).__name__}: {error}", result.backend, result.seconds, result.cost_usd)
-        emit({"key": result.key, "status": "failed"})
-        return
-    for index, row in enumerate(rows):
-        _record(row, "generated", data, result.backend, result.seconds, result.cost_usd if index == 0 else 0.0)
-    emit({"key": result.key, "status": "generated"})
+def _details(result: ImageResult) -> str | None:
+    return json.dumps(result.details, sort_keys=True, default=str) if result.details else None
 
 
 def _record(row: dict, status: str, data: bytes, backend: str | None, seconds: float, cost: float) -> None:
@@ -204,10 +308,6 @@ def request_for_row(row: dict) -> ImageRequest:
                         height=row["height"], steps=row["steps"], guidance=row["guidance"], seed=row["seed"])
 
 
-def _chunks(items: list, size: int) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def manifest_table(rows: list[dict], plan_schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=manifest_schema(plan_schema))
+

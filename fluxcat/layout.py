@@ -11,7 +11,7 @@ PLAN_DIR = f"{WORK_DIR}/plan"  # planned shards
 PARTS_DIR = f"{WORK_DIR}/parts"  # finished shards' manifest parts
 REFRESH_DIR = f"{WORK_DIR}/refresh"  # a refresh's comparison with the previous manifest
 QUOTA_DIR = f"{WORK_DIR}/quota"  # hosted providers' quota usage
-JOBS_DIR = f"{WORK_DIR}/jobs"  # hosted jobs submitted and not yet in hand, so a rerun re-attaches instead of paying again
+LEDGER_DIR = f"{WORK_DIR}/ledger"  # billed jobs: open/ until their image is stored, closed/ after (fluxcat/ledger.py)
 TEMP_DIR = f"{WORK_DIR}/tmp"  # local writes go through temp files here, swept by the next run; never beside their targets
 LEASE_PATH = f"{WORK_DIR}/lease.json"  # the writer's lease
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -11,11 +12,13 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fluxcat.errors import UserError
 from fluxcat.layout import HISTORY_DIR, MANIFEST, PARTS_DIR
-from fluxcat.schema import STATUSES, WITH_IMAGE
+from fluxcat.schema import REMADE, STATUSES, WITH_IMAGE
 from fluxcat.store import Store
 
 FLAGGED_LISTED = 50  # flagged rows listed by id in a summary; the manifest has them all
+log = logging.getLogger("fluxcat")
 
 
 @dataclass
@@ -28,6 +31,8 @@ class RunSummary:
     qa: Counter = field(default_factory=Counter)  # images by QA status
     flagged: list[dict] = field(default_factory=list)  # the first FLAGGED_LISTED rows QA flagged: id and why
     cost_usd: float = 0.0
+    remade: int = 0  # images an earlier run recorded that were missing from the output, made again
+    this_run: Counter = field(default_factory=Counter)  # outcomes of the images this run tried to make
     manifest_uri: str = ""
     history_uri: str = ""
     rows: int = 0
@@ -36,6 +41,8 @@ class RunSummary:
         """One record per (dimension, value) for an artifact table; rows QA flagged come first."""
         out = [{"by": "QA flagged", "value": f"{f['id']}: {f['reason']}", "images": 1} for f in self.flagged]
         out += [{"by": "status", "value": s, "images": self.statuses.get(s, 0)} for s in STATUSES]
+        if self.remade:
+            out.append({"by": "status", "value": "generated: remade, missing from the output", "images": self.remade})
         out += [{"by": "qa", "value": s, "images": n} for s, n in sorted(self.qa.items())]
         out += [{"by": "model", "value": m, "images": n} for m, n in sorted(self.models.items())]
         out += [{"by": "size", "value": s, "images": n} for s, n in sorted(self.sizes.items())]
@@ -49,7 +56,6 @@ def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
     A duplicate whose canonical image was not made takes that row's status: it has no image either."""
     summary = RunSummary()
     unmade = _unmade_images(store, shards)
-    reseeded = _reseeded_images(store, shards)
     stamp = (run_started or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
     history = f"{HISTORY_DIR}/manifest-{stamp}.parquet"
     buffer = io.BytesIO()
@@ -60,12 +66,10 @@ def merge_parts(store: Store, shards: list[str], reused: set[str] = frozenset(),
             part = _as_existing(part)
         if unmade:
             part = _duplicates_of_unmade(part, unmade)
-        if reseeded:
-            part = _duplicates_of_reseeded(part, reseeded)
         if writer is None:
             writer = pq.ParquetWriter(buffer, part.schema, compression="zstd")
         writer.write_table(part.cast(writer.schema))
-        _count(summary, part)
+        _count(summary, part, run_started)
     if writer is None:
         raise ValueError("no shards to merge: the catalog had no rows")
     writer.close()
@@ -103,43 +107,21 @@ def _duplicates_of_unmade(part: pa.Table, unmade: dict[str, tuple[str, str]]) ->
     return _with_strings(_with_strings(part, "status", statuses), "reason", reasons)
 
 
-def _reseeded_images(store: Store, shards: list[str]) -> dict[str, tuple[str, str]]:
-    """Planned key -> (kept key, image URI) of every image QA kept from a later seed; its duplicates follow it."""
-    reseeded = {}
-    for shard in shards:
-        with store.fs.open(store.path(f"{PARTS_DIR}/{shard}.parquet"), "rb") as handle:
-            parquet = pq.ParquetFile(handle)
-            if "qa_status" not in parquet.schema_arrow.names:
-                continue
-            columns = parquet.read(columns=["key", "image_uri", "qa_status", "qa_details"]).to_pydict()
-        for key, uri, status, details in zip(*columns.values()):
-            if status in ("retried", "flagged"):
-                planned = json.loads(details)["planned_key"]
-                if planned != key:
-                    reseeded[planned] = (key, uri)
-    return reseeded
-
-
-def _duplicates_of_reseeded(part: pa.Table, reseeded: dict[str, tuple[str, str]]) -> pa.Table:
-    columns = part.select(["status", "key", "image_uri"]).to_pydict()
-    keys, uris = list(columns["key"]), list(columns["image_uri"])
-    for i, (status, key) in enumerate(zip(columns["status"], columns["key"])):
-        if status == "duplicate" and key in reseeded:
-            keys[i], uris[i] = reseeded[key]
-    return _with_strings(_with_strings(part, "key", keys), "image_uri", uris)
-
-
 def _with_strings(part: pa.Table, name: str, values: list) -> pa.Table:
     index = part.schema.get_field_index(name)
     return part.set_column(index, part.schema.field(index), pa.array(values, pa.string()))
 
 
-def _count(summary: RunSummary, part: pa.Table) -> None:
-    columns = part.select(["status", "model", "width", "height", "cost_usd"]).to_pydict()
-    for status, model, width, height, cost in zip(*columns.values()):
+def _count(summary: RunSummary, part: pa.Table, run_started: datetime | None) -> None:
+    columns = part.select(["status", "model", "width", "height", "cost_usd", "reason", "created_at"]).to_pydict()
+    for status, model, width, height, cost, reason, created in zip(*columns.values()):
         summary.rows += 1
         summary.statuses[status] += 1
+        if status in ("generated", "failed", "skipped") and created is not None and \
+                (run_started is None or created >= run_started):  # not an outcome carried from an earlier run
+            summary.this_run[status] += 1
         summary.cost_usd += cost or 0.0
+        summary.remade += status == "generated" and reason == REMADE
         if status in WITH_IMAGE:
             summary.models[model] += 1
             summary.sizes[f"{width}x{height}"] += 1
@@ -159,6 +141,33 @@ def _count_qa(summary: RunSummary, part: pa.Table) -> None:
 
 def read_manifest(store: Store) -> pa.Table:
     return store.read_table(MANIFEST)
+
+
+def latest_manifest(store: Store, plan_shards: list[str] = ()) -> pa.Table | None:
+    """The latest manifest, or None before the first run. A damaged manifest.parquet is rebuilt, and written back,
+    from the newest readable copy under manifests/, else from the parts of `plan_shards` (when they are all there)."""
+    if not store.exists(MANIFEST):
+        return None
+    try:
+        return store.read_table(MANIFEST)
+    except (OSError, pa.ArrowException) as error:
+        log.warning("%s is unreadable (%s): rebuilding it", MANIFEST, error)
+    for copy in sorted(store.list(HISTORY_DIR), reverse=True):
+        try:
+            table = store.read_table(copy)
+        except (OSError, pa.ArrowException):
+            continue
+        store.write_bytes(MANIFEST, store.read_bytes(copy))
+        log.warning("%s rebuilt from %s", MANIFEST, copy)
+        return table
+    parts = [f"{PARTS_DIR}/{shard}.parquet" for shard in plan_shards]
+    if parts and all(store.exists(part) for part in parts):
+        table = pa.concat_tables([store.read_table(part) for part in parts], promote_options="permissive")
+        store.write_table(MANIFEST, table)
+        log.warning("%s rebuilt from the parts of %d shards", MANIFEST, len(parts))
+        return table
+    raise UserError(f"{store.uri(MANIFEST)} is damaged and no readable copy is left under {HISTORY_DIR}/: run "
+                    f"`fluxcat run` on the same catalog and output to rebuild it from the finished shards")
 
 
 def first_images(store: Store, count: int) -> list[dict]:

@@ -1,41 +1,49 @@
-"""A run's stages as plain functions over serialisable arguments: check, plan, run a shard, finish."""
+"""A run's stages as plain functions: check the options, open the run's context, plan, run a shard, finish.
+
+    check_options(options)
+    with open_run(options) as run:
+        shards = [shard.name for shard in plan(run).shards]
+        for shard in shards:
+            run_one_shard(run, shard)
+    finish(options, shards, reused=set())
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fluxcat import events
-from fluxcat.backends import get_backend
-from fluxcat.backends.base import Backend, BackendConfigError
 from fluxcat.catalog import inspect_catalog
 from fluxcat.dedupe import check_dedupe_options
-from fluxcat.generate import ShardOutcome, request_for_row, run_shard
+from fluxcat.generate import ShardOutcome, ShardSettings, request_for_row, run_shard
 from fluxcat.manifest import RunSummary, merge_parts
 from fluxcat.qa import QaSettings
 from fluxcat.report import write_index
+from fluxcat.runtime import RunContext, make_backend, open_run
 from fluxcat.safety import SafetyFilter
 from fluxcat.settings import RunOptions, validated
 from fluxcat.shards import PlanReport, PlanSettings, plan_catalog
 from fluxcat.store import Store
 
-__all__ = ["RunOptions", "check_options", "plan", "run_one_shard", "finish"]
+__all__ = ["RunContext", "RunOptions", "check_options", "open_run", "plan", "run_one_shard", "finish"]
 
 
-def check_options(options: RunOptions) -> Backend:
-    """Fail on bad configuration before any work, with the fix in the message; returns the backend."""
+def check_options(options: RunOptions) -> str:
+    """Fail on bad configuration before any work, with the fix in the message; returns the backend's name (`auto`
+    resolved)."""
     options = validated(options)  # the settings schema: types, choices, ranges
     check_dedupe_options(options.dedupe, options.dedupe_options)
+    QaSettings(retries=options.qa_retries)
+    backend = make_backend(options)
     try:
-        backend = get_backend(options.backend, options.backend_settings())
-    except TypeError as error:  # an option the backend does not take
-        raise BackendConfigError(f"backend {options.backend!r} does not accept these options: {error}") from None
+        name = backend.name
+    finally:
+        backend.close()
     inspect_catalog(options.catalog, options.storage_options)  # unreadable, not Parquet, no prompt column
-    return backend
+    return name
 
 
-def plan(options: RunOptions) -> PlanReport:
-    backend = check_options(options)
-    store = Store(options.output, options.storage_options)
+def plan(run: RunContext) -> PlanReport:
+    options, backend = run.options, run.backend
     settings = PlanSettings(
         model_id=backend.model_id, cost_per_image=lambda row: backend.cost_per_image(request_for_row(row)),
         dedupe=options.dedupe, dedupe_options=options.dedupe_options, shard_size=options.shard_size,
@@ -43,27 +51,16 @@ def plan(options: RunOptions) -> PlanReport:
         row_checks=backend.row_checks, capabilities=backend.capabilities(),
         safety=SafetyFilter(private_data=options.private_data_check),
     )
-    report = plan_catalog(options.catalog, store, settings)
-    events.emit({"planned_rows": sum(shard.rows for shard in report.shards)})
+    report = plan_catalog(options.catalog, run.store, settings)
+    run.emit({"planned_rows": sum(shard.rows for shard in report.shards)})
     return report
 
 
-def run_one_shard(options: RunOptions, shard: str) -> ShardOutcome:
-    backend = get_backend(options.backend, options.backend_settings())
-    store = Store(options.output, options.storage_options)
-    backend.attach_store(store)  # hosted backends keep quota usage and submitted jobs there
-    budget = None
-    if options.budget_usd is not None:
-        from fluxcat.budget import budget_for
-
-        budget = budget_for(options.run_id or options.output, options.budget_usd)
-    qa = None
-    if options.qa:
-        from fluxcat.qa.stage import ShardQa
-
-        qa = ShardQa(QaSettings(retries=options.qa_retries), backend.model_id)
-    return run_shard(store, shard, backend, options.image_format, options.retry_failed, on_event=events.emit,
-                     budget=budget, qa=qa)
+def run_one_shard(run: RunContext, shard: str) -> ShardOutcome:
+    options = run.options
+    settings = ShardSettings(image_format=options.image_format, retry_failed=options.retry_failed,
+                             qa=QaSettings(retries=options.qa_retries) if options.qa else None)
+    return run_shard(run, shard, settings)
 
 
 def finish(options: RunOptions, shards: list[str], reused: set[str], started: datetime | None = None) -> RunSummary:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from fluxcat.dedupe import normalise_prompt
-from fluxcat.errors import quote
+from fluxcat.errors import RowRejected, quote
 from fluxcat.limits import (
     DEFAULT_SIZE, DEV_STEPS_BY_QUALITY, GUIDANCE_RANGE, MAX_PROMPT_CHARS, MODEL_CHOICES, MODELS,
     NAMED_SIZES, NUM_IMAGES_RANGE, QUALITIES, SEED_RANGE, SHORT_PROMPT_WORDS, SIZE_MULTIPLE, SIZE_RANGE,
@@ -26,10 +26,6 @@ PLAN_COLUMNS = (
     "device_pixel_ratio", "num_images", "seed", "guidance_scale", "num_inference_steps", "quality",
     "realtime", "text_rendering",
 )
-
-
-class RowRejected(ValueError):
-    """A row that cannot be planned; its message is the reason recorded in the manifest."""
 
 
 @dataclass
@@ -49,6 +45,7 @@ class PlannedRow:
     corrections: list[str] = field(default_factory=list)
     rejected: str | None = None
     normalised: str | None = None  # the prompt as exact dedupe and seeds see it
+    seed_group: str | None = None  # the `group` whose seed this row shares (variants stay one shot)
 
     @property
     def params(self) -> str:
@@ -111,7 +108,7 @@ def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capab
         capabilities.fit_row(planned, {c for c in ("num_inference_steps", "guidance_scale") if _given(row, c)})
     seed = _int_in(row, "seed", SEED_RANGE, default=None)
     if seed is None and not _missing(row.get("group")):  # variants of one product: one seed, the same shot
-        seed = group_seed(row["group"])
+        seed, planned.seed_group = group_seed(row["group"]), str(row["group"])
     planned.seed = derive_seed(planned) if seed is None else seed
 
 

@@ -13,17 +13,17 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 
 from fluxcat.layout import MANIFEST, PARTS_DIR, PLAN_DIR, REFRESH_DIR
-from fluxcat.manifest import RunSummary, merge_parts
+from fluxcat.manifest import RunSummary, latest_manifest, merge_parts
 from fluxcat.report import write_index
 from fluxcat.schema import OUTCOME_FIELDS, WITH_IMAGE, manifest_schema
 from fluxcat.shards import shard_name
-from fluxcat.store import Store, image_relpath
+from fluxcat.store import ImageIndex, Store
 
 # What happens to each catalog id: the first three are regenerated, the rest are not.
 REGENERATE = ("added", "changed", "missing")
 ACTIONS = REGENERATE + ("unchanged", "removed", "not_selected")
 # Columns a carried-over row keeps from the previous manifest: its outcome, not its catalog columns.
-CARRIED = ("status",) + tuple(f.name for f in OUTCOME_FIELDS) + ("key", "seed", "image_uri")  # QA may reseed
+CARRIED = ("status",) + tuple(f.name for f in OUTCOME_FIELDS) + ("key", "seed", "image_uri")  # QA may change the seed
 SIGNATURE_COLUMNS = ["id", "prompt", "status", "image_index", "key"]
 
 
@@ -58,7 +58,8 @@ class RefreshSummary:
 def prepare_refresh(store: Store, plan_shards: list[str], image_format: str, ids: Iterable[str] | None = None) -> RefreshPlan:
     """Classify every id of the new plan against the latest manifest and write work shards for the ones to regenerate."""
     selected = None if ids is None else {str(i) for i in ids}
-    old = _signatures(store, image_format) if store.exists(MANIFEST) else {}
+    manifest = latest_manifest(store, plan_shards)  # a damaged one is rebuilt first
+    old = _signatures(store, manifest, image_format) if manifest is not None else {}
     new = _plan_signatures(store, plan_shards)
     actions = {row_id: _action(row_id, signature, old.get(row_id), selected) for row_id, signature in new.items()}
     for row_id in old.keys() - new.keys():
@@ -86,7 +87,7 @@ def finish_refresh(store: Store, token: str, plan_shards: list[str], work_shards
     actions = dict(zip(*store.read_table(f"{REFRESH_DIR}/{token}.parquet").to_pydict().values()))
     fresh = {(r["row_number"], r["image_index"]): r
              for s in work_shards for r in store.read_table(f"{PARTS_DIR}/{s}.parquet").to_pylist()}
-    old = store.read_table(MANIFEST) if store.exists(MANIFEST) else None
+    old = latest_manifest(store, plan_shards)
     old_rows = _index_rows(old)
     names = []
     for number, table in enumerate(_output_tables(store, actions, plan_shards, fresh, old, old_rows)):
@@ -129,14 +130,17 @@ def _plan_signatures(store: Store, plan_shards: list[str]) -> dict[str, tuple]:
     return {row_id: _signature(group) for row_id, group in rows.items()}
 
 
-def _signatures(store: Store, image_format: str) -> dict[str, tuple[tuple, bool]]:
-    """id -> (signature, complete): complete when every image it should have is in the store."""
+def _signatures(store: Store, manifest: pa.Table, image_format: str) -> dict[str, tuple[tuple, bool]]:
+    """id -> (signature, complete): complete when every image it should have is in the store (one listing per
+    image prefix, not a request per image)."""
     rows: dict[str, list[dict]] = {}
-    for row in _read_with_planned_keys(store):
+    for row in _read_with_planned_keys(manifest):
         rows.setdefault(row["id"], []).append(row)
     needed = sorted({r["key"] for group in rows.values() for r in group if r["status"] in WITH_IMAGE})
+    images = ImageIndex(store, image_format)
     with ThreadPoolExecutor(16, thread_name_prefix="fluxcat-refresh") as pool:
-        present = dict(zip(needed, pool.map(lambda key: store.exists(image_relpath(key, image_format)), needed)))
+        images.prefetch(needed, pool)
+    present = {key: images.present(key) for key in needed}
     out = {}
     for row_id, group in rows.items():
         # failed, skipped (budget) and never-finished rows have no image: they count as missing
@@ -146,9 +150,9 @@ def _signatures(store: Store, image_format: str) -> dict[str, tuple[tuple, bool]
     return out
 
 
-def _read_with_planned_keys(store: Store) -> list[dict]:
-    """Manifest rows with `planned_key`: the key planning gave, which a QA reseed replaced by the kept image's key."""
-    manifest = store.read_table(MANIFEST)
+def _read_with_planned_keys(manifest: pa.Table) -> list[dict]:
+    """Manifest rows with `planned_key`: the key planning gave. Manifests written before QA kept every image under
+    its planned key name a reseeded row's key in `qa_details.planned_key`."""
     rows = manifest.select(SIGNATURE_COLUMNS).to_pylist()
     details = manifest.column("qa_details").to_pylist() if "qa_details" in manifest.schema.names else [None] * len(rows)
     for row, qa in zip(rows, details):

@@ -10,6 +10,8 @@ STATUSES = ("generated", "existing", "duplicate", "rejected", "failed", "skipped
 WITH_IMAGE = ("generated", "existing")  # rows whose image is in the store
 SHOWS_IMAGE = WITH_IMAGE + ("duplicate",)  # rows a contact sheet can show (a duplicate points at its canonical image)
 QA_STATUSES = ("passed", "retried", "flagged", "skipped")  # what image QA concluded of a row's image
+# The reason on a `generated` row whose image an earlier run had recorded but the output no longer held.
+REMADE = "remade: the image an earlier run recorded was missing from the output"
 
 # The columns planning writes; catalog columns fluxcat does not read follow them, with their own types.
 PLAN_FIELDS = [
@@ -18,6 +20,7 @@ PLAN_FIELDS = [
     pa.field("similarity", pa.float64()), pa.field("corrections", pa.string()),
     pa.field("model", pa.string()), pa.field("width", pa.int32()), pa.field("height", pa.int32()),
     pa.field("steps", pa.int32()), pa.field("guidance", pa.float64()), pa.field("seed", pa.int64()),
+    pa.field("seed_group", pa.string()),  # the `group` whose shared seed the row uses: QA never reseeds it
     pa.field("image_index", pa.int32()), pa.field("num_images", pa.int32()), pa.field("key", pa.string()),
     pa.field("image_uri", pa.string()), pa.field("est_cost_usd", pa.float64()),
 ]

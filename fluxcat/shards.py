@@ -177,6 +177,7 @@ def _image_row(planned: PlannedRow, index: int, seed: int, settings: PlanSetting
                       planned.steps, planned.guidance, seed, index)
     row = {**_base(planned), "status": "planned", "model": planned.model, "width": planned.width,
            "height": planned.height, "steps": planned.steps, "guidance": planned.guidance, "seed": seed,
+           "seed_group": planned.seed_group,
            "image_index": index, "num_images": planned.num_images, "key": key,
            "image_uri": store.uri(image_relpath(key, settings.image_format))}
     row["est_cost_usd"] = settings.cost_per_image(row)

@@ -7,9 +7,11 @@ import errno
 import io
 import os
 import socket
+import threading
 import time
 import uuid
-from typing import Iterator
+from concurrent.futures import Executor
+from typing import Iterable, Iterator
 
 import fsspec
 import pyarrow as pa
@@ -185,3 +187,55 @@ def image_relpath(key: str, image_format: str) -> str:
     if not all(c in "0123456789abcdef" for c in key) or len(key) < 8:
         raise ValueError(f"content keys are lowercase hex, got {key!r}")
     return image_path(key, image_format)
+
+
+def list_names(store: Store, prefix: str) -> set[str]:
+    """The names of the files directly under a prefix, from one fresh listing (no cached one): on an object store
+    one LIST request per thousand names, instead of a request per file."""
+    path = store.path(prefix)
+    store.fs.invalidate_cache(path)
+    try:
+        entries = store.fs.ls(path, detail=False)
+    except FileNotFoundError:
+        return set()
+    return {entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries}
+
+
+class ImageIndex:
+    """Which images the output holds, from one listing per image prefix (images/ab/), made at most once per run and
+    kept up to date with the run's own writes: `existing` means the file is there, without a request per image."""
+
+    def __init__(self, store: Store, image_format: str):
+        self.store, self.image_format = store, image_format
+        self._names: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def _where(self, key: str) -> tuple[str, str]:
+        folder, _, name = image_path(key, self.image_format).rpartition("/")
+        return folder, name
+
+    def prefetch(self, keys: Iterable[str], pool: Executor) -> None:
+        """List the prefixes of these keys not listed yet, in parallel."""
+        with self._lock:
+            folders = {self._where(key)[0] for key in keys} - self._names.keys()
+        for folder, names in zip(folders, pool.map(lambda f: list_names(self.store, f), folders)):
+            with self._lock:
+                self._names.setdefault(folder, set()).update(names)
+
+    def present(self, key: str) -> bool:
+        folder, name = self._where(key)
+        with self._lock:
+            listed = self._names.get(folder)
+        if listed is None:
+            names = list_names(self.store, folder)
+            with self._lock:
+                listed = self._names.setdefault(folder, set())
+                listed.update(names)
+        return name in listed
+
+    def add(self, key: str) -> None:
+        """An image this run stored."""
+        folder, name = self._where(key)
+        with self._lock:
+            if folder in self._names:
+                self._names[folder].add(name)

@@ -101,12 +101,14 @@ def _key_values(pairs: list[str]) -> dict:
 
 
 def cmd_plan(args) -> int:
-    from fluxcat.pipeline import plan
+    from fluxcat.pipeline import check_options, open_run, plan
 
     options = _options(args, _groups(args, PLAN_GROUPS))
     if args.output is None:  # planning writes shards; keep them out of the user's output
         options.output = f"memory://fluxcat-plan-{os.getpid()}-{time.time_ns()}"
-    report = plan(options)
+    check_options(options)
+    with open_run(options) as run:
+        report = plan(run)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2, default=str)
         print()
@@ -171,7 +173,22 @@ def cmd_run(args) -> int:
     started = time.perf_counter()
     result = _run_flow_with_progress(options.catalog, options.output, groups, console)
     _print_summary(console, result, time.perf_counter() - started, options.output)
-    return 0 if not result.get("statuses", {}).get("failed") else 1
+    return _exit_code(result.get("this_run", {}))
+
+
+def _exit_code(made: dict) -> int:
+    """1 when images this run tried to make failed, or when it made none of them (all over budget, say)."""
+    from fluxcat.ledger import run_verdict
+
+    return 1 if made.get("failed") or not run_verdict(made).ok else 0
+
+
+def _result(state) -> dict:
+    """A flow's result, also when its state is Failed because it made nothing; an error it raised is raised."""
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _run_flow_with_progress(catalog: str, output: str, groups: dict, console) -> dict:
@@ -197,7 +214,7 @@ def _run_flow_with_progress(catalog: str, output: str, groups: dict, console) ->
 
         unsubscribe = events.subscribe(on_event)
         try:
-            return generate_catalog(catalog=catalog, output=output, **groups)
+            return _result(generate_catalog(catalog=catalog, output=output, return_state=True, **groups))
         finally:
             unsubscribe()
 
@@ -213,6 +230,11 @@ def _print_summary(console, result: dict, seconds: float, output: str) -> None:
              (("generated", "generated"), ("existing", "skipped (already made)"), ("duplicate", "duplicate"),
               ("rejected", "rejected"), ("failed", "failed"), ("skipped", "skipped (budget)"))]
     console.print(f"[bold]done[/] in {seconds:.1f}s: " + ", ".join(parts))
+    if result.get("remade"):
+        console.print(f"{result['remade']} of the generated images were remade: an earlier run had made them, and "
+                      "they were missing from the output")
+    if result.get("verdict"):
+        console.print(f"verdict: {result['verdict']}")
     if result.get("rows") == 0:
         console.print("the catalog has no rows: the manifest is empty")
     if result.get("qa"):
@@ -318,7 +340,7 @@ def cmd_refresh(args) -> int:
     options = _options(args, groups)
     check_options(options)  # bad configuration or catalog fails here, before Prefect starts
     hide_user_errors_in_logs(("prefect",))
-    result = refresh_assets(catalog=options.catalog, output=options.output, **groups)
+    result = _result(refresh_assets(catalog=options.catalog, output=options.output, return_state=True, **groups))
     console = Console(stderr=True)
     table = Table("catalog rows", "count", title="refresh")
     for action, count in result["counts"].items():
@@ -328,7 +350,7 @@ def cmd_refresh(args) -> int:
     console.print(f"images made {made.get('generated', 0)}, already there {made.get('existing', 0)}, "
                   f"failed {made.get('failed', 0)}; pruned {result['pruned_images']}")
     console.print(f"manifest: {result['manifest']} (previous ones under manifests/)")
-    return 0 if not made.get("failed") else 1
+    return _exit_code(made)
 
 
 def _add_export_command(commands) -> None:

@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
 from fluxcat.pipeline import RunOptions, run_one_shard
+from tasks.runs import run_for
 
 
 # No Prefect caching or result persistence: the store is the cache (finished shards and images are found by
@@ -16,9 +17,9 @@ from fluxcat.pipeline import RunOptions, run_one_shard
 def generate_shard_task(options: RunOptions, shard: str, label: str = ""):
     """Retrying is safe: finished images are found by content key and never made twice. A shard an earlier run
     finished ends in the state `Reused`, so the UI tells it from a generated one."""
-    outcome = run_one_shard(options, shard)
+    outcome = run_one_shard(run_for(options), shard)
     result = {"shard": outcome.shard, "statuses": dict(outcome.statuses), "seconds": outcome.seconds,
-              "cost_usd": outcome.cost_usd, "reused": outcome.reused}
+              "cost_usd": outcome.cost_usd, "reused": outcome.reused, "remade": outcome.remade}
     if outcome.reused:
         return Completed(name="Reused", message="finished by an earlier run; nothing generated", data=result)
     return result

@@ -7,19 +7,20 @@ from prefect import get_run_logger, task
 from fluxcat.dedupe.audit import audit_markdown
 from fluxcat.pipeline import RunOptions, check_options, plan
 from tasks.reporting import publish_markdown
+from tasks.runs import run_for
 
 
 @task(name="check-config", tags=["fluxcat"])
 def check_config_task(options: RunOptions) -> str:
     """Validate configuration before any work; logs and returns the resolved backend's name."""
-    name = check_options(options).name
+    name = check_options(options)
     get_run_logger().info("backend: %s", options.backend if name == options.backend else f"{options.backend} -> {name}")
     return name
 
 
 @task(name="plan-catalog", tags=["fluxcat"])
 def plan_catalog_task(options: RunOptions) -> dict:
-    report = plan(options)
+    report = plan(run_for(options))
     if report.duplicates or report.kept_apart:
         publish_markdown("dedupe-audit", options.output, audit_markdown(report.duplicates, report.kept_apart),
                          "rows dedupe merged, and the closest pairs it kept apart, each with the reason")

@@ -33,6 +33,7 @@ def finish_run_task(options: RunOptions, shards: list[str], reused: list[str], s
                           summary.manifest_uri, sibling(summary.manifest_uri, INDEX))
     return {"statuses": dict(summary.statuses), "models": dict(summary.models), "sizes": dict(summary.sizes),
             "rows": summary.rows, "cost_usd": summary.cost_usd, "manifest": summary.manifest_uri, "qa": dict(summary.qa),
+            "remade": summary.remade, "this_run": dict(summary.this_run),
             "history": summary.history_uri}
 
 

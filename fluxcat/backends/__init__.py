@@ -1,10 +1,8 @@
-"""Backend registry: names to lazily imported implementations, one instance per process and config."""
+"""Backend registry: names to lazily imported implementations; each call builds a new instance for its caller."""
 
 from __future__ import annotations
 
 import importlib
-import json
-import threading
 
 from fluxcat.backends.base import Backend, BackendConfigError, ImageRequest, ImageResult, batches
 
@@ -23,9 +21,6 @@ REGISTRY: dict[str, str] = {
     "text-render": "fluxcat.backends.text_render:TextRenderBackend",
 }
 
-_instances: dict[str, Backend] = {}
-_lock = threading.Lock()
-
 
 def register(name: str, target: str) -> None:
     """Add a backend: `target` is "module:factory", called with the backend's options."""
@@ -37,23 +32,12 @@ def backend_names() -> list[str]:
 
 
 def get_backend(name: str, options: dict | None = None) -> Backend:
-    """The process-wide backend for (name, options): weights load once per worker process."""
+    """A new backend instance for these options; its owner (a run's RunContext, `fluxcat serve`) closes it."""
     if name not in REGISTRY:
         raise BackendConfigError(f"unknown backend {name!r}: choose one of {', '.join(backend_names())}")
-    cache_key = json.dumps([name, options or {}], sort_keys=True, default=str)
-    with _lock:
-        if cache_key not in _instances:
-            module, factory = REGISTRY[name].split(":")
-            _instances[cache_key] = getattr(importlib.import_module(module), factory)(**(options or {}))
-        return _instances[cache_key]
-
-
-def close_all() -> None:
-    with _lock:
-        for backend in _instances.values():
-            backend.close()
-        _instances.clear()
+    module, factory = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), factory)(**(options or {}))
 
 
 __all__ = ["Backend", "BackendConfigError", "ImageRequest", "ImageResult", "batches", "get_backend",
-           "register", "backend_names", "close_all", "REGISTRY"]
+           "register", "backend_names", "REGISTRY"]

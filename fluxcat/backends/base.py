@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from fluxcat.backends.capabilities import Capabilities
-    from fluxcat.store import Store
+    from fluxcat.ledger import Ledger
 
 
 class BackendConfigError(ValueError):
@@ -18,7 +18,9 @@ class BackendConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ImageRequest:
-    """One image to make: everything that decides its pixels, plus the key it will be stored under."""
+    """One attempt at one image: everything that decides its pixels, plus the key the image is stored under. QA's
+    retries keep the key and change the seed, so (key, seed) names an attempt. New optional inputs (a reference
+    image, a mask) are added as fields with defaults, so every backend keeps working."""
 
     key: str
     prompt: str
@@ -53,8 +55,10 @@ class ImageResult:
 
 
 class Backend:
-    """Base of every generator. Construction validates configuration cheaply; weights and connections are opened
-    lazily on the first `generate`. Subclasses implement `generate` and override the defaults they need."""
+    """Base of every generator. Construction takes explicit keyword options and validates them cheaply; weights and
+    connections are opened lazily on the first `generate`. One instance belongs to one run (its RunContext builds
+    and closes it); only fluxcat/generate.py calls `generate`. Subclasses implement `generate` and override the
+    defaults they need, and pass tests/fluxcat/backends/contract.py."""
 
     name = "backend"
     max_batch = 1  # how many requests one `generate` call is given at most
@@ -68,7 +72,8 @@ class Backend:
         raise NotImplementedError
 
     def cost_per_image(self, request: ImageRequest) -> float:
-        """Expected price in USD (0 for local generation)."""
+        """The most this image can cost in USD (0 for local generation; a router: its dearest provider able to make
+        it). The run's budget reserves this before submitting and settles to `ImageResult.cost_usd` after."""
         return 0.0
 
     def capabilities(self) -> "Capabilities | None":
@@ -80,8 +85,9 @@ class Backend:
         """Planning checks (PlannedRow -> rejection reason or None) beyond what `capabilities` says."""
         return []
 
-    def attach_store(self, store: "Store") -> None:
-        """Keep run state (quota usage, submitted jobs) in this output store; called before generating."""
+    def attach(self, ledger: "Ledger") -> None:
+        """Called once by the run that owns this instance, before generating: billed jobs are recorded in (and
+        re-attached from) the run's ledger, quota usage in its output store. Local backends need neither."""
 
     def close(self) -> None:
         """Release weights, connections and threads."""

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from fluxcat.errors import RowRejected
 from fluxcat.limits import GUIDANCE_RANGE, SIZE_MULTIPLE, SIZE_RANGE, STEPS_RANGE
 
-if TYPE_CHECKING:
-    from fluxcat.plan import PlannedRow
+
+class FittableRow(Protocol):
+    """What fitting needs of a planned row (fluxcat.plan.PlannedRow), without importing the planner."""
+
+    model: str
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    corrections: list[str]
 
 # A model may stand in for another only when it is at least as capable: dev renders everything schnell does.
 STAND_INS: dict[str, tuple[str, ...]] = {"schnell": ("dev",), "dev": ()}
@@ -88,15 +97,13 @@ class Capabilities:
             return model
         stand_in = next((m for m in STAND_INS.get(model, ()) if m in self.models), None)
         if stand_in is None:
-            from fluxcat.plan import RowRejected
-
             asked = "this row asks for" if given else "planning picked"
             raise RowRejected(f"{self.backend} serves FLUX {', '.join(self.models)} only and {asked} {model}, which "
                               f"none of those can stand in for: use a backend that offers {model}")
         corrections.append(f"model {model} -> {stand_in} ({self.backend} does not serve {model})")
         return stand_in
 
-    def fit_row(self, planned: "PlannedRow", given: set[str]) -> None:
+    def fit_row(self, planned: FittableRow, given: set[str]) -> None:
         """Move size, steps and guidance onto what the backend makes, recording each change; numbers the row
         gave explicitly that the backend cannot take reject the row, naming the backend's range."""
         limits = self.models[planned.model]
@@ -110,12 +117,10 @@ class Capabilities:
         if planned.guidance != 0:
             planned.guidance = self._fit_number("guidance_scale", planned.guidance, limits.guidance, given, planned)
 
-    def _fit_number(self, column: str, value, bounds, given: set[str], planned: "PlannedRow"):
+    def _fit_number(self, column: str, value, bounds, given: set[str], planned: FittableRow):
         if bounds[0] <= value <= bounds[1]:
             return value
         if column in given:
-            from fluxcat.plan import RowRejected
-
             raise RowRejected(f"{column} {value:g} is outside {self.backend}'s {bounds[0]:g}-{bounds[1]:g} for "
                               f"FLUX {planned.model}: set it within that range, or use another backend")
         fitted = type(value)(min(bounds[1], max(bounds[0], value)))

@@ -31,15 +31,21 @@ class FixedBackend(Backend):
             yield ImageResult(request.key, image=self._image(request), seconds=time.perf_counter() - start, backend=self.name)
 
     def _image(self, request: ImageRequest):
-        """One gradient image per size, made once: memory stays flat however many rows run. Not a flat colour,
-        which image QA would rightly take for a blanked result and reseed."""
-        from PIL import Image
-
+        """One gradient image per size, made once: memory stays flat however many rows run."""
         size = (request.width, request.height)
         if size not in self._images:
-            red = Image.linear_gradient("L").resize(size)
-            self._images[size] = Image.merge("RGB", (red, Image.new("L", size, 120), Image.new("L", size, 40)))
+            self._images[size] = gradient(*size)
         return self._images[size]
 
     def close(self) -> None:
         self._images.clear()
+
+
+def gradient(width: int, height: int):
+    """The fixed backend's image: a red gradient over a dark orange. Not a flat colour, which image QA would rightly
+    take for a blanked result and reseed (and which PNG compresses far faster: benchmarks/overhead.py uses this)."""
+    from PIL import Image
+
+    size = (width, height)
+    red = Image.linear_gradient("L").resize(size)
+    return Image.merge("RGB", (red, Image.new("L", size, 120), Image.new("L", size, 40)))

@@ -1,7 +1,10 @@
-"""`router`: the guide's FLUXProductionRouter: score providers by speed, quality, quota left and price; fall back."""
+"""`router`: the guide's FLUXProductionRouter: score providers by speed, quality, quota left and price; fall back.
+Before ranking anything it consults the run's ledger: a job in flight for the image at any of its providers is
+collected there, never created again elsewhere."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import math
@@ -10,8 +13,9 @@ from typing import Any, Iterator
 
 from fluxcat.backends.base import Backend, BackendConfigError, ImageRequest, ImageResult
 from fluxcat.backends.capabilities import Capabilities
-from fluxcat.backends.hosted import SHARED_OPTIONS, HostedBackend, QuotaLedger, generate_on_loop, scrub
+from fluxcat.backends.hosted import SHARED_OPTIONS, HostedBackend, HostedLoop, QuotaUsage, generate_on_loop, scrub
 from fluxcat.backends.provider_facts import QUALITY, TYPICAL_SECONDS
+from fluxcat.ledger import Ledger
 from fluxcat.limits import MODELS
 
 log = logging.getLogger("fluxcat.hosted")
@@ -50,6 +54,10 @@ class RouterBackend(Backend):
         for name, why in self.unavailable.items():
             log.warning("router: leaving out %s: %s", name, why)
         self.seconds = {name: TYPICAL_SECONDS.get(name, 5.0) for name in self.backends}
+        self.ledger = Ledger()  # in memory until a run attaches its own
+        self.loop = HostedLoop()
+        for backend in self.backends.values():
+            backend.share_loop(self.loop)
         from fluxcat.safety import SafetyFilter
 
         self.safety = SafetyFilter.for_provider(blocked_terms, private_data=prompt_safety)
@@ -59,9 +67,10 @@ class RouterBackend(Backend):
         return f"router:{MODELS[model].hub_id}" if model in MODELS else f"router:{model}"
 
     def cost_per_image(self, request: ImageRequest) -> float:
-        """The price of the provider the router would try first."""
-        ranked = self.ranked(request)
-        return ranked[0][1].cost_per_image(request) if ranked else 0.0
+        """The most the image can cost: the dearest provider able to make it, since any of them may end up serving
+        it (the first-ranked one may fail or have an open circuit)."""
+        return max((backend.cost_per_image(request) for backend in self.backends.values()
+                    if backend.unsupported(request) is None), default=0.0)
 
     @property
     def row_checks(self) -> list:
@@ -71,23 +80,25 @@ class RouterBackend(Backend):
         """What any of its providers can make: planning fits rows to that, and each row goes to one that can."""
         return Capabilities.union(self.name, [backend.capabilities() for backend in self.backends.values()])
 
-    def attach_store(self, store) -> None:
+    def attach(self, ledger: Ledger) -> None:
+        self.ledger = ledger
         for backend in self.backends.values():
-            backend.attach_store(store)
+            backend.attach(ledger)
 
     def generate(self, requests: list[ImageRequest]) -> Iterator[ImageResult]:
-        yield from generate_on_loop(self.name, self.generate_one, requests)
+        yield from generate_on_loop(self.loop, self.name, self.generate_one, requests)
 
     def close(self) -> None:
         for backend in self.backends.values():
-            backend.close()
+            backend.close_client()
+        self.loop.close()
 
     # -- routing
     def score(self, name: str, request: ImageRequest) -> float:
         """The guide's calculate_provider_score, with price and measured speed as terms."""
         backend = self.backends[name]
         limit = backend.monthly_limit
-        remaining = 1.0 if limit is None else (backend.ledger.remaining(name, limit) / limit if limit else 0.0)
+        remaining = 1.0 if limit is None else (backend.quota.remaining(name, limit) / limit if limit else 0.0)
         return (100.0 - self.weights["speed"] * min(self.seconds[name], 60.0)
                 - self.weights["price"] * 1000.0 * backend.cost_per_image(request)
                 + self.weights["quality"] * QUALITY.get(name, 1.0)
@@ -103,6 +114,12 @@ class RouterBackend(Backend):
     async def generate_one(self, request: ImageRequest) -> ImageResult:
         start = time.perf_counter()
         tried: list[dict] = []
+        record = await asyncio.to_thread(self.ledger.find, request.key, request.seed)
+        if record is not None:  # a job in flight at one provider: collect it there, whoever ranks first now
+            result = await self._collect(request, record, tried)
+            if result is not None:
+                result.seconds = time.perf_counter() - start
+                return result
         for name, backend in self.backends.items():
             reason = backend.unsupported(request)
             if reason:
@@ -124,13 +141,32 @@ class RouterBackend(Backend):
         return ImageResult(request.key, error=scrub(f"all providers failed: {why}"), backend=self.name,
                            seconds=time.perf_counter() - start, details={"provider": None, "tried": tried})
 
+    async def _collect(self, request: ImageRequest, record: dict, tried: list[dict]) -> ImageResult | None:
+        """The result of re-attaching to the ledger's job; None when that job ended without an image (closed in the
+        ledger), so the router may create the image anew."""
+        owner = self.backends.get(record["provider"])
+        if owner is None:
+            return ImageResult(request.key, backend=self.name, details={"provider": None, "tried": tried}, error=(
+                f"a {record['provider']} job for this image is in flight (the run's ledger) and this router does not "
+                f"use {record['provider']}: add it to providers= so the job is collected, not paid for twice"))
+        result = await owner.generate_one(request)
+        tried.append({"provider": owner.name, "reattached": (record.get("job") or {}).get("id"),
+                      **({"ok": True} if result.ok else {"error": result.error})})
+        if result.ok:
+            result.details.update(tried=tried)
+            return result
+        if await asyncio.to_thread(self.ledger.find, request.key, request.seed) is None:
+            return None
+        return ImageResult(request.key, error=scrub(f"{owner.name}: {result.error}"), backend=self.name,
+                           details={"provider": None, "tried": tried})
+
     @staticmethod
     def _skip_reason(backend: HostedBackend) -> str | None:
         if backend.circuit.state == "open":
             return f"circuit open (next probe in {math.ceil(backend.circuit.retry_in())}s)"
         limit = backend.monthly_limit
-        if limit is not None and backend.ledger.remaining(backend.name, limit) <= 0:
-            return f"monthly quota used up ({backend.ledger.used(backend.name)}/{limit} in {QuotaLedger.month()})"
+        if limit is not None and backend.quota.remaining(backend.name, limit) <= 0:
+            return f"monthly quota used up ({backend.quota.used(backend.name)}/{limit} in {QuotaUsage.month()})"
         return None
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import TYPE_CHECKING, Callable
 
 from fluxcat.qa import QaSettings
 
@@ -12,6 +14,8 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 RETRIABLE = frozenset({"blank", "text"})  # a new seed can fix these; a wrong colour is flagged as it is
+SAMPLE_SIDE = 64  # the blank check reads a 64x64 grid of pixels: nearest-neighbour keeps each pixel's own value
+ReadText = Callable[["Image"], str]  # an OCR reader: all text found in an image
 
 
 @dataclass
@@ -26,20 +30,36 @@ class Check:
 
 
 def blank_check(image: "Image", settings: QaSettings) -> Check:
-    """Uniform, near-black or near-white: what providers send back for a safety-blanked or broken result."""
+    """Uniform, near-black or near-white, judged in colour: what providers send back for a safety-blanked or broken
+    result. Colour counts: a flat yellow product on cream has nearly one grey level but two colours, so it passes."""
     import numpy as np
+    from PIL import Image as PILImage
 
-    grey = np.asarray(image.convert("L").resize((128, 128)), dtype=np.float32)
-    mean, std = float(grey.mean()), float(grey.std())
-    problem = ("uniform" if std < settings.blank_std else "near-black" if mean < settings.dark_mean
-               else "near-white" if mean > settings.light_mean else None)
-    detail = {"mean": round(mean, 1), "std": round(std, 2)} | ({"problem": problem} if problem else {})
+    sample = (image.convert("RGB") if image.mode != "RGB" else image).resize((SAMPLE_SIDE, SAMPLE_SIDE),
+                                                                          PILImage.Resampling.NEAREST)
+    counts = np.asarray(sample.histogram(), dtype=np.float64).reshape(3, 256)  # in C: no per-pixel Python
+    levels, squares = _levels()
+    pixels = SAMPLE_SIDE * SAMPLE_SIDE
+    means = counts @ levels / pixels
+    variances = np.maximum(0.0, counts @ squares / pixels - means * means)
+    spread = math.sqrt(float(variances.sum()))  # colour standard deviation: the RGB distance from the mean colour
+    darkest, lightest = float(means.max()), float(means.min())
+    problem = ("uniform" if spread < settings.blank_std else "near-black" if darkest < settings.dark_mean
+               else "near-white" if lightest > settings.light_mean else None)
+    detail = {"mean": [round(float(m), 1) for m in means], "std": round(spread, 2)} | ({"problem": problem} if problem else {})
     return Check("blank", problem is None, 0.0 if problem else 1.0, detail)
 
 
-def text_check(image: "Image", expected: str, settings: QaSettings) -> Check:
-    from fluxcat.qa.ocr import read_text
+@lru_cache(maxsize=1)
+def _levels():
+    """Grey levels 0-255 and their squares, as arrays (made once)."""
+    import numpy as np
 
+    levels = np.arange(256, dtype=np.float64)
+    return levels, levels * levels
+
+
+def text_check(image: "Image", expected: str, settings: QaSettings, read_text: ReadText) -> Check:
     found = read_text(image)
     score = similarity(expected, found)
     return Check("text", score >= settings.text_similarity, score, {"expected": expected, "found": found})

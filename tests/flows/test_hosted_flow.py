@@ -5,7 +5,6 @@ import asyncio
 import json
 import logging
 
-from fluxcat.backends import close_all
 from fluxcat.manifest import read_manifest
 from fluxcat.store import Store
 from tests.conftest import write_catalog
@@ -52,7 +51,6 @@ def test_hosted_flow_keeps_the_key_secret_and_honours_the_budget(prefect_harness
                                   images={"shard_size": 2, "qa": False},  # the double's flat images would be reseeded
                                   backend={"backend": "fal", "budget_usd": BUDGET, "api_key_block": "fluxcat-test-fal-key",
                                            "backend_options": {"base_url": fal.url, **FAST}})
-    close_all()
     rows = {r["id"]: r for r in read_manifest(Store(output)).to_pylist()}
     assert sorted(rows) == sorted(r["id"] for r in ROWS)
     assert rows["pii"]["status"] == "rejected" and "phone number" in rows["pii"]["reason"]

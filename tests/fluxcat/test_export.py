@@ -6,11 +6,11 @@ import io
 import pytest
 from PIL import Image
 
-from fluxcat.backends import close_all
 from fluxcat.export import export
 from fluxcat.manifest import read_manifest
-from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+from fluxcat.pipeline import RunOptions
 from fluxcat.store import Store
+from tests.pipeline import run_catalog
 
 ROWS = [{"id": f"sku-{i}", "prompt": f'a {colour} tote bag printed with "SHOP {i}"', "image_size": "square",
          "group": "tote", "price": 10.0 + i} for i, colour in enumerate(["red", "navy", "green", "yellow", "teal"])]
@@ -21,14 +21,10 @@ ROWS += [{"id": "again", "prompt": ROWS[0]["prompt"] + ".", "image_size": "squar
 @pytest.fixture(params=["local", "memory"])
 def finished_run(request, tmp_path, catalog_factory):
     """A run of the rendering backend, to a folder or to fsspec's memory filesystem."""
-    close_all()
     output = str(tmp_path / "out") if request.param == "local" else f"memory://export-{tmp_path.name}/out"
     options = RunOptions(catalog=catalog_factory(ROWS), output=output, backend="text-render", dedupe="exact",
                          backend_options={"misspell_rate": 0}, shard_size=3)
-    shards = [s.name for s in plan(options).shards]
-    for shard in shards:
-        run_one_shard(options, shard)
-    finish(options, shards, set())
+    run_catalog(options)
     manifest = read_manifest(Store(output)).to_pylist()
     return output, manifest
 

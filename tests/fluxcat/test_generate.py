@@ -6,13 +6,14 @@ import os
 from PIL import Image
 
 from fluxcat.backends.fixed import FixedBackend
-from fluxcat.generate import run_shard
+from fluxcat.generate import ShardSettings, run_shard
 from fluxcat.layout import PARTS_DIR
 from fluxcat.manifest import merge_parts, read_manifest
-from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+from fluxcat.pipeline import RunOptions, open_run
 from fluxcat.report import write_index
 from fluxcat.shards import PlanSettings, plan_catalog
 from fluxcat.store import Store, image_relpath
+from tests.pipeline import run_catalog
 
 
 class CountingBackend(FixedBackend):
@@ -33,8 +34,11 @@ def planned(tmp_path, catalog_factory, rows, backend, **overrides):
     return store, [s.name for s in report.shards]
 
 
-def run_all(store, shards, backend, **kwargs):
-    return [run_shard(store, shard, backend, **kwargs) for shard in shards]
+def run_all(store, shards, backend, **settings):
+    """Every shard in one run around this backend instance; QA off unless asked."""
+    options = RunOptions(catalog="unused", output=store.url)
+    with open_run(options, backend=backend) as run:
+        return [run_shard(run, shard, ShardSettings(**{"qa": None, **settings})) for shard in shards]
 
 
 ROWS = [{"id": f"r{i}", "prompt": f"product {i}", "image_size": "square"} for i in range(6)]
@@ -116,11 +120,7 @@ def test_ids_cannot_write_outside_the_output_root(tmp_path, catalog_factory):
     evil = ["../../escape", "/etc/passwd", "..\\..\\win", "a/../../b", "<script>alert(1)</script>"]
     rows = [{"id": evil_id, "prompt": f"mug {i}"} for i, evil_id in enumerate(evil)]
     options = RunOptions(catalog=catalog_factory(rows), output=str(tmp_path / "root" / "out"), backend="fixed")
-    report = plan(options)
-    shards = [s.name for s in report.shards]
-    for shard in shards:
-        run_one_shard(options, shard)
-    finish(options, shards, set())
+    run_catalog(options)
     written = [os.path.join(d, f) for d, _, files in os.walk(tmp_path) for f in files if d != str(tmp_path)]
     assert written and all(path.startswith(str(tmp_path / "root" / "out" / "")) for path in written)
     assert sorted(os.listdir(tmp_path)) == ["catalog-0.parquet", "root"]

@@ -4,18 +4,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+from fluxcat.pipeline import RunOptions, open_run, plan, run_one_shard
 from tests.hostile_catalog import (
     BAD_ROWS, GOOD_ROWS, OBFUSCATED, ORDINARY, check_manifest, obfuscated_catalog, write_hostile_catalog,
 )
+from tests.pipeline import run_catalog
 
 
 def run(catalog: str, output: str):
-    options = RunOptions(catalog=catalog, output=output, backend="fixed")
-    shards = [shard.name for shard in plan(options).shards]
-    for shard in shards:
-        run_one_shard(options, shard)
-    return finish(options, shards, set())
+    return run_catalog(RunOptions(catalog=catalog, output=output, backend="fixed"))[1]
 
 
 def test_columns_named_like_manifest_columns_pass_through_renamed_and_never_fail_a_shard(tmp_path):
@@ -87,10 +84,11 @@ def test_refresh_to_an_empty_catalog_removes_every_row_and_back(tmp_path):
     counts = []
     for catalog in ("none.parquet", "two.parquet"):
         options = RunOptions(catalog=str(tmp_path / catalog), output=output, backend="fixed")
-        shards = [shard.name for shard in plan(options).shards]
-        refresh = prepare_refresh(Store(output), shards, "png")
-        for shard in refresh.work_shards:
-            run_one_shard(options, shard)
+        with open_run(options) as context:
+            shards = [shard.name for shard in plan(context).shards]
+            refresh = prepare_refresh(Store(output), shards, "png")
+            for shard in refresh.work_shards:
+                run_one_shard(context, shard)
         summary = finish_refresh(Store(output), refresh.token, shards, refresh.work_shards)
         counts.append((dict(refresh.counts), summary.run.rows))
     assert counts == [({"removed": 2}, 0), ({"added": 2}, 2)]
@@ -112,7 +110,8 @@ def test_obfuscated_blocked_terms_and_private_data_are_rejected_row_by_row_on_a_
 def test_private_data_check_off_lets_a_local_backend_draw_it_but_never_a_blocked_term(tmp_path):
     catalog = obfuscated_catalog(tmp_path / "obfuscated.parquet")
     options = RunOptions(catalog=catalog, output=str(tmp_path / "out"), backend="fixed", private_data_check=False)
-    plan(options)
+    with open_run(options) as run:
+        plan(run)
     reasons = {row["id"]: row["reason"] for row in _plan_rows(tmp_path / "out")}
     for row_id, _, reason in OBFUSCATED:
         assert (reasons[row_id] is None) == ("personal information" in reason), (row_id, reasons[row_id])
@@ -123,7 +122,8 @@ def test_a_hosted_backend_refuses_private_data_even_with_the_check_off(tmp_path,
     catalog = obfuscated_catalog(tmp_path / "obfuscated.parquet")
     options = RunOptions(catalog=catalog, output=str(tmp_path / "out"), backend="fal", private_data_check=False,
                          backend_options={"base_url": "http://127.0.0.1:9", "blocked_terms": "dragon fire"})
-    plan(options)
+    with open_run(options) as run:
+        plan(run)
     rejected = {row["id"]: row["reason"] for row in _plan_rows(tmp_path / "out") if row["reason"]}
     assert set(rejected) == {row_id for row_id, _, _ in OBFUSCATED}
 

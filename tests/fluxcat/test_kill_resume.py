@@ -20,14 +20,14 @@ from tests.conftest import ROOT
 RUN = """
 import sys
 from fluxcat.lease import Lease
-from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+from fluxcat.pipeline import RunOptions, finish, open_run, plan, run_one_shard
 from fluxcat.store import Store
 options = RunOptions(catalog=sys.argv[1], output=sys.argv[2], backend="fixed", shard_size=8)
 print("ready", flush=True)
-with Lease(Store(options.output), owner="kill-test"):
-    shards = [shard.name for shard in plan(options).shards]
+with Lease(Store(options.output), owner="kill-test"), open_run(options) as run:
+    shards = [shard.name for shard in plan(run).shards]
     for shard in shards:
-        run_one_shard(options, shard)
+        run_one_shard(run, shard)
     finish(options, shards, set())
 print("finished", flush=True)
 """

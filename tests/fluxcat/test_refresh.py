@@ -8,9 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from fluxcat.manifest import HISTORY_DIR, MANIFEST
-from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+from fluxcat.pipeline import RunOptions, open_run, plan, run_one_shard
 from fluxcat.refresh import finish_refresh, prepare_refresh
 from fluxcat.store import Store, image_relpath
+from tests.pipeline import run_catalog
 
 SIZE = {"width": 64, "height": 64}
 
@@ -40,20 +41,18 @@ def options(catalog: str, output: str, **overrides) -> RunOptions:
 
 
 def first_run(catalog: str, output: str, **overrides) -> None:
-    opts = options(catalog, output, **overrides)
-    shards = [s.name for s in plan(opts).shards]
-    for shard in shards:
-        run_one_shard(opts, shard)
-    finish(opts, shards, set())
+    run_catalog(options(catalog, output, **overrides))
 
 
 def refresh(catalog: str, output: str, ids=None, prune=False, **overrides):
+    """The refresh flow's steps, in one run's context."""
     opts = options(catalog, output, **overrides)
     store = Store(output)
-    plan_shards = [s.name for s in plan(opts).shards]
-    work = prepare_refresh(store, plan_shards, opts.image_format, ids)
-    for shard in work.work_shards:
-        run_one_shard(opts, shard)
+    with open_run(opts) as run:
+        plan_shards = [s.name for s in plan(run).shards]
+        work = prepare_refresh(store, plan_shards, opts.image_format, ids)
+        for shard in work.work_shards:
+            run_one_shard(run, shard)
     return work, finish_refresh(store, work.token, plan_shards, work.work_shards, prune)
 
 

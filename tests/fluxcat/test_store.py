@@ -151,10 +151,11 @@ def _temp_files(output) -> list:
 
 
 def _run_to_the_end(options) -> dict:
-    from fluxcat.pipeline import finish, plan, run_one_shard
+    from fluxcat.pipeline import finish, open_run, plan, run_one_shard
 
-    shards = [shard.name for shard in plan(options).shards]
-    outcomes = [run_one_shard(options, shard) for shard in shards]
+    with open_run(options) as run:
+        shards = [shard.name for shard in plan(run).shards]
+        outcomes = [run_one_shard(run, shard) for shard in shards]
     summary = finish(options, shards, set())
     return {"statuses": dict(summary.statuses), "made": sum(o.statuses.get("generated", 0) for o in outcomes),
             "reused": [o.shard for o in outcomes if o.reused]}
@@ -162,15 +163,16 @@ def _run_to_the_end(options) -> dict:
 
 def _half_a_run(options) -> list[str]:
     """Plan, and make the first shard only."""
-    from fluxcat.pipeline import plan, run_one_shard
+    from fluxcat.pipeline import open_run, plan, run_one_shard
 
-    shards = [shard.name for shard in plan(options).shards]
-    run_one_shard(options, shards[0])
+    with open_run(options) as run:
+        shards = [shard.name for shard in plan(run).shards]
+        run_one_shard(run, shards[0])
     return shards
 
 
 def test_a_full_output_ends_with_one_line_leaves_no_temp_files_and_the_rerun_resumes(tmp_path, tmpfs, capsys):
-    from fluxcat.pipeline import run_one_shard
+    from fluxcat.pipeline import open_run, run_one_shard
     from fluxcat.store import OutputNotWritable
 
     disk, catalog = tmpfs("full", 2048), _catalog(tmp_path / "catalog.parquet")
@@ -178,7 +180,8 @@ def test_a_full_output_ends_with_one_line_leaves_no_temp_files_and_the_rerun_res
     shards = _half_a_run(_options(catalog, str(output)))
     _fill(disk)
     with pytest.raises(OutputNotWritable) as raised:
-        run_one_shard(_options(catalog, str(output)), shards[1])
+        with open_run(_options(catalog, str(output))) as run:
+            run_one_shard(run, shards[1])
     assert "no space left on the device (errno 28)" in str(raised.value) and str(output) in str(raised.value)
     assert "\n" not in str(raised.value) and _temp_files(output) == []
     _one_line_from_the_cli(capsys, catalog, str(tmp_path / "full" / "elsewhere"), "no space left on the device")
@@ -189,7 +192,7 @@ def test_a_full_output_ends_with_one_line_leaves_no_temp_files_and_the_rerun_res
 
 
 def test_a_read_only_output_ends_with_one_line_and_the_rerun_resumes(tmp_path, tmpfs, capsys):
-    from fluxcat.pipeline import run_one_shard
+    from fluxcat.pipeline import open_run, run_one_shard
     from fluxcat.store import OutputNotWritable
 
     disk, catalog = tmpfs("readonly", 2048), _catalog(tmp_path / "catalog.parquet")
@@ -197,7 +200,8 @@ def test_a_read_only_output_ends_with_one_line_and_the_rerun_resumes(tmp_path, t
     shards = _half_a_run(_options(catalog, str(output)))
     _remount(disk, "ro")
     with pytest.raises(OutputNotWritable, match=r"the filesystem is read-only \(errno 30\); make it writable"):
-        run_one_shard(_options(catalog, str(output)), shards[1])
+        with open_run(_options(catalog, str(output))) as run:
+            run_one_shard(run, shards[1])
     _one_line_from_the_cli(capsys, catalog, str(output), "the filesystem is read-only")
     _one_line_from_the_cli(capsys, catalog, str(disk / "new-folder"), "the filesystem is read-only")
     _remount(disk, "rw")

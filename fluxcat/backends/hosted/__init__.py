@@ -20,8 +20,10 @@ Subclass `HostedBackend` in `fluxcat/backends/<provider>.py` and register it in 
             return Output(body["image_url"], details={"has_nsfw_concepts": body.get("nsfw")})
 
 Queue APIs (a billed job, then polling) implement `submit(request) -> job dict` and `await_job(job) -> Output`
-instead of `produce`: the base class records each submitted job in the output store's journal before waiting, so
-a rerun after a crash re-attaches instead of paying twice. Send the create with `request(..., creates=True)`:
+instead of `produce`: the base class records each billed create in the run's ledger (fluxcat/ledger.py, in the
+output store) before waiting, and consults it before creating anything, so a rerun after a crash re-attaches
+instead of paying twice, whichever provider the job is at. One-call APIs are recorded too (before the call), but a
+call cut by a crash has no job to re-attach to. Send the create with `request(..., creates=True)`:
 it is resent only after failures that prove nothing was created. Raise `JobFailed` when the provider says the job
 ended without an image, and pass `wait_until(check, what, on_timeout=cancel)` so a job past max_wait is cancelled.
 
@@ -33,9 +35,10 @@ or a "resets in ~30s" text; 5xx, timeouts and resets are retried up to max_attem
 the provider's message, scrubbed of every known secret before it is shortened; 401/402/403/406/410 open the
 circuit at once. Credentials are sent only to the provider's base URL (downloads carry no auth header).
 
-Process-wide state (holds across shards running in threads of one worker process): one event-loop thread;
-an asyncio.Semaphore per provider endpoint capping requests in flight (held for a whole image); a CircuitBreaker
-per endpoint; monthly usage per provider and submitted jobs in the output store once `attach_store` is called.
+Run state lives in the instance, which belongs to one run (its RunContext builds it, calls `attach(ledger)` and
+closes it): an event-loop thread (a router's providers share the router's), a cap on requests in flight (held for
+a whole image, shared by every shard of the run), a CircuitBreaker, monthly quota usage (kept in the output
+store), and the run's ledger. Nothing is kept at module level: a second run in the same process shares none of it.
 
 Credentials come from the provider's environment variable (provider_facts.KEY_ENV, or api_key_env=NAME) or from a
 Prefect Secret block named by api_key_block=NAME, resolved by a resolver the Prefect layer registers with
@@ -43,20 +46,18 @@ Prefect Secret block named by api_key_block=NAME, resolved by a resolver the Pre
 """
 
 from fluxcat.backends.hosted.backend import AmbiguousCreate, HostedBackend, JobFailed, Output
-from fluxcat.backends.hosted.journal import JOBS_DIR, JobJournal, journal_for
-from fluxcat.backends.hosted.loop import gauge_stats, generate_on_loop, run_on_loop
-from fluxcat.backends.hosted.quota import QUOTA_DIR, QuotaLedger, forget_ledgers, ledger_for
+from fluxcat.backends.hosted.loop import ConcurrencyGauge, HostedLoop, generate_on_loop
+from fluxcat.backends.hosted.quota import QuotaUsage
 from fluxcat.backends.hosted.results import decode_base64, decode_data_uri, decode_image, provider_message
-from fluxcat.backends.hosted.retry import CircuitBreaker, RetryPolicy, circuit_for, parse_retry_after, retry_after_from_text
+from fluxcat.backends.hosted.retry import CircuitBreaker, RetryPolicy, parse_retry_after, retry_after_from_text
 from fluxcat.backends.hosted.secrets import (
     ProviderError, register_secret, register_secret_resolver, resolve_credential, scrub,
 )
 from fluxcat.backends.hosted.settings import SHARED_OPTIONS, HostedSettings
 
 __all__ = [
-    "AmbiguousCreate", "CircuitBreaker", "HostedBackend", "HostedSettings", "JOBS_DIR", "JobFailed", "JobJournal",
-    "Output", "ProviderError", "QUOTA_DIR", "QuotaLedger", "RetryPolicy", "SHARED_OPTIONS", "circuit_for",
-    "decode_base64", "decode_data_uri", "decode_image", "forget_ledgers", "gauge_stats", "generate_on_loop",
-    "journal_for", "ledger_for", "parse_retry_after", "provider_message", "register_secret",
-    "register_secret_resolver", "resolve_credential", "retry_after_from_text", "run_on_loop", "scrub",
+    "AmbiguousCreate", "CircuitBreaker", "ConcurrencyGauge", "HostedBackend", "HostedLoop", "HostedSettings",
+    "JobFailed", "Output", "ProviderError", "QuotaUsage", "RetryPolicy", "SHARED_OPTIONS", "decode_base64",
+    "decode_data_uri", "decode_image", "generate_on_loop", "parse_retry_after", "provider_message", "register_secret",
+    "register_secret_resolver", "resolve_credential", "retry_after_from_text", "scrub",
 ]

@@ -12,23 +12,21 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator
 
 from fluxcat.backends.base import Backend, BackendConfigError, ImageRequest, ImageResult
 from fluxcat.backends.capabilities import Capabilities, ModelLimits
-from fluxcat.backends.hosted.journal import journal_for
-from fluxcat.backends.hosted.loop import gauge_for, generate_on_loop, run_on_loop
-from fluxcat.backends.hosted.quota import QuotaLedger, ledger_for
+from fluxcat.backends.hosted.loop import ConcurrencyGauge, HostedLoop, generate_on_loop
+from fluxcat.backends.hosted.quota import QuotaUsage
 from fluxcat.backends.hosted.results import (
     base_url_kinds, buffered, check_result_url, content_type_of, decode_data_uri, decode_image, is_image_type,
     provider_message, read_capped, within,
 )
-from fluxcat.backends.hosted.retry import circuit_for, parse_retry_after, retry_after_from_text
-from fluxcat.backends.hosted.secrets import ProviderError, resolve_credential, scrub, scrub_and_cut
+from fluxcat.backends.hosted.retry import CircuitBreaker, parse_retry_after, retry_after_from_text
+from fluxcat.backends.hosted.secrets import ProviderError, register_secret, resolve_credential, scrub, scrub_and_cut
 from fluxcat.backends.hosted.settings import HostedSettings
 from fluxcat.backends.provider_facts import BASE_URL_ENV, DEFAULT_CONCURRENCY, KEY_ENV, MONTHLY_LIMITS, PRICES, Price
+from fluxcat.ledger import Ledger
 
 if TYPE_CHECKING:
     import httpx
     from PIL.Image import Image
-
-    from fluxcat.store import Store
 
 log = logging.getLogger("fluxcat.hosted")
 
@@ -48,7 +46,7 @@ class Output:
 
 class JobFailed(ProviderError):
     """The provider says the job is over without an image (failed, cancelled, aborted), or we cancelled it.
-    Other failures keep the job in the journal: it may still finish, and a rerun re-attaches instead of paying again."""
+    Other failures keep the job open in the ledger: it may still finish, and a rerun re-attaches instead of paying."""
 
 
 class AmbiguousCreate(ProviderError):
@@ -60,7 +58,8 @@ def _unlimited(value: Any) -> bool:
 
 
 class HostedBackend(Backend):
-    """Base of every hosted provider: HTTP with caps, retries, breakers, quotas, job journal and result checks."""
+    """Base of every hosted provider: HTTP with a cap on requests in flight, retries, a circuit breaker, a monthly
+    quota, the run's ledger of billed jobs and result checks. All of it belongs to this instance (one per run)."""
 
     name = "hosted"
     default_base_url = ""
@@ -74,17 +73,20 @@ class HostedBackend(Backend):
         settings = HostedSettings.from_options(tuning)
         self.base_url = self._base_url(base_url)
         self.api_key = resolve_credential(self.name, api_key_env or KEY_ENV.get(self.name, ""), api_key_block)
+        register_secret(self.auth_headers()[self.auth_header])  # the whole header value, as a provider may echo it
         self.timeouts, self.policy = settings.timeouts, settings.retries
         self.concurrency = int(settings.limits.concurrency or DEFAULT_CONCURRENCY.get(self.name, 3))
         if self.concurrency < 1:
             raise BackendConfigError(f"{self.name}: concurrency must be at least 1, got {self.concurrency}")
         self.reply_max_bytes, self.download_max_bytes = settings.limits.reply_max_bytes, settings.limits.download_max_bytes
-        self.circuit = circuit_for(self.endpoint, settings.circuit.threshold, settings.circuit.reset)
+        self.circuit = CircuitBreaker(settings.circuit.threshold, settings.circuit.reset)
+        self.gauge = ConcurrencyGauge(self.concurrency)
         limit = settings.limits.monthly_limit
         self.monthly_limit = MONTHLY_LIMITS.get(self.name) if limit == "default" else (None if _unlimited(limit) else int(limit))
         self.prices = self._prices(settings)
         self.max_batch = int(max_batch)
-        self.ledger, self.journal = ledger_for(None), journal_for(None)
+        self.ledger, self.quota = Ledger(), QuotaUsage()  # in memory until a run attaches its own
+        self.loop = HostedLoop()  # a router gives its providers its own (`share_loop`)
         self._client: "httpx.AsyncClient | None" = None
         self._internal_ok: set[str] | None = None
         from fluxcat.safety import SafetyFilter
@@ -107,18 +109,17 @@ class HostedBackend(Backend):
                 prices[model] = Price(float(override), prices.get(model, Price(0.0)).per)
         return prices
 
-    @property
-    def endpoint(self) -> str:
-        """Identity of the endpoint for process-wide caps and breakers."""
-        return f"{self.name}@{self.base_url}"
-
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     # -- the Backend contract
-    def attach_store(self, store: "Store") -> None:
-        """Record quota usage and submitted jobs in this output store (the pipeline calls this before generating)."""
-        self.ledger, self.journal = ledger_for(store), journal_for(store)
+    def attach(self, ledger: Ledger) -> None:
+        """Record billed jobs in the run's ledger and quota usage in its output store."""
+        self.ledger, self.quota = ledger, QuotaUsage(ledger.store)
+
+    def share_loop(self, loop: HostedLoop) -> None:
+        """Run on another backend's loop (a router's), which that backend closes."""
+        self.loop = loop
 
     @property
     def row_checks(self) -> list[Callable]:
@@ -143,7 +144,7 @@ class HostedBackend(Backend):
         return price.cost(request.width, request.height, request.steps) if price else 0.0
 
     def generate(self, requests: list[ImageRequest]) -> Iterator[ImageResult]:
-        yield from generate_on_loop(self.name, self.generate_one, requests)
+        yield from generate_on_loop(self.loop, self.name, self.generate_one, requests)
 
     def own_url(self, given: str | None, fallback: str) -> str:
         """Follow a URL from a reply only on the base URL's own origin: credentials go nowhere else."""
@@ -154,10 +155,14 @@ class HostedBackend(Backend):
         return fallback
 
     def close(self) -> None:
+        self.close_client()
+        self.loop.close()
+
+    def close_client(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             try:
-                run_on_loop(client.aclose()).result(timeout=5)
+                self.loop.submit(client.aclose()).result(timeout=5)
             except Exception:  # closing is best effort
                 pass
 
@@ -169,45 +174,71 @@ class HostedBackend(Backend):
         reason = self.unsupported(request)
         if reason:
             return self._failed(request, reason, details, start)
-        gauge = gauge_for(self.endpoint, self.concurrency)
-        async with gauge.semaphore:
+        # Store I/O runs off the event loop: an object store's latency must not stall every other request.
+        record = await asyncio.to_thread(self.ledger.find, request.key, request.seed)
+        if record is not None and record["provider"] != self.name:
+            return self._failed(request, f"{self.name} creates nothing for this image: a {record['provider']} job "
+                                         f"for it is in flight (the run's ledger), and a run using {record['provider']} "
+                                         f"collects it", details, start)
+        async with self.gauge:
             refusal = self._admission(request)
             if refusal:
                 return self._failed(request, refusal, details, start)
-            gauge.in_flight += 1
-            gauge.peak = max(gauge.peak, gauge.in_flight)
             try:
-                image = await self._produce_and_check(request, details)
+                image, cost = await self._obtain(request, record, details)
             except Exception as error:
-                self.ledger.release(self.name)
+                self.quota.release(self.name)
                 self._judge(error)
                 message = str(error) if isinstance(error, ProviderError) else \
                     f"{self.name}: unexpected {type(error).__name__}: {error}"
                 return self._failed(request, message, details, start)
-            finally:
-                gauge.in_flight -= 1
-                gauge.completed += 1
-        self.ledger.commit(self.name)
-        # The image is in hand and stored next: its job record has served (keeps _work/jobs to jobs in flight).
-        if self.journal.holds(self.name, request.key):
-            await asyncio.to_thread(self.journal.forget, self.name, request.key)
+        self.quota.commit(self.name)
         self.circuit.record_success()
-        return ImageResult(request.key, image=image, seconds=time.perf_counter() - start,
-                           cost_usd=self.cost_per_image(request), backend=self.name, details=details)
+        return ImageResult(request.key, image=image, seconds=time.perf_counter() - start, cost_usd=cost,
+                           backend=self.name, details=details)
 
     def _admission(self, request: ImageRequest) -> str | None:
         if not self.circuit.allow():
             return f"{self.name} circuit is open after repeated failures; next probe in {self.circuit.retry_in():.0f}s"
-        if not self.ledger.take(self.name, self.monthly_limit):
+        if not self.quota.take(self.name, self.monthly_limit):
             self.circuit.release_probe()
-            return (f"{self.name} monthly quota used up ({self.ledger.used(self.name)}/{self.monthly_limit} images in "
-                    f"{QuotaLedger.month()}); raise it with monthly_limit=N or use another provider")
+            return (f"{self.name} monthly quota used up ({self.quota.used(self.name)}/{self.monthly_limit} images in "
+                    f"{QuotaUsage.month()}); raise it with monthly_limit=N or use another provider")
         return None
 
-    async def _produce_and_check(self, request: ImageRequest, details: dict) -> "Image":
-        output = await self.produce(request)
-        details.update({k: v for k, v in output.details.items() if v is not None})
-        return await self.materialise(output.image, request)
+    @property
+    def queued(self) -> bool:
+        """A queue API (a billed job, then polling) rather than one call that returns the image."""
+        return type(self).submit is not HostedBackend.submit
+
+    async def _obtain(self, request: ImageRequest, record: dict | None, details: dict) -> tuple["Image", float]:
+        """The image and its price: from the job an open ledger record names (re-attached, never paid again), else
+        from a new billed create that is recorded in the ledger before anything waits on it."""
+        key, seed = request.key, request.seed
+        if self.queued and record is not None and record.get("job"):
+            job, price = record["job"], float(record["price_usd"])
+            details["reattached"] = job.get("id")
+            log.info("%s: re-attaching to job %s for %s", self.name, job.get("id"), key)
+        elif self.queued:
+            job, price = await self.submit(request), self.cost_per_image(request)
+            await asyncio.to_thread(self.ledger.open, key, seed, self.name, job, price)
+        else:
+            if record is not None:  # a one-call API's call cut by a crash: there is no job to collect
+                log.warning("%s: a call for %s was cut by a crash and cannot be collected; calling again", self.name, key)
+                await asyncio.to_thread(self.ledger.close, key, seed, "lost")
+            job, price = None, self.cost_per_image(request)
+            await asyncio.to_thread(self.ledger.open, key, seed, self.name, None, price)
+        try:
+            output = await (self.await_job(job) if job is not None else self.produce(request))
+            details.update({k: v for k, v in output.details.items() if v is not None})
+            return await self.materialise(output.image, request), price
+        except JobFailed:  # over without an image: a later attempt may create it again
+            await asyncio.to_thread(self.ledger.close, key, seed, "failed")
+            raise
+        except Exception:
+            if job is None:  # nothing to re-attach to: the attempt is over
+                await asyncio.to_thread(self.ledger.close, key, seed, "failed")
+            raise  # a queue job stays open: it may still finish, and a rerun collects it
 
     def _judge(self, error: Exception) -> None:
         """Tell the breaker what a failure says about the provider."""
@@ -223,27 +254,16 @@ class HostedBackend(Backend):
                            backend=self.name, details=details)
 
     async def produce(self, request: ImageRequest) -> Output:
-        """Ask for one image and return where it is. Queue providers keep this and implement `submit` and
-        `await_job`; one-call providers override it."""
-        # Store I/O runs off the event loop: an object store's latency must not stall every other request.
-        job = await asyncio.to_thread(self.journal.find, self.name, request.key)
-        if job is None:
-            job = await self.submit(request)
-            await asyncio.to_thread(self.journal.record, self.name, request.key, job)  # before waiting on it
-        else:
-            log.info("%s: re-attaching to job %s for %s", self.name, job.get("id"), request.key)
-        try:
-            return await self.await_job(job)
-        except JobFailed:  # over without an image: a later run may submit it again
-            await asyncio.to_thread(self.journal.forget, self.name, request.key)
-            raise
+        """One-call providers: ask for one image and return where it is. Queue providers implement `submit` and
+        `await_job` instead."""
+        raise NotImplementedError
 
     async def submit(self, request: ImageRequest) -> dict:
         """Queue providers: create the job, return what re-attaching needs (JSON-serialisable, with an `id`)."""
         raise NotImplementedError
 
     async def await_job(self, job: dict) -> Output:
-        """Queue providers: wait for a job (new or from the journal) and return its output."""
+        """Queue providers: wait for a job (new, or re-attached from the ledger) and return its output."""
         raise NotImplementedError
 
     # -- HTTP with retries

@@ -1,46 +1,48 @@
-"""One event loop thread per process runs every hosted request; per-endpoint caps and their gauges."""
+"""The event loop a hosted backend runs its requests on (one thread, owned by the backend, stopped by its close) and
+the cap on requests in flight per provider endpoint, with counters."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import threading
-from dataclasses import dataclass
 from typing import Awaitable, Iterator
 
 from fluxcat.backends.base import ImageRequest, ImageResult
 from fluxcat.backends.hosted.secrets import scrub
 
 
-class _LoopThread:
-    """One asyncio loop per process on a daemon thread; every hosted request of every shard runs on it."""
+class HostedLoop:
+    """An asyncio loop on a daemon thread, started on first use; a router's providers share their router's."""
 
     def __init__(self):
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._loop.is_closed():
-                self._loop = asyncio.new_event_loop()
-                threading.Thread(target=self._loop.run_forever, name="fluxcat-hosted-loop", daemon=True).start()
-            return self._loop
-
     def submit(self, coroutine: Awaitable) -> concurrent.futures.Future:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop())
+        """Run a coroutine on the loop; returns a concurrent future."""
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._loop.run_forever, name="fluxcat-hosted-loop", daemon=True)
+                self._thread.start()
+            return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    def close(self) -> None:
+        """Stop the loop and its thread (after the owner closed what runs on it)."""
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+            if not loop.is_running():
+                loop.close()
 
 
-_loop_thread = _LoopThread()
-
-
-def run_on_loop(coroutine: Awaitable) -> concurrent.futures.Future:
-    """Run a coroutine on the process's hosted event loop; returns a concurrent future."""
-    return _loop_thread.submit(coroutine)
-
-
-def generate_on_loop(name: str, generate_one, requests: list[ImageRequest]) -> Iterator[ImageResult]:
-    """One coroutine per request on the shared loop; results yielded as they finish, never an exception."""
-    futures = {run_on_loop(generate_one(request)): request for request in requests}
+def generate_on_loop(loop: HostedLoop, name: str, generate_one, requests: list[ImageRequest]) -> Iterator[ImageResult]:
+    """One coroutine per request on the backend's loop; results yielded as they finish, never an exception."""
+    futures = {loop.submit(generate_one(request)): request for request in requests}
     try:
         for future in concurrent.futures.as_completed(futures):
             try:
@@ -52,31 +54,25 @@ def generate_on_loop(name: str, generate_one, requests: list[ImageRequest]) -> I
             future.cancel()
 
 
-@dataclass
 class ConcurrencyGauge:
-    """A semaphore plus counters, so benchmarks and tests can read the peak requests in flight."""
+    """A backend's cap on requests in flight at its endpoint (held for a whole image), plus the counters that
+    benchmarks and tests read. Used on the backend's loop only."""
 
-    cap: int
-    semaphore: asyncio.Semaphore
-    in_flight: int = 0
-    peak: int = 0
-    completed: int = 0
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.semaphore = asyncio.Semaphore(cap)  # binds to the loop that first waits on it
+        self.in_flight = self.peak = self.completed = 0
 
+    async def __aenter__(self) -> "ConcurrencyGauge":
+        await self.semaphore.acquire()
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        return self
 
-_gauges: dict[str, ConcurrencyGauge] = {}  # touched only on the loop thread
+    async def __aexit__(self, *exc) -> None:
+        self.in_flight -= 1
+        self.completed += 1
+        self.semaphore.release()
 
-
-def gauge_for(key: str, cap: int) -> ConcurrencyGauge:
-    """The process-wide cap of one provider endpoint (call on the loop thread)."""
-    gauge = _gauges.get(key)
-    if gauge is None or gauge.cap != cap:
-        gauge = _gauges[key] = ConcurrencyGauge(cap, asyncio.Semaphore(cap))
-    return gauge
-
-
-def gauge_stats(key: str) -> dict:
-    gauge = _gauges.get(key)
-    return {} if gauge is None else {"cap": gauge.cap, "in_flight": gauge.in_flight, "peak": gauge.peak,
-                                     "completed": gauge.completed}
-
-
+    def stats(self) -> dict:
+        return {"cap": self.cap, "in_flight": self.in_flight, "peak": self.peak, "completed": self.completed}

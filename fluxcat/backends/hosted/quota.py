@@ -9,9 +9,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from fluxcat.backends.hosted.per_store import PerStore
-from fluxcat.layout import QUOTA_DIR
 from fluxcat.backends.hosted.secrets import scrub
+from fluxcat.layout import QUOTA_DIR
 
 if TYPE_CHECKING:
     from fluxcat.store import Store
@@ -19,9 +18,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("fluxcat.hosted")
 
 
-class QuotaLedger:
-    """Images made per provider per calendar month. Each process writes its own small JSON file under
-    `_work/quota/<provider>/<YYYY-MM>/`, and usage is the sum of all files, so counts hold across runs."""
+class QuotaUsage:
+    """Images made per provider per calendar month. Each instance (one per provider per run) writes its own small
+    JSON file under `_work/quota/<provider>/<YYYY-MM>/`; usage is the sum of all files, so counts hold across runs
+    and processes. Without a store it counts in memory only."""
 
     def __init__(self, store: "Store | None" = None):
         self.store = store
@@ -95,11 +95,3 @@ class QuotaLedger:
                 self.store.write_bytes(f"{QUOTA_DIR}/{slot[0]}/{slot[1]}/{self.writer}.json", json.dumps(record).encode())
             except Exception as error:  # usage is still counted in memory for this process
                 log.warning("could not record quota usage for %s: %s", slot[0], scrub(error))
-
-
-ledger_for = PerStore(QuotaLedger)  # ledger_for(store): the process's ledger for an output store
-
-
-def forget_ledgers() -> None:
-    """Drop in-memory ledgers, as a new process would start (tests use this to prove the store holds usage)."""
-    ledger_for.clear()

@@ -119,17 +119,3 @@ class CircuitBreaker:
         """A probe that ended without a verdict on the provider (e.g. a 400 for one prompt)."""
         with self._lock:
             self._probing = False
-
-
-_circuits: dict[str, CircuitBreaker] = {}
-_circuits_lock = threading.Lock()
-
-
-def circuit_for(key: str, threshold: int = 5, reset_seconds: float = 60.0) -> CircuitBreaker:
-    """The process-wide breaker of one provider endpoint."""
-    with _circuits_lock:
-        if key not in _circuits:
-            _circuits[key] = CircuitBreaker(threshold, reset_seconds)
-        return _circuits[key]
-
-

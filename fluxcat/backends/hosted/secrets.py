@@ -22,25 +22,43 @@ class ProviderError(Exception):
         self.safe_to_resend = safe_to_resend
 
 
-_secrets: set[str] = set()
+# Every credential this process has resolved, with the forms it may be echoed in. Process-wide on purpose: a key
+# seen by any run must never reach a log, a manifest or an artifact of any later one.
+_secrets: dict[str, tuple[str, ...]] = {}
 _secrets_lock = threading.Lock()
+MIN_FRAGMENT_SECRET = 12  # shorter secrets are scrubbed in whole encodings only: a short fragment is too common
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a credential so that `scrub` removes it from every message."""
+    """Remember a credential (a key, or a whole auth header value) so that `scrub` removes it from every message."""
     if value and len(value) >= 4:
+        forms = encoded_forms(value)
         with _secrets_lock:
-            _secrets.add(value)
+            _secrets[value] = forms
+
+
+def encoded_forms(secret: str) -> tuple[str, ...]:
+    """The secret raw, URL-encoded and base64-encoded (standard and URL-safe, padded or not), longest first. For a
+    long secret also the part of its base64 that is the same wherever it sits in a larger encoded blob."""
+    data = secret.encode()
+    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(data).decode()
+        forms |= {whole, whole.rstrip("=")}
+        if len(secret) >= MIN_FRAGMENT_SECRET:
+            for offset in (0, 1, 2):  # the secret's first byte at each position of a 3-byte group
+                encoded = encode(b"\0" * offset + data).decode()
+                forms.add(encoded[-(-8 * offset // 6):8 * (offset + len(data)) // 6])
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def scrub(text: Any) -> str:
-    """The text with every known secret (raw, URL-quoted or base64'd) replaced by ***."""
+    """The text with every known secret (raw, URL-quoted or base64'd, alone or inside a larger blob) replaced by ***."""
     text = str(text)
     with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        for form in (secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
-                     base64.b64encode(secret.encode()).decode()):
+        forms = sorted({form for known in _secrets.values() for form in known}, key=len, reverse=True)
+    for form in forms:
+        if form in text:
             text = text.replace(form, "***")
     return text
 

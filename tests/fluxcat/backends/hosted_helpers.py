@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from fluxcat.manifest import read_manifest
-from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+from fluxcat.pipeline import RunOptions
 from fluxcat.store import Store
+from tests.pipeline import run_catalog
 
 # Tiny delays: tests never sleep seconds on retries or polls.
 FAST = {"backoff_base": 0.001, "backoff_max": 0.005, "poll_interval": 0.005, "timeout": 1.0, "max_attempts": 3,
@@ -19,16 +19,14 @@ def secret_key() -> str:
 
 
 def run_pipeline(catalog: str, output: str, backend: str, backend_options: dict, budget_usd: float | None = None,
-                 shard_size: int = 4, threads: int = 4):
-    """plan -> every shard in a thread pool (as the flow's ThreadPoolTaskRunner does) -> manifest rows."""
+                 shard_size: int = 4, threads: int = 4, qa: bool = False, on_run=None, dedupe: str = "exact"):
+    """One run: plan -> every shard in a thread pool (as the flow's ThreadPoolTaskRunner does) -> manifest rows.
+    QA is off unless asked: the doubles send flat images, which QA reseeds (the contract suite covers that).
+    Exact dedupe: semantic dedupe's model costs seconds to load and is tested in tests/fluxcat/dedupe."""
     options = RunOptions(catalog=catalog, output=output, backend=backend, backend_options=backend_options,
                          shard_size=shard_size, image_format="png", budget_usd=budget_usd, run_id=uuid.uuid4().hex,
-                         qa=False)  # the doubles send flat images, which QA would reseed (tests/fluxcat/qa covers that)
-    report = plan(options)
-    shards = [shard.name for shard in report.shards]
-    with ThreadPoolExecutor(threads) as pool:
-        outcomes = list(pool.map(lambda shard: run_one_shard(options, shard), shards))
-    summary = finish(options, shards, {o.shard for o in outcomes if o.reused})
+                         qa=qa, dedupe=dedupe)
+    report, summary, _ = run_catalog(options, threads, on_run)
     return report, summary, read_manifest(Store(output)).to_pylist()
 
 

@@ -9,7 +9,8 @@ Each double validates what it is sent as the provider documents it (fields it ig
 Faults are chosen by the prompt, so each row's fate is deterministic however requests interleave: a prompt
 containing `fault:NAME` gets that fault (once, then the request succeeds, unless NAME ends in `-always`).
 Transport faults: 429, 429-seconds, 429-date, 429-long-always, 500, 500-always, slow, reset, reset-always,
-malformed, 400-echo (error text echoes the credential), echo-late-always (the credential ~285 characters into a
+malformed, 400-echo (error text echoes the credential), 400-echo-b64 (the whole auth header base64- and
+URL-encoded), echo-late-always (the credential ~285 characters into a
 long error), no-credit-always (402 / 406), gone-always (410), trickle-always (a reply one byte per 0.2 s),
 huge-reply-always (a 3 MB JSON reply). Provider faults: completed-error, not-retryable-always, never-completes
 (fal); poll, prediction-failed, aborted, throttled, never-completes (Replicate); loading (HF); base64, image-url
@@ -27,6 +28,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,10 +57,12 @@ class ProtocolServer:
     key_header = "Authorization"
     key_scheme = "Bearer"
 
-    def __init__(self, key: str, job_seconds: float = 0.0, port: int = 0, refuse_with: int | None = None):
+    def __init__(self, key: str, job_seconds: float = 0.0, port: int = 0, refuse_with: int | None = None,
+                 reply_seconds: float = 0.0):
         self.key = key
         self.refuse_with = refuse_with  # answer every call with this status (402/406: out of credit; 410: gone)
         self.job_seconds = job_seconds  # queue jobs finish no sooner than this after their create
+        self.reply_seconds = reply_seconds  # one-call APIs answer a billed call this long after receiving it
         self.lock = threading.Lock()
         self.attempts: dict[str, int] = {}
         self.jobs: dict[str, dict] = {}
@@ -172,6 +176,10 @@ class ProtocolServer:
         elif fault == "400-echo":
             auth = handler.headers.get(self.key_header, "")
             self.reply_json(handler, 400, self.error_body(f"prompt rejected for credential {auth}"))
+        elif fault == "400-echo-b64":  # the whole auth header, base64-encoded, and URL-encoded
+            auth = handler.headers.get(self.key_header, "")
+            encoded = base64.b64encode(auth.encode()).decode()
+            self.reply_json(handler, 400, self.error_body(f"bad header {encoded} (as sent: {urllib.parse.quote(auth)})"))
         elif fault == "echo-late-always":
             auth = handler.headers.get(self.key_header, "")
             self.reply_json(handler, 400, self.error_body("x" * 270 + f" credential {auth} was refused"))
@@ -465,6 +473,7 @@ class HuggingFaceServer(ProtocolServer):
         with self.lock:
             self.creates[prompt] += 1
             self.jobs[uuid.uuid4().hex] = {**job, "parameters": params}
+        time.sleep(self.reply_seconds)
         if "fault:not-image" in prompt:
             return self.reply_json(handler, 200, {"generated_text": "not an image"})
         self.reply(handler, 200, self.image_for(job), "image/png")
@@ -501,6 +510,7 @@ class SegmindServer(ProtocolServer):
         if problem:
             return self.reply_json(handler, 400, {"error": problem})
         job_id = self.new_job(payload["prompt"], *size, payload.get("seed"), payload=payload)
+        time.sleep(self.reply_seconds)
         data = self.image_for(self.jobs[job_id])
         headers = {"X-Remaining-Credits": "4.97"}
         if "fault:image-url" in payload["prompt"]:

@@ -15,9 +15,10 @@ from fluxcat.backends.base import ImageRequest
 from fluxcat.backends.fixed import FixedBackend
 from fluxcat.backends.flux_api import FluxApiBackend
 from fluxcat.manifest import MANIFEST
-from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+from fluxcat.pipeline import RunOptions
 from fluxcat.serve import ServeSettings, create_app
 from fluxcat.store import Store
+from tests.pipeline import run_catalog
 from tests.serving import serve_app_in_thread
 
 ROWS = [
@@ -39,11 +40,7 @@ def test_a_catalog_through_fluxcat_serve_end_to_end(tiny_server, catalog_factory
     caplog.set_level(logging.DEBUG)
     options = RunOptions(catalog=catalog_factory(ROWS), output=str(tmp_path / "out"), backend="flux-api",
                          backend_options={"concurrency": 2}, shard_size=2)
-    report = plan(options)
-    shards = [shard.name for shard in report.shards]
-    for shard in shards:
-        run_one_shard(options, shard)
-    summary = finish(options, shards, set())
+    report, summary, _ = run_catalog(options)
 
     rows = {(r["id"], r["image_index"]): r for r in Store(options.output).read_table(MANIFEST).to_pylist()}
     statuses = {k: r["status"] for k, r in rows.items()}

@@ -11,7 +11,7 @@ from fluxcat.backends import get_backend
 from fluxcat.backends.hosted import secrets as hosted_secrets
 from fluxcat.backends.base import BackendConfigError
 from fluxcat.backends.hosted import (
-    CircuitBreaker, ProviderError, QuotaLedger, RetryPolicy, decode_data_uri, forget_ledgers, ledger_for,
+    CircuitBreaker, ProviderError, QuotaUsage, RetryPolicy, decode_data_uri,
     parse_retry_after, register_secret, scrub,
 )
 from fluxcat.budget import Budget
@@ -75,17 +75,16 @@ def test_data_uris_decode_and_refuse_non_images_and_oversize():
         decode_data_uri("data:image/png,rawbytes", 10_000)
 
 
-def test_quota_usage_is_kept_in_the_store_across_processes(tmp_path):
+def test_quota_usage_is_kept_in_the_store_across_runs_and_processes(tmp_path):
     store = Store(str(tmp_path / "out"))
-    first = ledger_for(store)
+    first = QuotaUsage(store)  # one run's
     assert first.take("fal", 3) and first.take("fal", 3)
     first.commit("fal")
     first.release("fal")  # a failed image gives its reservation back
-    forget_ledgers()      # what a new process sees
-    second = ledger_for(store)
-    assert second is not first and second.used("fal") == 1
+    second = QuotaUsage(store)  # a later run's, in this process or another: it knows only what the store says
+    assert second.used("fal") == 1
     assert second.take("fal", 2) and not second.take("fal", 2)
-    assert store.list("_work/quota/fal") and QuotaLedger.month() in store.list("_work/quota/fal")[0]
+    assert store.list("_work/quota/fal") and QuotaUsage.month() in store.list("_work/quota/fal")[0]
 
 
 def test_budget_never_over_commits_across_threads():
@@ -141,7 +140,7 @@ def test_missing_key_and_bad_options_fail_before_work(monkeypatch, tmp_path):
 def test_base_url_from_environment_and_option(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf-abcdef")
     monkeypatch.setenv("HF_BASE_URL", "http://127.0.0.1:1234/")
-    assert get_backend("hf").base_url == "http://127.0.0.1:1234"
+    assert get_backend("hf").base_url == "http://127.0.0.1:1234"  # nothing started: nothing to close
     assert get_backend("hf", {"base_url": "http://127.0.0.1:5678"}).base_url == "http://127.0.0.1:5678"
     assert get_backend("hf").model_id("schnell") == "hf:black-forest-labs/FLUX.1-schnell"
 

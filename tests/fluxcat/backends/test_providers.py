@@ -12,8 +12,6 @@ import logging
 import pytest
 from PIL import Image
 
-from fluxcat.backends import close_all
-from fluxcat.backends.hosted import gauge_stats
 from fluxcat.backends.provider_facts import PRICES
 from fluxcat.store import Store
 from tests.conftest import write_catalog
@@ -32,13 +30,8 @@ def rejected(fragment):
     return ("rejected", fragment)
 
 
-@pytest.fixture(autouse=True)
-def _close_backends():
-    yield
-    close_all()
-
-
-def run_provider(tmp_path, caplog, monkeypatch, server_class, backend, env, rows, options=None, cap=2, path=""):
+def run_provider(tmp_path, caplog, monkeypatch, server_class, backend, env, rows, options=None, cap=2, path="",
+                 on_run=None):
     key = secret_key()
     monkeypatch.setenv(env, key)
     caplog.set_level(logging.DEBUG)
@@ -46,7 +39,7 @@ def run_provider(tmp_path, caplog, monkeypatch, server_class, backend, env, rows
     output = tmp_path / "out"
     with server_class(key) as server:
         report, summary, manifest = run_pipeline(catalog, str(output), backend, {
-            "base_url": server.url + path, "concurrency": cap, **FAST, **(options or {})})
+            "base_url": server.url + path, "concurrency": cap, **FAST, **(options or {})}, on_run=on_run)
     return key, server, summary, manifest, output
 
 
@@ -100,14 +93,16 @@ def test_fal_queue_with_faults(tmp_path, caplog, monkeypatch):
         {"id": "max-steps", "prompt": "a tower", "model": "dev", "num_inference_steps": 50, "image_size": "square"},
         {"id": "odd-size", "prompt": "a long shelf", "model": "schnell", "width": 650, "height": 470},
     ]
+    gauges = []
     key, server, summary, manifest, output = run_provider(tmp_path, caplog, monkeypatch, FalServer, "fal", "FAL_KEY",
                                                           rows, {"download_max_bytes": 200_000, "max_wait": 1.0,
-                                                                 "download_timeout": 0.5})
+                                                                 "download_timeout": 0.5},
+                                                          on_run=lambda run: gauges.append(run.backend.gauge.stats()))
     expected = {r["id"]: OK for r in rows}
     expected.update({
         "500-once": fail(NOT_RESENT), "slow": fail(NOT_RESENT), "reset": fail(NOT_RESENT),
         "malformed": fail("malformed JSON"),
-        "400": fail("fal HTTP 400: prompt rejected for credential Key ***"), "echo-late": fail("***"),
+        "400": fail("fal HTTP 400: prompt rejected for credential ***"), "echo-late": fail("***"),
         "oversized": fail("download_max_bytes"), "not-image": fail("text/html, not an image"),
         "garbage": fail("not a decodable image"), "wrong-size": fail("256x256 image for a 512x512"),
         "pii": rejected("email address"), "completed-error": fail("runner_error: Internal error"),
@@ -133,7 +128,7 @@ def test_fal_queue_with_faults(tmp_path, caplog, monkeypatch):
     assert cancelled == ["fault:never-completes a mole"]
     assert max(server.creates.values()) == 1                     # no prompt paid for twice
     assert server.download_auth_headers == []                    # result downloads never carry the key
-    assert server.peak <= 2 and gauge_stats(f"fal@{server.url}")["peak"] == 2  # the cap held across shards in threads
+    assert server.peak <= 2 and gauges[0]["peak"] == 2  # the run's cap held across its shards in threads
 
 
 def test_replicate_predictions_with_faults(tmp_path, caplog, monkeypatch):
@@ -155,7 +150,7 @@ def test_replicate_predictions_with_faults(tmp_path, caplog, monkeypatch):
     expected.update({
         "prediction-failed": fail("replicate prediction failed: NSFW content detected"),
         "reset": fail(NOT_RESENT), "500-always": fail(NOT_RESENT), "not-image": fail("not an image"),
-        "400": fail("Bearer ***"), "aborted": fail("replicate prediction aborted"),
+        "400": fail("prompt rejected for credential ***"), "aborted": fail("replicate prediction aborted"),
         "never-completes": fail("cancelled at the provider"),
         "guidance": rejected("guidance_scale 12 is outside replicate's 0-10 for FLUX dev"),
     })
@@ -187,7 +182,7 @@ def test_hugging_face_router_with_faults_deadlines_and_caps(tmp_path, caplog, mo
         {"max_loading_wait": 0.05, "reply_max_bytes": 1_000_000, "max_attempts": 2}, path="/hf-inference")
     expected = {r["id"]: OK for r in rows}
     expected.update({"json-not-image": fail("hf replied application/json instead of an image"),
-                     "500-always": fail("gave up after 2 attempts"), "400": fail("Bearer ***"),
+                     "500-always": fail("gave up after 2 attempts"), "400": fail("prompt rejected for credential ***"),
                      "trickle": fail("total deadline of 1s"), "huge": fail("over the cap of 1000000"),
                      "echo-late": fail("***")})
     check_rows(manifest, expected, key, output, caplog, "hf")

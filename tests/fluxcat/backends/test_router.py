@@ -6,20 +6,12 @@ import socket
 
 import pytest
 
-from fluxcat.backends import close_all, get_backend
+from fluxcat.backends import get_backend
 from fluxcat.backends.base import BackendConfigError, ImageRequest
-from fluxcat.backends.hosted import forget_ledgers
 from fluxcat.store import Store
 from tests.conftest import write_catalog
 from tests.fluxcat.backends.hosted_helpers import FAST, run_pipeline, scan_output_for, secret_key
 from tests.fluxcat.backends.protocol_servers import FalServer, HuggingFaceServer, SegmindServer
-
-
-@pytest.fixture(autouse=True)
-def _close_backends():
-    yield
-    close_all()
-    forget_ledgers()
 
 
 @pytest.fixture
@@ -73,8 +65,7 @@ def test_router_quota_is_recorded_in_the_store_and_holds_across_runs(tmp_path, k
         first = write_catalog(tmp_path / "c1.parquet", rows(["a red kite", "a green kite", "a blue kite"]))
         _, _, manifest = run_pipeline(first, output, "router", options, shard_size=1)
         assert sorted(r["backend"] for r in manifest) == ["fal", "fal", "segmind"]
-        close_all()
-        forget_ledgers()  # a new run in a new process: only the store remembers
+        # a new run builds its own backends: only the store remembers the quota
         second = write_catalog(tmp_path / "c2.parquet", rows(["a red boat", "a green boat"]))
         _, _, manifest = run_pipeline(second, output, "router", options, shard_size=1)
     assert [r["backend"] for r in manifest] == ["segmind", "segmind"]
@@ -108,11 +99,13 @@ def test_router_rejects_only_what_no_provider_can_make(tmp_path, keys, monkeypat
     assert router.model_id("dev") == "router:black-forest-labs/FLUX.1-dev"
     landscape = ImageRequest("0" * 32, "a jug", "schnell", 1024, 768, 4, 0.0, 1)
     assert [b.name for _, b in router.ranked(landscape)] == ["fal"]  # replicate cannot make 1024x768
+    router.close()
     with pytest.raises(BackendConfigError, match="unknown option"):
         get_backend("router", {"providers": "fal", "colour": "blue"})
     monkeypatch.delenv("SEGMIND_API_KEY")
     partial = get_backend("router", {"providers": "fal,segmind", "fal_base_url": "http://127.0.0.1:9"})
     assert list(partial.backends) == ["fal"] and "SEGMIND_API_KEY" in partial.unavailable["segmind"]
+    partial.close()
 
 
 def test_a_provider_out_of_credit_opens_its_circuit_at_once_and_the_router_moves_on(tmp_path, keys):

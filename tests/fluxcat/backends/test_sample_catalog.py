@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fluxcat.backends import close_all
 from fluxcat.backends.fixed import FixedBackend
-from fluxcat.backends.hosted import forget_ledgers
 from fluxcat.serve import ServeSettings, create_app
 from fluxcat.store import Store
 from tests.fluxcat.backends.hosted_helpers import FAST, run_pipeline, secret_key
@@ -20,13 +18,6 @@ SAMPLE = str(Path(__file__).resolve().parents[3] / "datasets" / "sample_catalog.
 BAD_ROWS = {"SKU-1029", "SKU-1030", "SKU-1031"}  # empty prompt, unknown image_size, num_images 9
 DOUBLES = {"fal": (FalServer, "FAL_KEY", ""), "replicate": (ReplicateServer, "REPLICATE_API_TOKEN", ""),
            "hf": (HuggingFaceServer, "HF_TOKEN", "/hf-inference"), "segmind": (SegmindServer, "SEGMIND_API_KEY", "")}
-
-
-@pytest.fixture(autouse=True)
-def _close_backends():
-    yield
-    close_all()
-    forget_ledgers()
 
 
 @contextlib.contextmanager

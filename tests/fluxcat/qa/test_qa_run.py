@@ -7,14 +7,14 @@ import json
 import pytest
 from PIL import Image
 
-from fluxcat.backends import close_all
 from fluxcat.backends.text_render import chance
 from fluxcat.manifest import read_manifest
-from fluxcat.pipeline import RunOptions, finish, plan, run_one_shard
+from fluxcat.pipeline import RunOptions, check_options, open_run, plan
 from fluxcat.plan import content_key
 from fluxcat.qa.checks import similarity
-from fluxcat.qa.ocr import read_text
+from fluxcat.qa.ocr import TextReader
 from fluxcat.store import Store, image_relpath
+from tests.pipeline import run_catalog
 
 LABELS = ["FRESH COFFEE", "NORTH TRAIL 42", "ORGANIC GREEN TEA", "SUMMER SALE"]
 RATE = 0.5
@@ -30,21 +30,16 @@ def seed_where(prompt: str, pattern: list[bool]) -> int:
 
 
 def run(tmp_path, catalog_factory, rows, **options):
-    close_all()  # backend instances are cached per process: start each run from its own options
     run_options = RunOptions(catalog=catalog_factory(rows), output=str(tmp_path / "out"),
                              **{"backend": "text-render", "dedupe": "off", **options})
-    report = plan(run_options)
-    shards = [s.name for s in report.shards]
-    for shard in shards:
-        run_one_shard(run_options, shard)
-    finish(run_options, shards, set())
+    run_catalog(run_options)
     store = Store(run_options.output)
     return store, {r["id"]: r for r in read_manifest(store).to_pylist()}
 
 
 def stored_text(store, row) -> str:
     data = store.read_bytes(image_relpath(row["key"], "png"))
-    return read_text(Image.open(io.BytesIO(data)))
+    return TextReader(engines=1)(Image.open(io.BytesIO(data)))
 
 
 def text_catalog():
@@ -64,7 +59,7 @@ def test_right_rows_pass_misspelled_rows_are_reseeded_and_every_attempt_is_recor
         details = json.loads(row["qa_details"])
         attempts = details["attempts"]
         assert row["status"] == "generated" and len(attempts) == row["qa_attempts"]
-        assert details["planned_key"] == attempts[0]["key"]
+        assert row["key"] == content_key("text-render/schnell", row["prompt"], 512, 512, 4, 0.0, attempts[0]["seed"], 0)
         assert [a["seed"] for a in attempts] == [attempts[0]["seed"] + i for i in range(len(attempts))]
         expected = details["checks"]["text"]["expected"]
         found = stored_text(store, row)  # the OCR reads the image that was actually stored
@@ -74,7 +69,6 @@ def test_right_rows_pass_misspelled_rows_are_reseeded_and_every_attempt_is_recor
         elif row["case"] == "fixed":
             assert (row["qa_status"], row["qa_attempts"]) == ("retried", 2)
             assert not attempts[0]["passed"] and attempts[1]["passed"] and details["kept"] == 2
-            assert row["key"] == attempts[1]["key"] != details["planned_key"]
             assert row["seed"] == attempts[1]["seed"] and row["image_uri"].endswith(f"{row['key']}.png")
             assert similarity(expected, found) >= 0.9
         else:
@@ -84,16 +78,18 @@ def test_right_rows_pass_misspelled_rows_are_reseeded_and_every_attempt_is_recor
         assert row["qa_score"] == pytest.approx(details["checks"]["text"]["score"], abs=1e-4)
 
 
-def test_a_retry_has_the_content_key_of_its_own_seed(tmp_path, catalog_factory):
+def test_a_kept_retry_is_stored_under_the_key_the_planner_computes_so_a_rerun_makes_nothing(tmp_path, catalog_factory):
     prompt = 'a tote bag with "FRESH COFFEE"'
-    store, rows = run(tmp_path, catalog_factory, [{"id": "a", "prompt": prompt, "image_size": "square",
-                                                    "seed": seed_where(prompt, [False, True])}],
-                      backend_options={"misspell_rate": RATE})
-    row = rows["a"]
-    assert row["key"] == content_key("text-render/schnell", prompt, 512, 512, 4, 0.0, row["seed"], 0)
-    assert store.exists(image_relpath(row["key"], "png"))
-    planned = json.loads(row["qa_details"])["planned_key"]
-    assert not store.exists(image_relpath(planned, "png"))  # only the kept attempt is stored
+    planned_seed = seed_where(prompt, [False, True])
+    rows = [{"id": "a", "prompt": prompt, "image_size": "square", "seed": planned_seed}]
+    store, out = run(tmp_path, catalog_factory, rows, backend_options={"misspell_rate": RATE})
+    row = out["a"]
+    assert (row["qa_status"], row["seed"]) == ("retried", planned_seed + 1)
+    assert row["key"] == content_key("text-render/schnell", prompt, 512, 512, 4, 0.0, planned_seed, 0)
+    assert store.list("images") == [image_relpath(row["key"], "png")]  # only the kept attempt is stored
+    store.delete(store.list("_work/parts")[0])  # as if killed before the part was written
+    _, again = run(tmp_path, catalog_factory, rows, backend_options={"misspell_rate": RATE})
+    assert again["a"]["status"] == "existing" and again["a"]["key"] == row["key"]
 
 
 def test_blank_images_are_reseeded_then_flagged(tmp_path, catalog_factory):
@@ -138,8 +134,8 @@ def test_qa_off_checks_nothing_and_says_so(tmp_path, catalog_factory):
 
 def test_a_bad_qa_retries_value_fails_before_any_work(tmp_path, catalog_factory):
     with pytest.raises(ValueError, match="qa_retries"):
-        plan(RunOptions(catalog=catalog_factory([{"prompt": "x"}]), output=str(tmp_path / "o"), backend="fixed",
-                        qa_retries=-1))
+        check_options(RunOptions(catalog=catalog_factory([{"prompt": "x"}]), output=str(tmp_path / "o"),
+                                 backend="fixed", qa_retries=-1))
 
 
 def test_a_duplicate_of_a_reseeded_row_points_at_the_kept_image(tmp_path, catalog_factory):
@@ -161,7 +157,8 @@ def test_refresh_of_an_unchanged_catalog_keeps_reseeded_rows_without_regeneratin
     store, before = run(tmp_path, lambda _: catalog, rows, backend_options={"misspell_rate": RATE})
     options = RunOptions(catalog=catalog, output=store.url, backend="text-render", dedupe="off",
                          backend_options={"misspell_rate": RATE})
-    plan_shards = [s.name for s in plan(options).shards]
+    with open_run(options) as context:
+        plan_shards = [s.name for s in plan(context).shards]
     work = prepare_refresh(store, plan_shards, "png")
     assert work.counts["unchanged"] == 3 and work.work_shards == []
     finish_refresh(store, work.token, plan_shards, work.work_shards)
@@ -171,11 +168,8 @@ def test_refresh_of_an_unchanged_catalog_keeps_reseeded_rows_without_regeneratin
                {k: row[k] for k in ("key", "seed", "image_uri", "qa_status", "qa_details")}
 
 
-def test_a_retry_the_backend_returns_nothing_for_keeps_the_first_attempt(tmp_path):
+def test_a_retry_the_backend_returns_nothing_for_keeps_the_first_attempt(tmp_path, catalog_factory):
     from fluxcat.backends.text_render import TextRenderBackend
-    from fluxcat.generate import request_for_row
-    from fluxcat.qa import QaSettings
-    from fluxcat.qa.stage import ShardQa
 
     class FirstOnly(TextRenderBackend):
         def __init__(self):
@@ -187,14 +181,15 @@ def test_a_retry_the_backend_returns_nothing_for_keeps_the_first_attempt(tmp_pat
             yield from super().generate([r for r in requests if len(self.asked) <= 1])
 
     prompt = 'a mug with "FRESH COFFEE"'
-    row = {"key": "k0", "prompt": prompt, "model": "schnell", "width": 256, "height": 256, "steps": 4,
-           "guidance": 0.0, "seed": 5, "image_index": 0, "num_images": 1}
+    options = RunOptions(catalog=catalog_factory([{"id": "a", "prompt": prompt, "image_size": "square", "seed": 5}]),
+                         output=str(tmp_path / "out"), backend="text-render", dedupe="off", qa_retries=2)
     backend = FirstOnly()
-    qa = ShardQa(QaSettings(retries=2), backend.model_id)
-    [(planned, result, updates)] = list(qa.run(backend, [[request_for_row(row)]], {"k0": [row]}))
-    details = json.loads(updates["qa_details"])
-    assert planned == "k0" and result.ok and updates["qa_status"] == "flagged" and updates["key"] == "k0"
+    run_catalog(options, backend=backend)
+    row = read_manifest(Store(options.output)).to_pylist()[0]
+    details = json.loads(row["qa_details"])
+    assert row["status"] == "generated" and row["qa_status"] == "flagged" and row["seed"] == 5
     assert [a.get("error") for a in details["attempts"]] == [None] + ["backend returned no result for this image"] * 2
+    assert [r.seed for r in backend.asked] == [5, 6, 7]
 
 
 def test_the_run_summary_lists_flagged_rows_first_and_counts_qa_statuses(tmp_path, catalog_factory):
