@@ -22,12 +22,9 @@ NAMED_SIZES: dict[str, tuple[int, int]] = {
     "landscape_16_9": (1024, 576),
 }
 
-# Candidate resolutions for a display size (the guide's optimize_resolution), as (width, height).
-STANDARD_RESOLUTIONS: tuple[tuple[int, int], ...] = (
-    (512, 512), (768, 768), (1024, 1024),
-    (512, 768), (768, 512),
-    (1024, 768), (768, 1024),
-)
+# A slot (display size x pixel ratio, or a sales channel) is generated at its own aspect ratio, covering it, with at
+# most this many pixels (FLUX.1's native area: 1024x1024); a larger slot is shown upscaled.
+MAX_SLOT_PIXELS = 1024 * 1024
 
 QUALITIES = ("draft", "balanced", "high", "maximum")
 # Steps for FLUX.1-dev by quality (the reference's speed/quality table); schnell always runs 4.

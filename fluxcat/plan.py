@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 from fluxcat.dedupe import normalise_prompt
 from fluxcat.errors import RowRejected, quote
 from fluxcat.limits import (
-    DEFAULT_SIZE, DEV_STEPS_BY_QUALITY, GUIDANCE_RANGE, MAX_PROMPT_CHARS, MODEL_CHOICES, MODELS,
-    NAMED_SIZES, NUM_IMAGES_RANGE, QUALITIES, SEED_RANGE, SHORT_PROMPT_WORDS, SIZE_MULTIPLE, SIZE_RANGE,
-    STANDARD_RESOLUTIONS, STEPS_RANGE,
+    DEFAULT_SIZE, DEV_STEPS_BY_QUALITY, GUIDANCE_RANGE, MAX_PROMPT_CHARS, MAX_SLOT_PIXELS, MODEL_CHOICES, MODELS,
+    NAMED_SIZES, NUM_IMAGES_RANGE, QUALITIES, SEED_RANGE, SHORT_PROMPT_WORDS, SIZE_MULTIPLE, SIZE_RANGE, STEPS_RANGE,
 )
 from fluxcat.safety import DEFAULT_FILTER, SafetyFilter
 
@@ -165,9 +164,10 @@ def _size(row: Mapping[str, Any], corrections: list[str]) -> tuple[int, int]:
 
 def _display_resolution(width: float, height: float, ratio: float, corrections: list[str]) -> tuple[int, int]:
     chosen = resolution_for_display(width, height, ratio)
-    if chosen[0] < width * ratio or chosen[1] < height * ratio:
-        corrections.append(f"display size {_fmt(width)}x{_fmt(height)} at pixel ratio {_fmt(ratio)} is larger than every "
-                           f"standard resolution -> {chosen[0]}x{chosen[1]} (the image will be upscaled for display)")
+    note = slot_note(width * ratio, height * ratio, chosen)
+    if note:
+        corrections.append(f"display size {_fmt(width)}x{_fmt(height)} at pixel ratio {_fmt(ratio)} -> "
+                           f"{chosen[0]}x{chosen[1]} ({note})")
     return chosen
 
 
@@ -186,11 +186,57 @@ def _snap(value: float) -> int:
 
 
 def resolution_for_display(display_width: float, display_height: float, pixel_ratio: float = 1.0) -> tuple[int, int]:
-    """The smallest standard resolution that covers the display size (the guide's optimize_resolution);
-    the largest one when none does."""
-    target_w, target_h = display_width * pixel_ratio, display_height * pixel_ratio
-    covering = [(w * h, (w, h)) for w, h in STANDARD_RESOLUTIONS if w >= target_w and h >= target_h]
-    return min(covering)[1] if covering else max((w * h, (w, h)) for w, h in STANDARD_RESOLUTIONS)[1]
+    """The size to generate for a display slot: its own aspect ratio (never squared), see `size_for_slot`."""
+    return size_for_slot(display_width * pixel_ratio, display_height * pixel_ratio)
+
+
+def size_for_slot(width: float, height: float, max_pixels: int = MAX_SLOT_PIXELS) -> tuple[int, int]:
+    """The FLUX size (multiples of 16 within range) closest to the slot's aspect ratio that covers it with the fewest
+    pixels; a slot over `max_pixels` gets the largest such size within them (it will be shown upscaled)."""
+    ratio = width / height
+    sizes = [size for size in _grid_sizes(ratio) if size[0] * size[1] <= max_pixels] or [_grid_sizes(ratio)[0]]
+    covering = [size for size in sizes if size[0] >= width and size[1] >= height]
+    if covering:
+        return min(covering, key=lambda size: (_ratio_error(size, ratio), size[0] * size[1]))
+    return min(sizes, key=lambda size: (_ratio_error(size, ratio), -size[0] * size[1]))
+
+
+def _grid_sizes(ratio: float) -> list[tuple[int, int]]:
+    """Every grid size nearest to `ratio` for each grid height (widths rounded down and up), smallest first."""
+    low, high = SIZE_RANGE
+    sizes = set()
+    for side in range(low, high + 1, SIZE_MULTIPLE):
+        for other in (math.floor(side * ratio / SIZE_MULTIPLE), math.ceil(side * ratio / SIZE_MULTIPLE)):
+            other = min(high, max(low, other * SIZE_MULTIPLE))
+            sizes.add((other, side))
+    return sorted(sizes, key=lambda size: (size[0] * size[1], size))
+
+
+def _ratio_error(size: tuple[int, int], ratio: float) -> float:
+    """How far a size is from the slot's shape, in steps of 1% (closer than that counts as the same shape)."""
+    return round(abs(math.log(size[0] / size[1] / ratio)), 2)
+
+
+def slot_note(width: float, height: float, size: tuple[int, int]) -> str | None:
+    """What a correction says of a slot generated at `size`: the aspect ratio kept (or how near), and any upscaling."""
+    if (size[0], size[1]) == (width, height):
+        return None
+    shape = _aspect(width, height)
+    kept = (f"its {shape} aspect ratio kept" if _ratio_error(size, width / height) == 0
+            else f"the nearest to its {shape} aspect ratio FLUX makes")
+    if size[0] >= width and size[1] >= height:
+        return f"{kept}, the smallest size on FLUX's {SIZE_MULTIPLE}-pixel grid that covers it"
+    return (f"{kept}, capped at {MAX_SLOT_PIXELS} pixels: the image will be upscaled for display"
+            if size[0] * size[1] <= MAX_SLOT_PIXELS else f"{kept}: the image will be upscaled for display")
+
+
+def _aspect(width: float, height: float) -> str:
+    """A slot's shape as the simplest ratio of small whole numbers within 1% (3:2, 4:5), else as a decimal."""
+    for denominator in range(1, 17):
+        numerator = round(width / height * denominator)
+        if numerator and abs(math.log(numerator / denominator / (width / height))) < 0.01:
+            return f"{numerator}:{denominator}"
+    return f"{width / height:.3f}:1"
 
 
 def _steps_and_guidance(row: Mapping[str, Any], model: str, quality: str, corrections: list[str]) -> tuple[int, float]:
