@@ -46,4 +46,11 @@ MODELS: dict[str, ModelSpec] = {
     "schnell": ModelSpec("schnell", "black-forest-labs/FLUX.1-schnell", 4, 0.0, 256, True),
     "dev": ModelSpec("dev", "black-forest-labs/FLUX.1-dev", 28, 3.5, 512, False),
 }
-MODEL_CHOICES = ("auto", *MODELS)
+MODEL_CHOICES = ("auto", *MODELS)  # what a row's `model` may name; reference modes pick the models below
+# Models a reference row's mode picks (docs/reference.md). Fill's guidance is on its own scale (the diffusers
+# pipeline's and the providers' default is 30); `packshot` is fluxcat's own compositing, versioned like weights.
+REFERENCE_MODELS: dict[str, ModelSpec] = {
+    "fill": ModelSpec("fill", "black-forest-labs/FLUX.1-Fill-dev", 28, 30.0, 512, False),
+    "kontext": ModelSpec("kontext", "black-forest-labs/FLUX.1-Kontext-dev", 28, 2.5, 512, False),
+    "packshot": ModelSpec("packshot", "fluxcat-packshot-v1", 0, 0.0, 0, True),
+}

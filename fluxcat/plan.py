@@ -18,6 +18,7 @@ from fluxcat.safety import DEFAULT_FILTER, SafetyFilter
 
 if TYPE_CHECKING:
     from fluxcat.backends.capabilities import Capabilities
+    from fluxcat.outputs import OutputOptions
 
 # Columns the planner reads; every other catalog column passes through to the manifest untouched.
 PLAN_COLUMNS = (
@@ -45,27 +46,34 @@ class PlannedRow:
     rejected: str | None = None
     normalised: str | None = None  # the prompt as exact dedupe and seeds see it
     seed_group: str | None = None  # the `group` whose seed this row shares (variants stay one shot)
+    reference: Any = None  # fluxcat.outputs.ReferencePlan: the row's product photo and mode (fluxcat/outputs.py)
+    channels: tuple[str, ...] = ()  # sales channels: one output each
 
     @property
     def params(self) -> str:
-        """The generation parameters that, with the prompt, decide the pixels (dedupe groups on this)."""
-        return f"{self.model}|{self.width}x{self.height}|{self.steps}|{self.guidance:g}|{self.num_images}"
+        """The generation parameters that, with the prompt, decide the pixels (dedupe groups on this): two rows
+        with different reference images or channels are never one image."""
+        params = f"{self.model}|{self.width}x{self.height}|{self.steps}|{self.guidance:g}|{self.num_images}"
+        if self.reference is not None:
+            params += f"|{self.reference.sha256}|{self.reference.mode}|{self.reference.mask_source}"
+        return params + (f"|{','.join(self.channels)}" if self.channels else "")
 
     def image_seeds(self) -> list[int]:
         return [(self.seed + index) % (SEED_RANGE[1] + 1) for index in range(self.num_images)]
 
 
 def plan_row(row: Mapping[str, Any], row_number: int, capabilities: "Capabilities | None" = None,
-             safety: SafetyFilter = DEFAULT_FILTER) -> PlannedRow:
-    """Plan one catalog row (fitted to the backend's capabilities, if given; prompt safety for every backend);
-    a bad row comes back with `rejected` set instead of raising."""
+             safety: SafetyFilter = DEFAULT_FILTER, outputs: "OutputOptions | None" = None) -> PlannedRow:
+    """Plan one catalog row (fitted to the backend's capabilities, if given; prompt safety for every backend; with
+    `outputs`, its reference image and channels too, see fluxcat/outputs.py); a bad row comes back with `rejected`
+    set instead of raising."""
     row = {**row, "prompt": _text(row.get("prompt"))}
     row_id = _row_id(row)
     prompt = row["prompt"]
     # The manifest's prompt column is text: a prompt of another type is named in the reason instead.
     planned = PlannedRow(row_number=row_number, id=row_id, prompt=prompt if isinstance(prompt, str) else None)
     try:
-        _plan_into(planned, row, capabilities, safety)
+        _plan_into(planned, row, capabilities, safety, outputs)
     except RowRejected as error:
         planned.rejected = str(error)
     return planned
@@ -90,7 +98,7 @@ def _row_id(row: Mapping[str, Any]) -> str:
 
 
 def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capabilities | None" = None,
-               safety: SafetyFilter = DEFAULT_FILTER) -> None:
+               safety: SafetyFilter = DEFAULT_FILTER, outputs: "OutputOptions | None" = None) -> None:
     planned.prompt = _prompt(row.get("prompt"))
     unsafe = safety.check(planned.prompt)
     if unsafe:
@@ -98,12 +106,18 @@ def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capab
     planned.normalised = normalise_prompt(planned.prompt)
     quality = _choice(row, "quality", QUALITIES, default="balanced")
     planned.model = _model(row, planned.prompt, quality)
-    if capabilities is not None:
+    if outputs is not None:
+        from fluxcat.outputs import read_reference_columns  # it builds on this module
+
+        read_reference_columns(planned, row, outputs)  # a reference row takes its mode's model, steps and guidance
+    text_only = planned.reference is None
+    if capabilities is not None and text_only:
         planned.model = capabilities.fit_model(planned.model, _given(row, "model"), planned.corrections)
     planned.width, planned.height = _size(row, planned.corrections)
     planned.num_images = _int_in(row, "num_images", NUM_IMAGES_RANGE, default=1)
-    planned.steps, planned.guidance = _steps_and_guidance(row, planned.model, quality, planned.corrections)
-    if capabilities is not None:
+    if text_only:
+        planned.steps, planned.guidance = _steps_and_guidance(row, planned.model, quality, planned.corrections)
+    if capabilities is not None and text_only:
         capabilities.fit_row(planned, {c for c in ("num_inference_steps", "guidance_scale") if _given(row, c)})
     seed = _int_in(row, "seed", SEED_RANGE, default=None)
     if seed is None and not _missing(row.get("group")):  # variants of one product: one seed, the same shot
@@ -267,9 +281,15 @@ def group_seed(group: Any) -> int:
     return int.from_bytes(hashlib.sha256(f"group|{group}".encode()).digest()[:4], "big")
 
 
-def content_key(model_id: str, prompt: str, width: int, height: int, steps: int, guidance: float, seed: int, index: int) -> str:
-    """A hash of everything that decides an image's pixels; it, never an id or a prompt, names files."""
-    material = json.dumps([model_id, prompt, width, height, steps, float(guidance), seed, index], ensure_ascii=False)
+def content_key(model_id: str, prompt: str, width: int, height: int, steps: int, guidance: float, seed: int, index: int,
+                extra: Mapping[str, Any] | None = None) -> str:
+    """A hash of everything that decides an image's pixels; it, never an id or a prompt, names files. `extra` holds
+    what else does for an output (a reference's hash, mode, mask source, product_box, delivered size); text-only
+    images keep the keys they always had."""
+    material = [model_id, prompt, width, height, steps, float(guidance), seed, index]
+    if extra:
+        material.append(dict(sorted(extra.items())))
+    material = json.dumps(material, ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 

@@ -155,8 +155,9 @@ class ReferenceReader:
         if found is None:
             try:
                 found = read_reference(resolved, self.storage_options, self.tolerance, self.segmenter)
-            except ReferenceRejected as rejected:
-                found = rejected
+            except ReferenceRejected as rejected:  # named as the catalog wrote it, and where that led
+                found = ReferenceRejected(str(rejected).replace(quote(resolved), quote(url) + (
+                    f" (at {resolved})" if resolved != url else ""), 1))
         self._recent[resolved] = found
         while len(self._recent) > self.keep:
             self._recent.popitem(last=False)
