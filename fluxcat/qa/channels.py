@@ -109,6 +109,9 @@ def border_background(rgb: "np.ndarray") -> "np.ndarray":
 
 
 def _away_from(product: "np.ndarray", margin: int) -> "np.ndarray":
+    """Pixels further than `margin` (in both directions: a square) from the product; a separable max filter."""
     from scipy import ndimage
 
-    return ~ndimage.binary_dilation(product, iterations=margin) if product.any() else ~product
+    if not product.any():
+        return ~product
+    return ndimage.maximum_filter(product.view("uint8"), size=2 * margin + 1) == 0

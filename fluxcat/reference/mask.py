@@ -50,12 +50,23 @@ def flood_alpha(image: "Image", tolerance: float) -> "np.ndarray":
             f"no separable product: the image has no transparency and its border is not one plain colour ({plain:.0%} "
             f"of border pixels within ΔE {tolerance:g} of {_hex(background)}): use a PNG with transparency, a packshot "
             "on a plain light background, or a segmenter")
-    lab = rgb2lab(rgb.astype(np.float64) / 255.0)
-    near = deltaE_ciede2000(lab, np.broadcast_to(background_lab, lab.shape)) <= tolerance
+    near = _within(rgb, background_lab, tolerance)
     labels, _ = ndimage.label(near)
     edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     is_background = np.isin(labels, edge_labels[edge_labels > 0])
     return np.where(is_background, 0, 255).astype(np.uint8)
+
+
+def _within(rgb: "np.ndarray", target_lab: "np.ndarray", tolerance: float) -> "np.ndarray":
+    """Pixels within `tolerance` (CIEDE2000) of a colour; each distinct colour is converted once (a packshot has few)."""
+    import numpy as np
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    codes = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    colours, index = np.unique(codes.ravel(), return_inverse=True)
+    lab = rgb2lab(np.stack([(colours >> s) & 255 for s in (16, 8, 0)], axis=1)[None, :, :] / 255.0)[0]
+    close = deltaE_ciede2000(lab, np.broadcast_to(target_lab, lab.shape)) <= tolerance
+    return close[index].reshape(codes.shape)
 
 
 def _segmented(image: "Image", segmenter: Segmenter) -> "np.ndarray":

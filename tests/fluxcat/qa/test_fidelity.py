@@ -71,3 +71,17 @@ def test_edit_similarity_passes_the_kept_product_and_fails_what_changed(candle):
                                          fill=(244, 236, 214))  # the label's text painted out
     check = edit_similarity(relabelled, candle, label)
     assert check.detail["failed"] == ["text"], check.detail
+
+
+def test_the_per_pixel_delta_e_agrees_with_coloraide_an_independent_ciede2000():
+    from coloraide import Color
+
+    from fluxcat.qa.fidelity import delta_e_map
+
+    rng = np.random.default_rng(3)
+    found = rng.integers(0, 256, (1, 300, 3), dtype=np.uint8)
+    expected = np.clip(found.astype(np.int16) + rng.integers(-40, 41, (1, 300, 3)), 0, 255).astype(np.uint8)
+    ours = delta_e_map(found, expected, np.ones((1, 300), dtype=bool))[0]
+    theirs = [Color("srgb", list(a / 255)).delta_e(Color("srgb", list(b / 255)), method="2000")
+              for a, b in zip(found[0], expected[0])]
+    assert np.allclose(ours, theirs, atol=0.01)
