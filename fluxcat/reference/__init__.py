@@ -10,7 +10,7 @@ from fluxcat.reference.load import (
 )
 from fluxcat.reference.mask import Segmenter, load_segmenter, product_alpha
 from fluxcat.reference.place import (
-    Placement, composite, fill_inputs, kontext_input, place, white_packshot,
+    Placement, composite, deliver, fill_inputs, kontext_input, place, white_packshot,
 )
 
 MODES = ("background", "edit", "white")
@@ -23,6 +23,6 @@ DEFAULT_FILL = {"background": (0.45, 0.65), "edit": (0.6, 0.8), "white": (0.8, 0
 __all__ = [
     "DEFAULT_FILL", "DEFAULT_MODE", "DEFAULT_TOLERANCE", "MIN_PRODUCT_SIDE", "MIN_REFERENCE_SIDE", "MODES",
     "MODE_MODELS", "Placement", "Reference", "ReferenceReader", "ReferenceRejected", "Segmenter", "composite",
-    "decode_reference", "fill_inputs", "kontext_input", "load_segmenter", "place", "product_alpha", "read_reference",
+    "decode_reference", "deliver", "fill_inputs", "kontext_input", "load_segmenter", "place", "product_alpha", "read_reference",
     "resolve_reference_url", "white_packshot",
 ]

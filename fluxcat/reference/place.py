@@ -45,11 +45,17 @@ def box_for(reference_box: tuple[int, int, int, int], size: tuple[int, int], fil
     return (size[0] - w) // 2, (size[1] - h) // 2, w, h
 
 
-def place(reference: "Reference", size: tuple[int, int], fill: float) -> Placement:
-    """The product cut out along its mask, resized (premultiplied, Lanczos) into its box in a frame of `size`."""
+def place(reference: "Reference", size: tuple[int, int], fill: float | None = None,
+          box: tuple[int, int, int, int] | None = None) -> Placement:
+    """The product cut out along its mask, resized (premultiplied, Lanczos) into its box in a frame of `size`: the box
+    for `fill`, or the planned `box` itself (generation places the product exactly where planning said)."""
     from PIL import Image
 
-    x, y, w, h = box_for(reference.box, size, fill)
+    if box is None:
+        if fill is None:
+            raise ValueError("place needs a fill ratio or a box")
+        box = box_for(reference.box, size, fill)
+    x, y, w, h = box
     rx, ry, rw, rh = reference.box
     product = reference.image.copy()
     product.putalpha(Image.fromarray(reference.alpha))
@@ -103,3 +109,16 @@ def kontext_input(placement: Placement, size: tuple[int, int]) -> "Image":
 
     image = white_packshot(placement)
     return image if size == placement.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def deliver(generated: "Image", mode: str | None, size: tuple[int, int], placement: Placement | None = None) -> "Image":
+    """A generated image as it is stored: resized to the delivered size (a channel's), and in `background` mode the
+    product's own pixels composited back at that size (after the resize, so they are never resampled twice)."""
+    from PIL import Image
+
+    if mode == "background":
+        if placement is None or placement.size != size:
+            raise ValueError("background mode needs the product placed at the delivered size")
+        return composite(generated, placement)
+    image = generated.convert("RGB")
+    return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)

@@ -192,3 +192,20 @@ def test_fill_and_kontext_inputs_at_the_generated_size(references):
 def test_box_for_never_leaves_the_frame():
     assert box_for((0, 0, 100, 400), (1024, 512), 1.0) == (448, 0, 128, 512)
     assert box_for((0, 0, 400, 100), (512, 512), 0.85) == (38, 201, 435, 109)
+
+
+def test_generation_places_the_product_at_the_planned_box_and_delivers_at_the_channel_size(references):
+    from fluxcat.reference import deliver
+
+    reference = references["candle-jar.png"]
+    planned = place(reference, (1080, 1350), 0.55)
+    again = place(reference, (1080, 1350), box=planned.box)
+    assert again.box == planned.box and np.array_equal(np.asarray(again.layer), np.asarray(planned.layer))
+    generated = Image.fromarray(np.random.default_rng(4).integers(0, 256, (1136, 912, 3), dtype=np.uint8))
+    background = np.asarray(deliver(generated, "background", (1080, 1350), planned))
+    assert background.shape == (1350, 1080, 3)
+    assert (background[planned.mask] == np.asarray(planned.layer)[planned.mask][:, :3]).all()
+    assert deliver(generated, "edit", (1080, 1350)).size == (1080, 1350)
+    assert deliver(generated, None, (912, 1136)).size == (912, 1136)
+    with pytest.raises(ValueError, match="background mode needs the product placed"):
+        deliver(generated, "background", (1080, 1350))
