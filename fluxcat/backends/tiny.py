@@ -40,17 +40,24 @@ class TinyBackend(DiffusersBackend):
 
 def ensure_tiny_flux(root: str) -> str:
     """Build the tiny pipelines under `root` unless they are there; safe against concurrent builders."""
+    return build_once(root, {model: (lambda dev=(model == "dev"): build_tiny_pipeline(guidance_embeds=dev))
+                             for model in ("schnell", "dev")})
+
+
+def build_once(root: str, builders: dict) -> str:
+    """Save each builder's pipeline under root/<name> unless all are there: built in a staging folder and renamed
+    into place, so a concurrent builder or a crash never leaves half a model behind."""
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
     with _build_lock:
-        if all(os.path.isfile(os.path.join(root, m, "model_index.json")) for m in ("schnell", "dev")):
+        if all(os.path.isfile(os.path.join(root, m, "model_index.json")) for m in builders):
             return root
         os.makedirs(os.path.dirname(root) or ".", exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".tiny-build-", dir=os.path.dirname(root) or ".")
         try:
-            for model in ("schnell", "dev"):
-                build_tiny_pipeline(guidance_embeds=(model == "dev")).save_pretrained(os.path.join(staging, model))
+            for model, build in builders.items():
+                build().save_pretrained(os.path.join(staging, model))
             try:
                 os.rename(staging, root)
             except OSError:  # another process finished first; its copy is as good as ours

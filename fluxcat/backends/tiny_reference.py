@@ -4,17 +4,13 @@ diffusers FluxFillPipeline and FluxKontextPipeline code paths with toy-width com
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import threading
 
-from fluxcat.backends.tiny import TINY_VERSION, build_tiny_pipeline
+from fluxcat.backends.tiny import TINY_VERSION, build_once, build_tiny_pipeline
 
 REFERENCE_MODELS = ("fill", "kontext")
 # FLUX.1 Fill's transformer reads the noisy latents (16 channels packed 2x2 = 64), the masked image's latents (64)
 # and the mask at latent resolution (8x8 pixels per latent, packed 2x2 = 256): 384 in, 64 out.
 FILL_IN_CHANNELS = 64 + 64 + 256
-_build_lock = threading.Lock()
 
 
 def build_tiny_fill_pipeline(seed: int = 0):
@@ -51,22 +47,4 @@ def default_reference_root() -> str:
 
 def ensure_tiny_reference(root: str | None = None) -> str:
     """Build the tiny Fill and Kontext pipelines under `root` unless they are there; safe against concurrent builders."""
-    import transformers
-
-    root = root or default_reference_root()
-    transformers.utils.logging.disable_progress_bar()
-    with _build_lock:
-        if all(os.path.isfile(os.path.join(root, m, "model_index.json")) for m in REFERENCE_MODELS):
-            return root
-        os.makedirs(os.path.dirname(root) or ".", exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".tiny-reference-build-", dir=os.path.dirname(root) or ".")
-        try:
-            for model, build in BUILDERS.items():
-                build().save_pretrained(os.path.join(staging, model))
-            try:
-                os.rename(staging, root)
-            except OSError:  # another process finished first; its copy is as good as ours
-                pass
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    return build_once(root or default_reference_root(), BUILDERS)
