@@ -7,7 +7,6 @@ import os
 
 from fluxcat.backends.tiny import TINY_VERSION, build_once, build_tiny_pipeline
 
-REFERENCE_MODELS = ("fill", "kontext")
 # FLUX.1 Fill's transformer reads the noisy latents (16 channels packed 2x2 = 64), the masked image's latents (64)
 # and the mask at latent resolution (8x8 pixels per latent, packed 2x2 = 256): 384 in, 64 out.
 FILL_IN_CHANNELS = 64 + 64 + 256
