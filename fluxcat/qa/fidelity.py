@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fluxcat.qa.checks import Check, similarity
+from fluxcat.qa.checks import Check, ReadText, similarity
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,7 +77,7 @@ def _packed(rgb: "np.ndarray") -> "np.ndarray":
     return (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
 
 
-def edit_similarity(output: "Image", placement: "Placement", label_text: str | None,
+def edit_similarity(output: "Image", placement: "Placement", label_text: str | None, read_text: ReadText,
                     settings: FidelitySettings = FidelitySettings()) -> Check:
     """`edit` mode: the product's colours, its structure where Kontext was asked to keep it, and its label text."""
     import numpy as np
@@ -90,8 +90,6 @@ def edit_similarity(output: "Image", placement: "Placement", label_text: str | N
     parts = {"colour": (colour, settings.colour), "structure": (structure, settings.structure)}
     detail = {"colour": round(colour, 4), "structure": round(structure, 4), "product_box": list(placement.box)}
     if label_text:
-        from fluxcat.qa.ocr import read_text
-
         x, y, w, h = placement.box
         read = read_text(output.convert("RGB").resize(placement.size).crop((x, y, x + w, y + h)))
         text = similarity(label_text, read)
@@ -104,11 +102,10 @@ def edit_similarity(output: "Image", placement: "Placement", label_text: str | N
     return Check("fidelity", not failed, score, detail)
 
 
-def reference_label_text(placement: "Placement") -> str | None:
+def reference_label_text(placement: "Placement", read_text: ReadText) -> str | None:
     """The text printed on the reference's product (read once per reference), if any: at least MIN_LABEL_CHARS
     letters or digits, since OCR reads a mug's handle as a "D"."""
     from fluxcat.qa.checks import normalise_text
-    from fluxcat.qa.ocr import read_text
 
     x, y, w, h = placement.box
     text = read_text(_on_white_image(placement).crop((x, y, x + w, y + h))).strip()

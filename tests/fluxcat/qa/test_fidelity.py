@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from fluxcat.qa.fidelity import edit_similarity, product_delta_e, reference_label_text
+from fluxcat.qa.ocr import TextReader
 from fluxcat.reference import composite, place, read_reference, white_packshot
 from tests.packshots import REFERENCES
 
@@ -55,21 +56,28 @@ def test_a_raw_output_a_shifted_product_and_edge_bleed_fail(candle):
     assert not check.passed and check.detail["edge_delta_e"] > check.detail["edge_bound"]
 
 
-def test_edit_similarity_passes_the_kept_product_and_fails_what_changed(candle):
-    label = reference_label_text(candle)
+@pytest.fixture(scope="module")
+def read_text():
+    reader = TextReader(engines=1)
+    yield reader
+    reader.close()
+
+
+def test_edit_similarity_passes_the_kept_product_and_fails_what_changed(candle, read_text):
+    label = reference_label_text(candle, read_text)
     assert label and "CEDAR" in label
-    same = edit_similarity(reread(white_packshot(candle), "JPEG"), candle, label)
+    same = edit_similarity(reread(white_packshot(candle), "JPEG"), candle, label, read_text)
     assert same.passed, same.detail
     recoloured = ImageOps.invert(white_packshot(candle))  # the same shape in other colours
-    check = edit_similarity(recoloured, candle, None)
+    check = edit_similarity(recoloured, candle, None, read_text)
     assert check.detail["failed"] == ["colour"], check.detail
-    replaced = edit_similarity(noise(), candle, label)
+    replaced = edit_similarity(noise(), candle, label, read_text)
     assert {"colour", "structure", "text"} == set(replaced.detail["failed"])
     relabelled = white_packshot(candle)
     x, y, w, h = candle.box
     ImageDraw.Draw(relabelled).rectangle((x + w // 6, y + int(h * 0.42), x + w * 5 // 6, y + int(h * 0.75)),
                                          fill=(244, 236, 214))  # the label's text painted out
-    check = edit_similarity(relabelled, candle, label)
+    check = edit_similarity(relabelled, candle, label, read_text)
     assert check.detail["failed"] == ["text"], check.detail
 
 
