@@ -54,3 +54,10 @@ REFERENCE_MODELS: dict[str, ModelSpec] = {
     "kontext": ModelSpec("kontext", "black-forest-labs/FLUX.1-Kontext-dev", 28, 2.5, 512, False),
     "packshot": ModelSpec("packshot", "fluxcat-packshot-v1", 0, 0.0, 0, True),
 }
+# Fill's guidance scale is its own (default 30; diffusers takes any, Replicate's schema 0-100, fal's 0-35).
+FILL_GUIDANCE_RANGE = (1.0, 35.0)
+
+
+def model_spec(name: str) -> ModelSpec:
+    """A text-to-image or reference model's spec by fluxcat's name for it."""
+    return MODELS[name] if name in MODELS else REFERENCE_MODELS[name]

@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from fluxcat.dedupe import normalise_prompt
 from fluxcat.errors import RowRejected, quote
@@ -18,13 +18,12 @@ from fluxcat.safety import DEFAULT_FILTER, SafetyFilter
 
 if TYPE_CHECKING:
     from fluxcat.backends.capabilities import Capabilities
-    from fluxcat.outputs import OutputOptions
 
 # Columns the planner reads; every other catalog column passes through to the manifest untouched.
 PLAN_COLUMNS = (
     "id", "prompt", "model", "width", "height", "image_size", "display_width", "display_height",
     "device_pixel_ratio", "num_images", "seed", "guidance_scale", "num_inference_steps", "quality",
-    "realtime", "text_rendering",
+    "realtime", "text_rendering", "reference_image", "reference_mode", "channels",
 )
 
 
@@ -48,6 +47,7 @@ class PlannedRow:
     seed_group: str | None = None  # the `group` whose seed this row shares (variants stay one shot)
     reference: Any = None  # fluxcat.outputs.ReferencePlan: the row's product photo and mode (fluxcat/outputs.py)
     channels: tuple[str, ...] = ()  # sales channels: one output each
+    outputs: list = field(default_factory=list)  # fluxcat.outputs.OutputPlan per output, once expanded (shards.py)
 
     @property
     def params(self) -> str:
@@ -62,8 +62,15 @@ class PlannedRow:
         return [(self.seed + index) % (SEED_RANGE[1] + 1) for index in range(self.num_images)]
 
 
+class ReferenceColumns(Protocol):
+    """Reads a row's reference image and channels onto its plan (fluxcat.outputs.OutputOptions, which builds on
+    this module): a reference row takes its mode's model, steps and guidance; RowRejected says why a row cannot."""
+
+    def read_columns(self, planned: PlannedRow, row: Mapping[str, Any]) -> None: ...
+
+
 def plan_row(row: Mapping[str, Any], row_number: int, capabilities: "Capabilities | None" = None,
-             safety: SafetyFilter = DEFAULT_FILTER, outputs: "OutputOptions | None" = None) -> PlannedRow:
+             safety: SafetyFilter = DEFAULT_FILTER, outputs: ReferenceColumns | None = None) -> PlannedRow:
     """Plan one catalog row (fitted to the backend's capabilities, if given; prompt safety for every backend; with
     `outputs`, its reference image and channels too, see fluxcat/outputs.py); a bad row comes back with `rejected`
     set instead of raising."""
@@ -98,7 +105,7 @@ def _row_id(row: Mapping[str, Any]) -> str:
 
 
 def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capabilities | None" = None,
-               safety: SafetyFilter = DEFAULT_FILTER, outputs: "OutputOptions | None" = None) -> None:
+               safety: SafetyFilter = DEFAULT_FILTER, outputs: ReferenceColumns | None = None) -> None:
     planned.prompt = _prompt(row.get("prompt"))
     unsafe = safety.check(planned.prompt)
     if unsafe:
@@ -107,9 +114,7 @@ def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capab
     quality = _choice(row, "quality", QUALITIES, default="balanced")
     planned.model = _model(row, planned.prompt, quality)
     if outputs is not None:
-        from fluxcat.outputs import read_reference_columns  # it builds on this module
-
-        read_reference_columns(planned, row, outputs)  # a reference row takes its mode's model, steps and guidance
+        outputs.read_columns(planned, row)  # a reference row takes its mode's model, steps and guidance
     text_only = planned.reference is None
     if capabilities is not None and text_only:
         planned.model = capabilities.fit_model(planned.model, _given(row, "model"), planned.corrections)

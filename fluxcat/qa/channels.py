@@ -36,9 +36,15 @@ def channel_checks(image: "Image", spec: "ChannelSpec", encoded_bytes: int | Non
     elif spec.background == "light":
         checks.append(light_check(rgb, product))
     if encoded_bytes is not None:
-        checks.append(Check("channel:bytes", encoded_bytes <= spec.max_bytes, 1.0 if encoded_bytes <= spec.max_bytes else 0.0,
-                            {"bytes": encoded_bytes, "max_bytes": spec.max_bytes, "format": spec.format}))
+        checks.append(bytes_check(encoded_bytes, spec))
     return checks
+
+
+def bytes_check(encoded_bytes: int, spec: "ChannelSpec") -> Check:
+    """The stored file's size within the channel's limit (judged once the image is encoded in its format)."""
+    passed = encoded_bytes <= spec.max_bytes
+    return Check("channel:bytes", passed, 1.0 if passed else 0.0,
+                 {"bytes": encoded_bytes, "max_bytes": spec.max_bytes, "format": spec.format})
 
 
 def size_check(size: tuple[int, int], spec: "ChannelSpec") -> Check:

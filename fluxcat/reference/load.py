@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import posixpath
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -12,22 +13,17 @@ from typing import TYPE_CHECKING
 import fsspec
 
 from fluxcat.errors import quote
+from fluxcat.reference.mask import ReferenceRejected, Segmenter, product_alpha
 
 if TYPE_CHECKING:
     import numpy as np
     from PIL.Image import Image
-
-    from fluxcat.reference.mask import Segmenter
 
 MIN_REFERENCE_SIDE = 128  # shorter side of the reference, in pixels
 MIN_PRODUCT_SIDE = 32  # longer side of the product's box in the reference
 MAX_REFERENCE_BYTES = 50 * 2**20
 DEFAULT_TOLERANCE = 8.0  # CIEDE2000 from the background colour that still counts as background (flood fill)
 MASK_COVERAGE = (0.002, 0.98)  # share of the reference the product may cover: outside it, nothing was separated
-
-
-class ReferenceRejected(ValueError):
-    """A reference image that cannot be used; the message is the row's rejection reason."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +80,6 @@ def decode_reference(data: bytes, url: str = "<bytes>", tolerance: float = DEFAU
 
     from PIL import Image, UnidentifiedImageError
 
-    from fluxcat.reference.mask import product_alpha
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -141,26 +135,30 @@ def _check_mask(alpha: "np.ndarray", url: str, source: str) -> tuple[int, int, i
 
 class ReferenceReader:
     """Reads references for one run: the last few are kept decoded (rows and channels of one product share a
-    packshot, and catalogs list a product's rows together); built per run, never shared between runs."""
+    packshot, and catalogs list a product's rows together); built per run, never shared between runs; its shards'
+    threads share it."""
 
     def __init__(self, storage_options: dict | None = None, tolerance: float = DEFAULT_TOLERANCE,
                  segmenter: "Segmenter | None" = None, catalog_url: str = "", keep: int = 16):
         self.storage_options, self.tolerance, self.segmenter = storage_options, tolerance, segmenter
         self.catalog_url, self.keep = catalog_url, keep
         self._recent: OrderedDict[str, Reference | ReferenceRejected] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, url: str) -> Reference:
         resolved = resolve_reference_url(url, self.catalog_url) if self.catalog_url else url
-        found = self._recent.pop(resolved, None)
-        if found is None:
+        with self._lock:
+            found = self._recent.pop(resolved, None)
+        if found is None:  # read outside the lock: two threads may read one file at once, never wait on each other
             try:
                 found = read_reference(resolved, self.storage_options, self.tolerance, self.segmenter)
             except ReferenceRejected as rejected:  # named as the catalog wrote it, and where that led
                 found = ReferenceRejected(str(rejected).replace(quote(resolved), quote(url) + (
                     f" (at {resolved})" if resolved != url else ""), 1))
-        self._recent[resolved] = found
-        while len(self._recent) > self.keep:
-            self._recent.popitem(last=False)
+        with self._lock:
+            self._recent[resolved] = found
+            while len(self._recent) > self.keep:
+                self._recent.popitem(last=False)
         if isinstance(found, ReferenceRejected):
             raise found
         return found

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL.Image import Image
 
+class ReferenceRejected(ValueError):
+    """A reference image that cannot be used; the message is the row's rejection reason."""
+
+
 # A segmenter maps an RGB image to its product mask (HxW: bool, or 0-255 where 255 is product).
 Segmenter = Callable[["Image"], "np.ndarray"]
 PLAIN_BORDER = 0.9  # share of border pixels within the tolerance of one colour for a background to count as plain
@@ -35,8 +39,6 @@ def flood_alpha(image: "Image", tolerance: float) -> "np.ndarray":
     import numpy as np
     from scipy import ndimage
     from skimage.color import deltaE_ciede2000, rgb2lab
-
-    from fluxcat.reference.load import ReferenceRejected
 
     rgb = np.asarray(image.convert("RGB"))
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.float64) / 255.0
@@ -71,8 +73,6 @@ def _within(rgb: "np.ndarray", target_lab: "np.ndarray", tolerance: float) -> "n
 
 def _segmented(image: "Image", segmenter: Segmenter) -> "np.ndarray":
     import numpy as np
-
-    from fluxcat.reference.load import ReferenceRejected
 
     try:
         mask = np.asarray(segmenter(image.convert("RGB")))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from fluxcat.backends.tiny_reference import ensure_tiny_reference
+from fluxcat.backends.tiny import ensure_tiny_reference
 from fluxcat.reference import fill_inputs, kontext_input, place, read_reference
 from tests.packshots import REFERENCES
 
