@@ -50,7 +50,7 @@ def measure(size: int, repeat: int) -> dict[str, list[float]]:
                 ("composite", composite, (scene, placement)),
                 ("channel compliance (marketplace-main)", channel_checks, (packshot, main, None)),
                 ("fidelity: mean + edge CIEDE2000", product_delta_e, (output, placement)),
-                ("fidelity: edit colour + SSIM (no OCR)", edit_similarity, (output, placement, None)),
+                ("fidelity: edit colour + SSIM (no OCR)", edit_similarity, (output, placement, None, None)),
             ):
                 times.setdefault(label, []).append(timed_ms(function, *args))
     return times

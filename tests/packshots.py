@@ -1,6 +1,7 @@
 """The sample catalog's reference images, drawn by the project itself (no photo of anyone's product is shipped):
-simple packshots with transparency and on plain light backgrounds. `python -m tests.packshots` writes them to
-datasets/references/; tests check the committed files still decode to what this draws."""
+simple packshots with transparency and on plain light backgrounds, and the sample catalog's rows that use them.
+`python -m tests.packshots` writes the images to datasets/references/ and the rows into datasets/sample_catalog.parquet
+(every other row kept as it is); tests check the committed files still hold what this draws and lists."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-REFERENCES = Path(__file__).resolve().parents[1] / "datasets" / "references"
+DATASETS = Path(__file__).resolve().parents[1] / "datasets"
+REFERENCES = DATASETS / "references"
+SAMPLE_CATALOG = DATASETS / "sample_catalog.parquet"
 SIDE = 512
 SUPERSAMPLE = 4  # drawn large and reduced: soft, anti-aliased edges like a real cut-out
 
@@ -72,6 +75,36 @@ PACKSHOTS = {
 }
 
 
+# The sample catalog's reference rows: each mode, channels (one turned into a white packshot by its rule), relative
+# paths (from the catalog's folder), alpha and plain-background masks.
+REFERENCE_ROWS = [
+    {"id": "SKU-1041", "prompt": "An amber candle jar on an oak shelf beside a window, soft morning light",
+     "reference_image": "references/candle-jar.png", "image_size": "square", "category": "home"},
+    {"id": "SKU-1042", "prompt": "A navy canvas sneaker on a sunlit city pavement, lifestyle photo",
+     "reference_image": "references/sneaker-white.png", "channels": "marketplace-main,social-feed-portrait",
+     "category": "shoes"},
+    {"id": "SKU-1043", "prompt": "Show the same red mug on a snowy windowsill, winter morning light",
+     "reference_image": "references/mug-offwhite.jpg", "reference_mode": "edit", "image_size": "square",
+     "category": "kitchen"},
+    {"id": "SKU-1044", "prompt": "Amber candle jar packshot", "reference_image": "references/candle-jar.png",
+     "reference_mode": "white", "channels": "marketplace-main,shopping-ads", "category": "home"},
+]
+REFERENCE_COLUMNS = ("reference_image", "reference_mode", "channels")
+
+
+def with_reference_rows(table):
+    """The catalog with the reference columns (strings) and REFERENCE_ROWS, replacing earlier copies of them."""
+    import pyarrow as pa
+
+    ids = {row["id"] for row in REFERENCE_ROWS}
+    rows = [row for row in table.to_pylist() if row["id"] not in ids] + REFERENCE_ROWS
+    schema = table.schema
+    for column in REFERENCE_COLUMNS:
+        if column not in schema.names:
+            schema = schema.append(pa.field(column, pa.string()))
+    return pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
+
+
 def encoded(name: str) -> bytes:
     draw, image_format = PACKSHOTS[name]
     buffer = io.BytesIO()
@@ -80,10 +113,14 @@ def encoded(name: str) -> bytes:
 
 
 def main() -> None:
+    import pyarrow.parquet as pq
+
     REFERENCES.mkdir(parents=True, exist_ok=True)
     for name in PACKSHOTS:
         (REFERENCES / name).write_bytes(encoded(name))
         print(REFERENCES / name)
+    pq.write_table(with_reference_rows(pq.read_table(SAMPLE_CATALOG)), SAMPLE_CATALOG)
+    print(SAMPLE_CATALOG)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ Kontext makes the input's size (fal, match_input) or Replicate's size for the in
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import re
 
 from PIL import Image
 
+from tests.fluxcat.backends.hosted_helpers import secret_key
 from tests.fluxcat.backends.protocol_servers import REPLICATE_ASPECT_RATIOS, FalServer, ReplicateServer
 
 FAL_APPS = {"fal-ai/flux-lora-fill": "fill", "fal-ai/flux-kontext/dev": "kontext"}
@@ -118,3 +120,21 @@ class ReferenceReplicateServer(ReplicateServer):
         if job.get("single_output") and prediction["output"]:  # Kontext's output schema: one URI, not a list
             prediction["output"] = prediction["output"][0]
         return prediction
+
+
+@contextlib.contextmanager
+def reference_doubles(backend: str, monkeypatch):
+    """Backend options pointing fal, replicate or a router of both at these doubles, keys in the environment."""
+    doubles = {"fal": (ReferenceFalServer, "FAL_KEY"), "replicate": (ReferenceReplicateServer, "REPLICATE_API_TOKEN")}
+    names = ["fal", "replicate"] if backend == "router" else [backend]
+    with contextlib.ExitStack() as stack:
+        options = {} if backend == "router" else {"monthly_limit": "none"}
+        for name in names:
+            server_class, env = doubles[name]
+            key = secret_key()
+            monkeypatch.setenv(env, key)
+            server = stack.enter_context(server_class(key))
+            options[f"{name}_base_url" if backend == "router" else "base_url"] = server.url
+        if backend == "router":
+            options |= {"providers": ",".join(names), "fal_monthly_limit": "none", "replicate_monthly_limit": "none"}
+        yield options

@@ -16,7 +16,7 @@ from fluxcat.reference import (
     load_segmenter, place, read_reference, resolve_reference_url, white_packshot,
 )
 from fluxcat.reference.place import box_for
-from tests.packshots import PACKSHOTS, REFERENCES, encoded
+from tests.packshots import PACKSHOTS, REFERENCE_ROWS, REFERENCES, SAMPLE_CATALOG, encoded, with_reference_rows
 
 
 def png(image: Image.Image, image_format: str = "PNG") -> bytes:
@@ -41,6 +41,17 @@ def test_the_committed_packshots_are_what_the_project_draws():
         committed = np.asarray(Image.open(REFERENCES / name).convert("RGBA"), dtype=np.int16)
         drawn = np.asarray(Image.open(io.BytesIO(encoded(name))).convert("RGBA"), dtype=np.int16)
         assert np.abs(committed - drawn).max() <= (0 if image_format == "PNG" else 8), name  # JPEG: libjpeg builds
+
+
+def test_the_sample_catalog_holds_the_listed_reference_rows_after_its_own():
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(SAMPLE_CATALOG)
+    assert table.equals(with_reference_rows(table))  # writing the rows again changes nothing
+    rows = table.to_pylist()
+    assert [row["id"] for row in rows[-len(REFERENCE_ROWS):]] == [row["id"] for row in REFERENCE_ROWS]
+    assert [row["id"] for row in rows[:40]] == [f"SKU-{1001 + n}" for n in range(40)]  # the original 40, in order
+    assert all(row["reference_image"] is None for row in rows[:40])
 
 
 def test_the_mask_comes_from_alpha_else_from_the_plain_background(references):
