@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import posixpath
 import threading
 from collections import OrderedDict
@@ -44,13 +45,16 @@ class Reference:
 
 def resolve_reference_url(url: str, catalog_url: str) -> str:
     """A relative path is relative to the catalog's folder (so a catalog and its images move together); URLs with a
-    protocol and absolute paths stand as they are."""
-    if "://" in url or url.startswith(("/", "~")):
+    protocol and absolute paths stand as they are. A local result is absolute, so resolving it again (generation
+    reads what planning recorded) changes nothing."""
+    if "://" in url:
         return url
+    if url.startswith(("/", "~")):
+        return os.path.expanduser(url)
     if "://" in catalog_url:
         protocol, path = catalog_url.split("://", 1)
         return f"{protocol}://{posixpath.normpath(posixpath.join(posixpath.dirname(path), url))}"
-    return posixpath.normpath(posixpath.join(posixpath.dirname(catalog_url) or ".", url))
+    return os.path.abspath(os.path.join(os.path.dirname(os.path.expanduser(catalog_url)), url))
 
 
 def read_reference(url: str, storage_options: dict | None = None, tolerance: float = DEFAULT_TOLERANCE,

@@ -47,7 +47,8 @@ def manifest(output: Path) -> list[dict]:
 
 def product_region_delta_e(row: dict, references: Path) -> float:
     """Mean CIEDE2000 between the stored image and the reference's product at product_box, inside the product: the
-    reference's product cut out by its alpha (or, on a plain background, by its distance from white), resized with PIL."""
+    reference's product cut out by its alpha (or, on a plain background, by its distance from white), resized with
+    PIL."""
     reference = np.asarray(Image.open(references / Path(row["reference_image"]).name).convert("RGBA"))
     if reference[..., 3].min() < 255:
         product = reference[..., 3] >= 128
@@ -170,3 +171,23 @@ def test_refresh_after_one_reference_changed_makes_exactly_its_rows_outputs_agai
             assert row["key"] == before[key]["key"] and row["status"] == before[key]["status"]
             assert Path(row["image_uri"]).stat().st_mtime_ns == stored[key]  # not written again
     assert all(Path(before[key]["image_uri"]).exists() for key in changed)  # nothing deleted without prune
+
+
+def test_the_contact_sheet_shows_every_output_with_its_mode_and_channel_in_chromium(shop):
+    from tests.reference_pictures import broken_images, open_contact_sheet
+
+    if not shutil.which("chromium"):
+        pytest.skip("no Chromium (apt-get install chromium): the contact sheet is judged in a real browser")
+    options = RunOptions(catalog=str(shop / "catalog.parquet"), output=str(shop / "out"), backend="fixed",
+                         dedupe="off", qa_retries=0)
+    run_catalog(options)
+    playwright, browser, page = open_contact_sheet(shop / "out" / "index.html")
+    try:
+        assert broken_images(page) == [] and page.locator("img").count() == 6
+        cells = page.locator("table tr").all_inner_texts()
+        assert sum("social-feed-portrait" in cell and "made at 912x1136" in cell for cell in cells) == 1
+        assert sum("white · mask alpha" in cell for cell in cells) == 2
+        assert any("edit · mask flood" in cell for cell in cells)
+    finally:
+        browser.close()
+        playwright.stop()
