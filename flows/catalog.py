@@ -10,7 +10,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runners import check_task_runner
 from flows.shards import run_shards
-from fluxcat.settings import Backend, Dedupe, Execution, Images, RunOptions, RunScope, Storage
+from fluxcat.settings import Backend, Dedupe, Execution, Images, References, RunOptions, RunScope, Storage
 from tasks.output_access import hold_output, storage_options_for
 from tasks.planning import check_config_task, plan_catalog_task
 from tasks.reporting import core_logs_to_run, finish_run_task, publish_plan
@@ -23,6 +23,7 @@ def generate_catalog(
     output: str,
     scope: RunScope = RunScope(),
     images: Images = Images(),
+    references: References = References(),
     dedupe: Dedupe = Dedupe(),
     backend: Backend = Backend(),
     storage: Storage = Storage(),
@@ -35,13 +36,14 @@ def generate_catalog(
         output: Output root URL: images, manifest.parquet and index.html (the contact sheet) are written under it.
         scope: Which rows this run covers: a row limit, retrying failed rows, a dry run.
         images: What to generate: images per shard, image format.
+        references: Product photos and sales channels: the default reference mode, channels, your channels file.
         dedupe: Which prompts share one image.
         backend: The image generator, its API key's Secret block, and a spending cap.
         storage: Credentials for remote storage, by Secret block name only.
         execution: Operators' settings: where shard tasks run, and how long to wait for another writer.
     """
     with core_logs_to_run():
-        options = RunOptions.from_groups(catalog, output, scope, images, dedupe, backend,
+        options = RunOptions.from_groups(catalog, output, scope, images, references, dedupe, backend,
                                          run_id=uuid.uuid4().hex,  # names the run's context (budget, ledger)
                                          storage_options=storage_options_for(storage.storage_block))
         started = datetime.now(timezone.utc)

@@ -10,7 +10,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runners import check_task_runner
 from flows.shards import run_shards
-from fluxcat.settings import Backend, Dedupe, Execution, Images, RefreshScope, RunOptions, Storage
+from fluxcat.settings import Backend, Dedupe, Execution, Images, References, RefreshScope, RunOptions, Storage
 from tasks.output_access import hold_output, storage_options_for
 from tasks.planning import check_config_task, plan_catalog_task
 from tasks.refresh import finish_refresh_task, prepare_refresh_task
@@ -24,6 +24,7 @@ def refresh_assets(
     output: str,
     scope: RefreshScope = RefreshScope(),
     images: Images = Images(),
+    references: References = References(),
     dedupe: Dedupe = Dedupe(),
     backend: Backend = Backend(),
     storage: Storage = Storage(),
@@ -42,13 +43,14 @@ def refresh_assets(
         output: Output root URL holding the previous run's manifest.parquet and images.
         scope: Which ids to refresh, and whether to delete images no longer used.
         images: What to generate: images per shard, image format.
+        references: Product photos and sales channels: the default reference mode, channels, your channels file.
         dedupe: Which prompts share one image.
         backend: The image generator for the rows that need one.
         storage: Credentials for remote storage, by Secret block name only.
         execution: Operators' settings: where shard tasks run, and how long to wait for another writer.
     """
     with core_logs_to_run():
-        options = RunOptions.from_groups(catalog, output, images, dedupe, backend, run_id=uuid.uuid4().hex,
+        options = RunOptions.from_groups(catalog, output, images, references, dedupe, backend, run_id=uuid.uuid4().hex,
                                          storage_options=storage_options_for(storage.storage_block))
         started = datetime.now(timezone.utc)
         check_config_task(options)

@@ -1,5 +1,7 @@
 """Running one shard, the only code that calls a backend: keep what the output holds, make the rest (asking for the
-next seed when QA says a new one can help), write images atomically under their planned key, then the shard's part."""
+next seed when QA says a new one can help), write images atomically under their planned key, then the shard's part.
+An output made from a reference gets its model's image inputs and is delivered (fluxcat/delivery.py) before QA judges
+it; a white packshot is composed here, without a backend."""
 
 from __future__ import annotations
 
@@ -16,10 +18,14 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from fluxcat.backends.base import ImageRequest, ImageResult
+from fluxcat.delivery import (
+    PACKSHOT, OutputProblem, compose_packshot, delivered, output_expectation, placement_for, with_inputs,
+)
 from fluxcat.layout import PARTS_DIR, PLAN_DIR
 from fluxcat.limits import SEED_RANGE
 from fluxcat.qa import QaSettings
-from fluxcat.qa.expect import Expectation, expectation
+from fluxcat.qa.channels import bytes_check
+from fluxcat.qa.expect import Expectation
 from fluxcat.qa.stage import Attempt, judge, qa_columns
 from fluxcat.schema import PLANNED, REMADE, WITH_IMAGE, manifest_schema
 from fluxcat.store import image_relpath
@@ -27,11 +33,13 @@ from fluxcat.store import image_relpath
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from fluxcat.reference import Placement
     from fluxcat.runtime import RunContext
 
 ENCODE_OPTIONS = {"png": {"compress_level": 3}, "webp": {"quality": 90, "method": 4}, "jpeg": {"quality": 92}}
 SEED_SPACE = SEED_RANGE[1] + 1
 NO_RESULT = "backend returned no result for this image"
+COMPOSED = "not reseeded: a white packshot is composed, not generated"
 
 
 @dataclass(frozen=True)
@@ -89,9 +97,9 @@ def _finished(run: "RunContext", part: list[dict], settings: ShardSettings, pool
     statuses = {row["status"] for row in part}
     if "skipped" in statuses or (settings.retry_failed and "failed" in statuses):
         return False
-    keys = [row["key"] for row in part if row["status"] in WITH_IMAGE]
-    run.images.prefetch(keys, pool)
-    return all(run.images.present(key) for key in keys)
+    stored = [row for row in part if row["status"] in WITH_IMAGE]
+    run.images.prefetch([row["key"] for row in stored], pool)
+    return all(run.images.present(row["key"], _format(row, settings)) for row in stored)
 
 
 def _resume(run: "RunContext", rows: list[dict], part: list[dict] | None, settings: ShardSettings,
@@ -104,7 +112,7 @@ def _resume(run: "RunContext", rows: list[dict], part: list[dict] | None, settin
     todo, found, remade = [], [], 0
     for row in planned:
         earlier = recorded.get((row["row_number"], row["image_index"]))
-        there = run.images.present(row["key"])
+        there = run.images.present(row["key"], _format(row, settings))
         if earlier is not None and earlier["status"] in WITH_IMAGE and there:
             row.update({**earlier, "status": "existing"})  # its outcome record, without reading the image
             run.emit({"key": row["key"], "status": "existing"})
@@ -117,7 +125,7 @@ def _resume(run: "RunContext", rows: list[dict], part: list[dict] | None, settin
                 row["reason"], remade = REMADE, remade + 1
             todo.append(row)
     # Stored by a run that never wrote this shard's part (killed, or another catalog): read once for its hash.
-    for row, data in zip(found, pool.map(lambda r: run.store.read_bytes(image_relpath(r["key"], settings.image_format)),
+    for row, data in zip(found, pool.map(lambda r: run.store.read_bytes(image_relpath(r["key"], _format(r, settings))),
                                          found)):
         _record(row, "existing", data, None, 0.0, 0.0)
         row["qa_status"] = "skipped"  # kept as the earlier run made (and, with QA on, judged) it
@@ -132,22 +140,28 @@ class _Image:
 
     request: ImageRequest
     rows: list[dict]
-    expects: Expectation | None
     locked: str | None  # why QA may not ask for another seed
     attempts: list[Attempt] = field(default_factory=list)
     best: tuple[int, ImageResult] | None = None  # (attempt number, result): the only image held
     seconds: float = 0.0
     cost_usd: float = 0.0
+    expects: Expectation | None = None  # what QA judges it by, made on its first result
+    placement: "Placement | None" = None  # its reference at product_box, held while the image is on its way
 
     def next_request(self) -> ImageRequest:
         """The row's next unused seed (a row of n images uses seed..seed+n-1); the key stays the planned one."""
         step = self.rows[0].get("num_images") or 1
         return replace(self.request, seed=(self.request.seed + len(self.attempts) * step) % SEED_SPACE)
 
+    @property
+    def row(self) -> dict:
+        return self.rows[0]
+
 
 class _Maker:
     """Asks the backend for a shard's images batch by batch, judges each on QA threads while the backend makes the
-    next batch, queues a new seed where QA says it can help, and stores the attempt kept for each image."""
+    next batch, queues a new seed where QA says it can help, and stores the attempt kept for each image. White
+    packshots are composed here: no backend, no budget."""
 
     def __init__(self, run: "RunContext", settings: ShardSettings, pool: Executor):
         self.run, self.settings, self.pool, self.backend = run, settings, pool, run.backend
@@ -156,21 +170,27 @@ class _Maker:
         self.reserved: dict[str, float] = {}  # key -> worst-case price reserved in the budget for its attempt
         self.judging: dict[Future, tuple[_Image, ImageRequest, ImageResult]] = {}
         self.stored: list[Future] = []
+        self.labels: dict = {}  # (reference, size, box) -> the label text OCR read on it (edit mode), per shard
 
     def make(self, rows: list[dict]) -> None:
         by_key: dict[str, list[dict]] = {}
         for row in rows:
             by_key.setdefault(row["key"], []).append(row)
-        qa = self.settings.qa
         for key, shared in by_key.items():
             group = shared[0].get("seed_group")
             locked = f"not reseeded: the rows of group {group!r} share one seed, so its variants stay one shot" \
                 if group else None
-            self.images[key] = _Image(request_for_row(shared[0]), shared, expectation(shared[0]) if qa else None, locked)
+            self.images[key] = _Image(request_for_row(shared[0]), shared, COMPOSED if shared[0]["model"] == PACKSHOT
+                                      else locked)
+        made = [image for image in self.images.values() if image.request.model != PACKSHOT]
         # Images with a billed job open in the ledger first: what is paid for is collected before the budget goes.
-        self.queue.extend(sorted((image.request for image in self.images.values()),
+        self.queue.extend(sorted((image.request for image in made),
                                  key=lambda r: (not self.run.ledger.has_open(r.key), r.batch_key)))
+        qa = self.settings.qa
         with ThreadPoolExecutor(qa.threads if qa else 1, thread_name_prefix="fluxcat-qa") as self.qa_pool:
+            for image in self.images.values():
+                if image.request.model == PACKSHOT:
+                    self._compose(image)
             while self.queue or self.judging:
                 batch = self._next_batch()
                 if batch:
@@ -180,18 +200,41 @@ class _Maker:
             future.result()
 
     def _next_batch(self) -> list[ImageRequest]:
-        """Up to max_batch requests, each admitted against the budget at its worst-case price."""
+        """Up to max_batch requests, each admitted against the budget at its worst-case price, with its inputs."""
         batch: list[ImageRequest] = []
         while self.queue and len(batch) < max(1, self.backend.max_batch):
             request = self.queue.popleft()
+            image = self.images[request.key]
+            try:
+                placement = self._placement(image)
+            except OutputProblem as problem:
+                self._failed(image, ImageResult(request.key, error=str(problem)))
+                continue
             if self.run.budget is not None:
                 cost = self.backend.cost_per_image(request)
                 if not self.run.budget.admit(cost):
-                    self._refused(self.images[request.key], self.run.budget.skip_reason(cost))
+                    self._refused(image, self.run.budget.skip_reason(cost))
                     continue
                 self.reserved[request.key] = cost
-            batch.append(request)
+            batch.append(with_inputs(request, image.row.get("reference_mode"), placement))
         return batch
+
+    def _placement(self, image: _Image) -> "Placement | None":
+        """The image's reference placed in its frame, read once while the image is on its way."""
+        if image.placement is None and image.row.get("reference_image"):
+            image.placement = placement_for(image.row, self.run.references)
+        return image.placement
+
+    def _compose(self, image: _Image) -> None:
+        """A white packshot: the product on pure white at the delivered size, free and instant, judged and kept like
+        any image."""
+        start = time.perf_counter()
+        try:
+            result = ImageResult(image.request.key, image=compose_packshot(self._placement(image)), backend=PACKSHOT)
+        except OutputProblem as problem:
+            return self._failed(image, ImageResult(image.request.key, error=str(problem), backend=PACKSHOT))
+        result.seconds = time.perf_counter() - start
+        self._received(image.request, result)
 
     def _generate(self, batch: list[ImageRequest]) -> None:
         asked = {request.key: request for request in batch}
@@ -207,18 +250,26 @@ class _Maker:
         image = self.images[request.key]
         image.seconds += result.seconds
         image.cost_usd += result.cost_usd or 0.0
+        if result.ok:  # stored as delivered: the channel's size, the product's own pixels back on top
+            result = replace(result, image=delivered(result.image, image.row, image.placement))
         if not result.ok:
             self._next(image, Attempt(request.seed, error=result.error), result)
         elif self.settings.qa is None:
             image.attempts.append(Attempt(request.seed))
             image.best = (1, result)
             self._keep(image)
-        elif not image.expects.text:  # blank and colour checks take well under a millisecond: judged here
+        elif not self._expects(image).slow:  # blank and colour checks take well under a millisecond: judged here
             verdict = judge(result.image, image.expects, self.settings.qa, self.run.read_text)
             self._next(image, Attempt(request.seed, verdict=verdict), result)
-        else:  # OCR: on the QA threads, while the backend makes the next batch
+        else:  # OCR, the product and the channel's rules: on the QA threads, while the backend makes the next batch
             future = self.qa_pool.submit(judge, result.image, image.expects, self.settings.qa, self.run.read_text)
             self.judging[future] = (image, request, result)
+
+    def _expects(self, image: _Image) -> Expectation:
+        if image.expects is None:
+            image.expects = output_expectation(image.row, image.placement, self.run.channels, self.run.read_text,
+                                               self.labels)
+        return image.expects
 
     def _settle(self, block: bool) -> None:
         """Act on finished verdicts; `block` waits for at least one."""
@@ -251,42 +302,61 @@ class _Maker:
         now = datetime.now(timezone.utc)
         for row in image.rows:
             row.update(status="skipped", reason=reason, backend=None, cost_usd=0.0, created_at=now)
+        image.placement = None
         self.run.emit({"key": image.request.key, "status": "skipped"})
 
     def _failed(self, image: _Image, result: ImageResult) -> None:
         for row in image.rows:
             row["details"] = _details(result)
-            _fail(row, result.error or "backend returned no image", result.backend, image.seconds, image.cost_usd)
+            _fail(row, result.error or "backend returned no image", result.backend or None, image.seconds,
+                  image.cost_usd)
+        image.placement = None
         self.run.emit({"key": image.request.key, "status": "failed"})
 
     def _keep(self, image: _Image, stopped: str | None = None) -> None:
         number, result = image.best
-        columns = ({"qa_status": "skipped"} if self.settings.qa is None
-                   else qa_columns(image.attempts, number, image.expects, stopped))
         kept = replace(result, seconds=image.seconds, cost_usd=image.cost_usd)
         # Encoding and upload run on I/O threads, overlapped with the backend's next batch.
-        self.stored.append(self.pool.submit(self._store, image, kept, image.attempts[number - 1].seed, columns))
+        self.stored.append(self.pool.submit(self._store, image, kept, number, stopped))
 
-    def _store(self, image: _Image, result: ImageResult, seed: int, columns: dict) -> None:
-        """Write the kept image under the planned key (the key the planner computes again on every rerun)."""
-        key = image.request.key
+    def _store(self, image: _Image, result: ImageResult, number: int, stopped: str | None) -> None:
+        """Write the kept image under the planned key (the key the planner computes again on every rerun), in its
+        output's format; a channel's byte limit is judged on the file as stored."""
+        key, image_format = image.request.key, _format(image.row, self.settings)
         for row in image.rows:
             row["details"] = _details(result)
         try:
-            data = encode_image(result.image, self.settings.image_format)
-            self.run.store.write_bytes(image_relpath(key, self.settings.image_format), data)
+            data = encode_image(result.image, image_format)
+            self.run.store.write_bytes(image_relpath(key, image_format), data)
         except Exception as error:  # a write that fails loses this image only, with its reason
             for row in image.rows:
                 _fail(row, f"could not store image: {type(error).__name__}: {error}", result.backend, result.seconds,
                       result.cost_usd)
             self.run.emit({"key": key, "status": "failed"})
             return
-        self.run.images.add(key)
+        finally:
+            image.best = image.placement = None  # the shard holds no stored image's pixels
+        self.run.images.add(key, image_format)
+        columns = self._qa_columns(image, number, stopped, len(data))
+        image.expects = None
         for index, row in enumerate(image.rows):
-            row.update(columns, seed=seed)
+            row.update(columns, seed=image.attempts[number - 1].seed)
             _record(row, "generated", data, result.backend, result.seconds, result.cost_usd if index == 0 else 0.0)
-        self.run.ledger.close_image(key, seed)  # the image is stored: its job records are settled
+        self.run.ledger.close_image(key, image.attempts[number - 1].seed)  # stored: its job records are settled
         self.run.emit({"key": key, "status": "generated"})
+
+    def _qa_columns(self, image: _Image, number: int, stopped: str | None, stored_bytes: int) -> dict:
+        if self.settings.qa is None:
+            return {"qa_status": "skipped"}
+        verdict = image.attempts[number - 1].verdict
+        if image.expects.channel is not None and verdict is not None:
+            verdict.checks.append(bytes_check(stored_bytes, image.expects.channel))
+        return qa_columns(image.attempts, number, image.expects, stopped)
+
+
+def _format(row: dict, settings: ShardSettings) -> str:
+    """The stored image's encoding: its output's (a channel's), else the run's."""
+    return row.get("image_format") or settings.image_format
 
 
 def _details(result: ImageResult) -> str | None:

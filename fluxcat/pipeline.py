@@ -13,10 +13,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from fluxcat.catalog import inspect_catalog
+from fluxcat.channels import load_channels, parse_channel_names
 from fluxcat.dedupe import check_dedupe_options
+from fluxcat.errors import UserError
 from fluxcat.generate import ShardOutcome, ShardSettings, request_for_row, run_shard
 from fluxcat.manifest import RunSummary, merge_parts
+from fluxcat.outputs import OutputOptions
 from fluxcat.qa import QaSettings
+from fluxcat.reference import load_segmenter
 from fluxcat.report import write_index
 from fluxcat.runtime import RunContext, make_backend, open_run
 from fluxcat.safety import SafetyFilter
@@ -33,6 +37,7 @@ def check_options(options: RunOptions) -> str:
     options = validated(options)  # the settings schema: types, choices, ranges
     check_dedupe_options(options.dedupe, options.dedupe_options)
     QaSettings(retries=options.qa_retries)
+    check_reference_options(options)
     backend = make_backend(options)
     try:
         name = backend.name
@@ -40,6 +45,17 @@ def check_options(options: RunOptions) -> str:
         backend.close()
     inspect_catalog(options.catalog, options.storage_options)  # unreadable, not Parquet, no prompt column
     return name
+
+
+def check_reference_options(options: RunOptions) -> None:
+    """The channels file parses, every default channel is known, the segmenter imports: before any work."""
+    channels = load_channels(options.channels_file, options.storage_options)
+    try:
+        parse_channel_names(options.channels, channels)
+    except ValueError as error:
+        raise UserError(f"channels: {error}") from None
+    if options.reference_segmenter:
+        load_segmenter(options.reference_segmenter)
 
 
 def plan(run: RunContext) -> PlanReport:
@@ -50,6 +66,8 @@ def plan(run: RunContext) -> PlanReport:
         limit=options.limit, image_format=options.image_format, storage_options=options.storage_options,
         row_checks=backend.row_checks, capabilities=backend.capabilities(),
         safety=SafetyFilter(private_data=options.private_data_check),
+        outputs=OutputOptions(reader=run.references, default_mode=options.reference_mode, channels=run.channels,
+                              default_channels=tuple(options.channels)),
     )
     report = plan_catalog(options.catalog, run.store, settings)
     run.emit({"planned_rows": sum(shard.rows for shard in report.shards)})

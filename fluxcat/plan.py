@@ -6,14 +6,13 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from fluxcat.dedupe import normalise_prompt
 from fluxcat.errors import RowRejected, quote
 from fluxcat.limits import (
-    DEFAULT_SIZE, DEV_STEPS_BY_QUALITY, GUIDANCE_RANGE, MAX_PROMPT_CHARS, MODEL_CHOICES, MODELS,
-    NAMED_SIZES, NUM_IMAGES_RANGE, QUALITIES, SEED_RANGE, SHORT_PROMPT_WORDS, SIZE_MULTIPLE, SIZE_RANGE,
-    STANDARD_RESOLUTIONS, STEPS_RANGE,
+    DEFAULT_SIZE, DEV_STEPS_BY_QUALITY, GUIDANCE_RANGE, MAX_PROMPT_CHARS, MAX_SLOT_PIXELS, MODEL_CHOICES, MODELS,
+    NAMED_SIZES, NUM_IMAGES_RANGE, QUALITIES, SEED_RANGE, SHORT_PROMPT_WORDS, SIZE_MULTIPLE, SIZE_RANGE, STEPS_RANGE,
 )
 from fluxcat.safety import DEFAULT_FILTER, SafetyFilter
 
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 PLAN_COLUMNS = (
     "id", "prompt", "model", "width", "height", "image_size", "display_width", "display_height",
     "device_pixel_ratio", "num_images", "seed", "guidance_scale", "num_inference_steps", "quality",
-    "realtime", "text_rendering",
+    "realtime", "text_rendering", "reference_image", "reference_mode", "channels",
 )
 
 
@@ -46,27 +45,42 @@ class PlannedRow:
     rejected: str | None = None
     normalised: str | None = None  # the prompt as exact dedupe and seeds see it
     seed_group: str | None = None  # the `group` whose seed this row shares (variants stay one shot)
+    reference: Any = None  # fluxcat.outputs.ReferencePlan: the row's product photo and mode (fluxcat/outputs.py)
+    channels: tuple[str, ...] = ()  # sales channels: one output each
+    outputs: list = field(default_factory=list)  # fluxcat.outputs.OutputPlan per output, once expanded (shards.py)
 
     @property
     def params(self) -> str:
-        """The generation parameters that, with the prompt, decide the pixels (dedupe groups on this)."""
-        return f"{self.model}|{self.width}x{self.height}|{self.steps}|{self.guidance:g}|{self.num_images}"
+        """The generation parameters that, with the prompt, decide the pixels (dedupe groups on this): two rows
+        with different reference images or channels are never one image."""
+        params = f"{self.model}|{self.width}x{self.height}|{self.steps}|{self.guidance:g}|{self.num_images}"
+        if self.reference is not None:
+            params += f"|{self.reference.sha256}|{self.reference.mode}|{self.reference.mask_source}"
+        return params + (f"|{','.join(self.channels)}" if self.channels else "")
 
     def image_seeds(self) -> list[int]:
         return [(self.seed + index) % (SEED_RANGE[1] + 1) for index in range(self.num_images)]
 
 
+class ReferenceColumns(Protocol):
+    """Reads a row's reference image and channels onto its plan (fluxcat.outputs.OutputOptions, which builds on
+    this module): a reference row takes its mode's model, steps and guidance; RowRejected says why a row cannot."""
+
+    def read_columns(self, planned: PlannedRow, row: Mapping[str, Any]) -> None: ...
+
+
 def plan_row(row: Mapping[str, Any], row_number: int, capabilities: "Capabilities | None" = None,
-             safety: SafetyFilter = DEFAULT_FILTER) -> PlannedRow:
-    """Plan one catalog row (fitted to the backend's capabilities, if given; prompt safety for every backend);
-    a bad row comes back with `rejected` set instead of raising."""
+             safety: SafetyFilter = DEFAULT_FILTER, outputs: ReferenceColumns | None = None) -> PlannedRow:
+    """Plan one catalog row (fitted to the backend's capabilities, if given; prompt safety for every backend; with
+    `outputs`, its reference image and channels too, see fluxcat/outputs.py); a bad row comes back with `rejected`
+    set instead of raising."""
     row = {**row, "prompt": _text(row.get("prompt"))}
     row_id = _row_id(row)
     prompt = row["prompt"]
     # The manifest's prompt column is text: a prompt of another type is named in the reason instead.
     planned = PlannedRow(row_number=row_number, id=row_id, prompt=prompt if isinstance(prompt, str) else None)
     try:
-        _plan_into(planned, row, capabilities, safety)
+        _plan_into(planned, row, capabilities, safety, outputs)
     except RowRejected as error:
         planned.rejected = str(error)
     return planned
@@ -91,7 +105,7 @@ def _row_id(row: Mapping[str, Any]) -> str:
 
 
 def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capabilities | None" = None,
-               safety: SafetyFilter = DEFAULT_FILTER) -> None:
+               safety: SafetyFilter = DEFAULT_FILTER, outputs: ReferenceColumns | None = None) -> None:
     planned.prompt = _prompt(row.get("prompt"))
     unsafe = safety.check(planned.prompt)
     if unsafe:
@@ -99,12 +113,16 @@ def _plan_into(planned: PlannedRow, row: Mapping[str, Any], capabilities: "Capab
     planned.normalised = normalise_prompt(planned.prompt)
     quality = _choice(row, "quality", QUALITIES, default="balanced")
     planned.model = _model(row, planned.prompt, quality)
-    if capabilities is not None:
+    if outputs is not None:
+        outputs.read_columns(planned, row)  # a reference row takes its mode's model, steps and guidance
+    text_only = planned.reference is None
+    if capabilities is not None and text_only:
         planned.model = capabilities.fit_model(planned.model, _given(row, "model"), planned.corrections)
     planned.width, planned.height = _size(row, planned.corrections)
     planned.num_images = _int_in(row, "num_images", NUM_IMAGES_RANGE, default=1)
-    planned.steps, planned.guidance = _steps_and_guidance(row, planned.model, quality, planned.corrections)
-    if capabilities is not None:
+    if text_only:
+        planned.steps, planned.guidance = _steps_and_guidance(row, planned.model, quality, planned.corrections)
+    if capabilities is not None and text_only:
         capabilities.fit_row(planned, {c for c in ("num_inference_steps", "guidance_scale") if _given(row, c)})
     seed = _int_in(row, "seed", SEED_RANGE, default=None)
     if seed is None and not _missing(row.get("group")):  # variants of one product: one seed, the same shot
@@ -165,9 +183,10 @@ def _size(row: Mapping[str, Any], corrections: list[str]) -> tuple[int, int]:
 
 def _display_resolution(width: float, height: float, ratio: float, corrections: list[str]) -> tuple[int, int]:
     chosen = resolution_for_display(width, height, ratio)
-    if chosen[0] < width * ratio or chosen[1] < height * ratio:
-        corrections.append(f"display size {_fmt(width)}x{_fmt(height)} at pixel ratio {_fmt(ratio)} is larger than every "
-                           f"standard resolution -> {chosen[0]}x{chosen[1]} (the image will be upscaled for display)")
+    note = slot_note(width * ratio, height * ratio, chosen)
+    if note:
+        corrections.append(f"display size {_fmt(width)}x{_fmt(height)} at pixel ratio {_fmt(ratio)} -> "
+                           f"{chosen[0]}x{chosen[1]} ({note})")
     return chosen
 
 
@@ -186,11 +205,57 @@ def _snap(value: float) -> int:
 
 
 def resolution_for_display(display_width: float, display_height: float, pixel_ratio: float = 1.0) -> tuple[int, int]:
-    """The smallest standard resolution that covers the display size (the guide's optimize_resolution);
-    the largest one when none does."""
-    target_w, target_h = display_width * pixel_ratio, display_height * pixel_ratio
-    covering = [(w * h, (w, h)) for w, h in STANDARD_RESOLUTIONS if w >= target_w and h >= target_h]
-    return min(covering)[1] if covering else max((w * h, (w, h)) for w, h in STANDARD_RESOLUTIONS)[1]
+    """The size to generate for a display slot: its own aspect ratio (never squared), see `size_for_slot`."""
+    return size_for_slot(display_width * pixel_ratio, display_height * pixel_ratio)
+
+
+def size_for_slot(width: float, height: float, max_pixels: int = MAX_SLOT_PIXELS) -> tuple[int, int]:
+    """The FLUX size (multiples of 16 within range) closest to the slot's aspect ratio that covers it with the fewest
+    pixels; a slot over `max_pixels` gets the largest such size within them (it will be shown upscaled)."""
+    ratio = width / height
+    sizes = [size for size in _grid_sizes(ratio) if size[0] * size[1] <= max_pixels] or [_grid_sizes(ratio)[0]]
+    covering = [size for size in sizes if size[0] >= width and size[1] >= height]
+    if covering:
+        return min(covering, key=lambda size: (_ratio_error(size, ratio), size[0] * size[1]))
+    return min(sizes, key=lambda size: (_ratio_error(size, ratio), -size[0] * size[1]))
+
+
+def _grid_sizes(ratio: float) -> list[tuple[int, int]]:
+    """Every grid size nearest to `ratio` for each grid height (widths rounded down and up), smallest first."""
+    low, high = SIZE_RANGE
+    sizes = set()
+    for side in range(low, high + 1, SIZE_MULTIPLE):
+        for other in (math.floor(side * ratio / SIZE_MULTIPLE), math.ceil(side * ratio / SIZE_MULTIPLE)):
+            other = min(high, max(low, other * SIZE_MULTIPLE))
+            sizes.add((other, side))
+    return sorted(sizes, key=lambda size: (size[0] * size[1], size))
+
+
+def _ratio_error(size: tuple[int, int], ratio: float) -> float:
+    """How far a size is from the slot's shape, in steps of 1% (closer than that counts as the same shape)."""
+    return round(abs(math.log(size[0] / size[1] / ratio)), 2)
+
+
+def slot_note(width: float, height: float, size: tuple[int, int]) -> str | None:
+    """What a correction says of a slot generated at `size`: the aspect ratio kept (or how near), and any upscaling."""
+    if (size[0], size[1]) == (width, height):
+        return None
+    shape = _aspect(width, height)
+    kept = (f"its {shape} aspect ratio kept" if _ratio_error(size, width / height) == 0
+            else f"the nearest to its {shape} aspect ratio FLUX makes")
+    if size[0] >= width and size[1] >= height:
+        return f"{kept}, the smallest size on FLUX's {SIZE_MULTIPLE}-pixel grid that covers it"
+    return (f"{kept}, capped at {MAX_SLOT_PIXELS} pixels: the image will be upscaled for display"
+            if size[0] * size[1] <= MAX_SLOT_PIXELS else f"{kept}: the image will be upscaled for display")
+
+
+def _aspect(width: float, height: float) -> str:
+    """A slot's shape as the simplest ratio of small whole numbers within 1% (3:2, 4:5), else as a decimal."""
+    for denominator in range(1, 17):
+        numerator = round(width / height * denominator)
+        if numerator and abs(math.log(numerator / denominator / (width / height))) < 0.01:
+            return f"{numerator}:{denominator}"
+    return f"{width / height:.3f}:1"
 
 
 def _steps_and_guidance(row: Mapping[str, Any], model: str, quality: str, corrections: list[str]) -> tuple[int, float]:
@@ -221,9 +286,15 @@ def group_seed(group: Any) -> int:
     return int.from_bytes(hashlib.sha256(f"group|{group}".encode()).digest()[:4], "big")
 
 
-def content_key(model_id: str, prompt: str, width: int, height: int, steps: int, guidance: float, seed: int, index: int) -> str:
-    """A hash of everything that decides an image's pixels; it, never an id or a prompt, names files."""
-    material = json.dumps([model_id, prompt, width, height, steps, float(guidance), seed, index], ensure_ascii=False)
+def content_key(model_id: str, prompt: str, width: int, height: int, steps: int, guidance: float, seed: int, index: int,
+                extra: Mapping[str, Any] | None = None) -> str:
+    """A hash of everything that decides an image's pixels; it, never an id or a prompt, names files. `extra` holds
+    what else does for an output (a reference's hash, mode, mask source, product_box, delivered size); text-only
+    images keep the keys they always had."""
+    material = [model_id, prompt, width, height, steps, float(guidance), seed, index]
+    if extra:
+        material.append(dict(sorted(extra.items())))
+    material = json.dumps(material, ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 

@@ -136,11 +136,12 @@ def _signatures(store: Store, manifest: pa.Table, image_format: str) -> dict[str
     rows: dict[str, list[dict]] = {}
     for row in _read_with_planned_keys(manifest):
         rows.setdefault(row["id"], []).append(row)
-    needed = sorted({r["key"] for group in rows.values() for r in group if r["status"] in WITH_IMAGE})
+    needed = sorted({(r["key"], r.get("image_format") or image_format) for group in rows.values() for r in group
+                     if r["status"] in WITH_IMAGE})  # an output's own format (a channel's), else the run's
     images = ImageIndex(store, image_format)
     with ThreadPoolExecutor(16, thread_name_prefix="fluxcat-refresh") as pool:
-        images.prefetch(needed, pool)
-    present = {key: images.present(key) for key in needed}
+        images.prefetch([key for key, _ in needed], pool)
+    present = {key: images.present(key, stored_as) for key, stored_as in needed}
     out = {}
     for row_id, group in rows.items():
         # failed, skipped (budget) and never-finished rows have no image: they count as missing
@@ -153,7 +154,7 @@ def _signatures(store: Store, manifest: pa.Table, image_format: str) -> dict[str
 def _read_with_planned_keys(manifest: pa.Table) -> list[dict]:
     """Manifest rows with `planned_key`: the key planning gave. Manifests written before QA kept every image under
     its planned key name a reseeded row's key in `qa_details.planned_key`."""
-    rows = manifest.select(SIGNATURE_COLUMNS).to_pylist()
+    rows = manifest.select([c for c in (*SIGNATURE_COLUMNS, "image_format") if c in manifest.schema.names]).to_pylist()
     details = manifest.column("qa_details").to_pylist() if "qa_details" in manifest.schema.names else [None] * len(rows)
     for row, qa in zip(rows, details):
         row["planned_key"] = json.loads(qa).get("planned_key", row["key"]) if qa else row["key"]

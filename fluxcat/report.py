@@ -1,4 +1,5 @@
-"""index.html: a contact sheet of the run (thumbnail, id, prompt, model, size, status, reason), escaped."""
+"""index.html: a contact sheet of the run (thumbnail, id, prompt, model and reference mode, size and channel, status,
+reason), escaped."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table
 td,th{border-bottom:1px solid #ddd;padding:.4rem;vertical-align:top;text-align:left;font-size:.9rem}
 img{width:128px;height:auto;background:#eee}.generated,.existing{color:#176f2c}.failed,.rejected{color:#b00020}
 .duplicate{color:#7a5b00}.reason{color:#555;font-size:.8rem}.qa{font-size:.8rem}.qa.flagged{color:#b00020;font-weight:600}
-.qa.retried{color:#7a5b00}"""
+.qa.retried{color:#7a5b00}.output{color:#555;font-size:.8rem}"""
 
 
 def write_index(store: Store, summary: RunSummary, title: str = "fluxcat run") -> str:
@@ -43,7 +44,8 @@ def write_index(store: Store, summary: RunSummary, title: str = "fluxcat run") -
 def _first_rows(store: Store) -> list[dict]:
     """Rows QA flagged first (they need a person), then the others in catalog order; at most MAX_ROWS."""
     columns = ["row_number", "id", "prompt", "model", "width", "height", "status", "reason", "duplicate_of", "corrections",
-               "image_uri", "qa_status", "qa_details"]
+               "image_uri", "qa_status", "qa_details", "channel", "reference_mode", "mask_source", "delivered_width",
+               "delivered_height"]
     flagged, others = [], []
     with store.fs.open(store.path(MANIFEST), "rb") as handle:
         manifest = pq.ParquetFile(handle)
@@ -72,9 +74,26 @@ def _row_html(store: Store, row: dict) -> str:
         note = f"same image as {row['duplicate_of']} ({note})"
     if row["corrections"]:
         note = f"{note}; corrected: {row['corrections']}" if note else f"corrected: {row['corrections']}"
-    size = f"{row['width']}x{row['height']}" if row["width"] else ""
-    return (f"<tr><td>{image}</td><td>{e(row['id'])}</td><td>{e(row['prompt'])}</td><td>{e(row['model'])}</td>"
-            f"<td>{size}</td><td class=\"{e(status)}\">{e(status)}<div class=reason>{e(note)}</div>{qa}</td></tr>")
+    return (f"<tr><td>{image}</td><td>{e(row['id'])}</td><td>{e(row['prompt'])}</td><td>{e(row['model'])}{_mode(row)}</td>"
+            f"<td>{_size(row)}</td><td class=\"{e(status)}\">{e(status)}<div class=reason>{e(note)}</div>{qa}</td></tr>")
+
+
+def _mode(row: dict) -> str:
+    """Under the model: how the reference was used, and where its mask came from."""
+    if not row.get("reference_mode"):
+        return ""
+    return f'<div class=output>{html.escape(row["reference_mode"])} · mask {html.escape(str(row["mask_source"]))}</div>'
+
+
+def _size(row: dict) -> str:
+    """The stored image's size, its channel, and the size it was made at where it was resized for delivery."""
+    if not row["width"]:
+        return ""
+    made = f"{row['width']}x{row['height']}"
+    stored = f"{row['delivered_width']}x{row['delivered_height']}" if row.get("delivered_width") else made
+    channel = f'<div class=output>{html.escape(row["channel"])}</div>' if row.get("channel") else ""
+    resized = f"<div class=output>made at {made}</div>" if stored != made else ""
+    return stored + channel + resized
 
 
 def _qa_note(row: dict) -> str:

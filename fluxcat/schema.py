@@ -13,6 +13,19 @@ QA_STATUSES = ("passed", "retried", "flagged", "skipped")  # what image QA concl
 # The reason on a `generated` row whose image an earlier run had recorded but the output no longer held.
 REMADE = "remade: the image an earlier run recorded was missing from the output"
 
+# What an output is beyond text to image (docs/reference.md): its sales channel, the product photo it keeps and how,
+# and the stored image's size and encoding where a channel asks for its own. Null on text-only outputs' reference
+# columns; the stored size and encoding are set on every planned row.
+OUTPUT_FIELDS = [
+    pa.field("channel", pa.string()),  # the sales channel (fluxcat/data/channels.json, or the user's channels_file)
+    pa.field("reference_image", pa.string()),  # the product photo's URL, resolved against the catalog's folder
+    pa.field("reference_sha256", pa.string()),  # its bytes' SHA-256: part of the content key
+    pa.field("reference_mode", pa.string()),  # background | edit | white
+    pa.field("mask_source", pa.string()),  # alpha | flood | segmenter:<module:function>
+    pa.field("product_box", pa.list_(pa.int32())),  # x, y, w, h of the product in the stored image's pixels
+    pa.field("delivered_width", pa.int32()), pa.field("delivered_height", pa.int32()),  # the stored image's size
+    pa.field("image_format", pa.string()),  # the stored image's encoding: the channel's, else the run's
+]
 # The columns planning writes; catalog columns fluxcat does not read follow them, with their own types.
 PLAN_FIELDS = [
     pa.field("row_number", pa.int64()), pa.field("id", pa.string()), pa.field("prompt", pa.string()),
@@ -22,7 +35,7 @@ PLAN_FIELDS = [
     pa.field("steps", pa.int32()), pa.field("guidance", pa.float64()), pa.field("seed", pa.int64()),
     pa.field("seed_group", pa.string()),  # the `group` whose shared seed the row uses: QA never reseeds it
     pa.field("image_index", pa.int32()), pa.field("num_images", pa.int32()), pa.field("key", pa.string()),
-    pa.field("image_uri", pa.string()), pa.field("est_cost_usd", pa.float64()),
+    pa.field("image_uri", pa.string()), *OUTPUT_FIELDS, pa.field("est_cost_usd", pa.float64()),
 ]
 PLAN_COLUMN_NAMES = {f.name for f in PLAN_FIELDS}
 # The columns image QA adds to each row (null where no image was made or checked).

@@ -10,6 +10,7 @@ from fluxcat.backends import REGISTRY
 from fluxcat.dedupe import DEDUPE_MODES, DEFAULT_THRESHOLD
 from fluxcat.placement import TASK_RUNNERS
 from fluxcat.layout import IMAGE_FORMATS
+from fluxcat.reference import DEFAULT_MODE, MODES
 
 DEFAULT_SHARD_SIZE = 256
 BackendName = Literal[tuple(REGISTRY)]  # a backend registered in fluxcat.backends appears in every entry point
@@ -100,6 +101,24 @@ class Dedupe(Group):
         return {"threshold": self.dedupe_threshold, "model": self.embedding_model or None}
 
 
+class References(Group):
+    """Product photos and sales channels: how rows with a reference_image are made, and one image per channel."""
+
+    reference_mode: Literal[MODES] = Field(DEFAULT_MODE, title="Reference mode")
+    """For rows with a reference_image and no reference_mode: `background` keeps the product's own pixels and makes a
+    scene around them (FLUX.1 Fill), `edit` re-renders the product under the prompt (FLUX.1 Kontext), `white` puts
+    the packshot on pure white (nothing generated, free)."""
+    channels: list[str] = Field([], title="Channels")
+    """Sales channels for rows without a `channels` value, e.g. marketplace-main,social-feed-portrait: one image
+    each, made at the channel's aspect ratio (empty: one image at the row's own size)."""
+    channels_file: str = Field("", title="Channels file")
+    """Your own channel specs (JSON, any fsspec URL), added to the bundled ones; an entry of the same name replaces
+    the bundled one (docs/reference.md)."""
+    reference_segmenter: str = Field("", title="Segmenter")
+    """`package.module:function` that masks a product photo without transparency (a PIL RGB image in, a mask out);
+    empty: the plain background is flood-filled from the border. Nothing is ever downloaded for it."""
+
+
 class BackendFields(Group):
     """The image generator, and what it may spend."""
 
@@ -163,7 +182,7 @@ class Execution(Group):
         return self
 
 
-class RunOptions(RunScope, Images, Dedupe, BackendFields):
+class RunOptions(RunScope, Images, References, Dedupe, BackendFields):
     """Everything a run is configured by, flat: the flows and the CLI build one from their groups."""
 
     catalog: str

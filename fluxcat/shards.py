@@ -12,7 +12,10 @@ import pyarrow as pa
 
 from fluxcat.catalog import CatalogInfo, inspect_catalog, iter_rows
 from fluxcat.dedupe import EXACT_REASON, DedupeEntry, ExactDeduper, Match, dedupe, exact_key
+from fluxcat.errors import RowRejected
 from fluxcat.layout import PLAN_DIR
+from fluxcat.limits import REFERENCE_MODELS
+from fluxcat.outputs import PACKSHOT, OutputOptions, OutputPlan, expand_outputs
 from fluxcat.plan import PlannedRow, content_key, plan_row
 from fluxcat.safety import DEFAULT_FILTER, SafetyFilter
 from fluxcat.schema import MANIFEST_COLUMN_NAMES, PLAN_FIELDS
@@ -41,6 +44,7 @@ class PlanSettings:
     safety: SafetyFilter = DEFAULT_FILTER  # blocked terms (and personal information) refused for every backend
     capabilities: "Capabilities | None" = None  # what the backend can make: rows are fitted to it
     storage_options: dict | None = None
+    outputs: OutputOptions = field(default_factory=OutputOptions)  # reference images and channels (the run's reader)
 
 
 @dataclass
@@ -103,10 +107,15 @@ def _renamed_fields(info: CatalogInfo, renames: dict[str, str]) -> list[pa.Field
 
 def _checked_rows(catalog_url: str, settings: PlanSettings) -> Iterator[tuple[PlannedRow, dict]]:
     for row_number, raw in iter_rows(catalog_url, settings.storage_options, settings.limit):
-        planned = plan_row(raw, row_number, settings.capabilities, settings.safety)
+        planned = plan_row(raw, row_number, settings.capabilities, settings.safety, settings.outputs)
         for check in settings.row_checks:
             if planned.rejected is None:
                 planned.rejected = check(planned)
+        if planned.rejected is None:
+            try:
+                planned.outputs = expand_outputs(planned, raw, settings.outputs, settings.capabilities)
+            except RowRejected as error:
+                planned.rejected = str(error)
         yield planned, raw
 
 
@@ -132,7 +141,7 @@ def _planned_rows(catalog_url: str, settings: PlanSettings, matches: dict[int, M
             yield {**passthrough, **_base(planned), "status": "rejected", "reason": planned.rejected,
                    "num_images": None}
             continue
-        images = [_image_row(planned, index, seed, settings, store) for index, seed in enumerate(planned.image_seeds())]
+        images = _image_rows(planned, settings, store)
         mine = (planned.row_number, planned.id, planned.prompt, [image["key"] for image in images])
         if matches is not None:
             match = matches.get(planned.row_number)
@@ -148,7 +157,7 @@ def _planned_rows(catalog_url: str, settings: PlanSettings, matches: dict[int, M
         for image, key in zip(images, canonical[3]):
             yield {**passthrough, **image, "status": "duplicate", "reason": match.reason, "duplicate_of": canonical[1],
                    "similarity": match.similarity, "key": key,
-                   "image_uri": store.uri(image_relpath(key, settings.image_format)), "est_cost_usd": 0.0}
+                   "image_uri": store.uri(image_relpath(key, image["image_format"])), "est_cost_usd": 0.0}
 
 
 def _exact_match(planned: PlannedRow, mine: tuple, exact: ExactDeduper, enabled: bool) -> tuple[Match | None, tuple | None]:
@@ -167,19 +176,31 @@ def _id_reused(planned: PlannedRow, first_row: int, raw: dict) -> str | None:
     return f"id {planned.id!r} is already used by row {first_row}: ids must be unique within a catalog"
 
 
-def _base(planned: PlannedRow) -> dict:
+def _base(planned: PlannedRow, output: OutputPlan | None = None) -> dict:
+    corrections = planned.corrections + (output.corrections if output else [])
     return {"row_number": planned.row_number, "id": planned.id, "prompt": planned.prompt,
-            "corrections": "; ".join(planned.corrections) or None}
+            "corrections": "; ".join(corrections) or None}
 
 
-def _image_row(planned: PlannedRow, index: int, seed: int, settings: PlanSettings, store: Store) -> dict:
-    key = content_key(settings.model_id(planned.model), planned.prompt, planned.width, planned.height,
-                      planned.steps, planned.guidance, seed, index)
-    row = {**_base(planned), "status": "planned", "model": planned.model, "width": planned.width,
-           "height": planned.height, "steps": planned.steps, "guidance": planned.guidance, "seed": seed,
+def _image_rows(planned: PlannedRow, settings: PlanSettings, store: Store) -> list[dict]:
+    """One plan row per image of each output: a row's image_index counts through its outputs (channel by channel),
+    so (row_number, image_index) names one image, as it always has."""
+    return [_image_row(planned, output, number * planned.num_images + index, seed, settings, store)
+            for number, output in enumerate(planned.outputs) for index, seed in enumerate(planned.image_seeds())]
+
+
+def _image_row(planned: PlannedRow, output: OutputPlan, index: int, seed: int, settings: PlanSettings,
+               store: Store) -> dict:
+    # A packshot is fluxcat's own composition: the same pixels whichever backend the run uses.
+    model_id = REFERENCE_MODELS[PACKSHOT].hub_id if output.model == PACKSHOT else settings.model_id(output.model)
+    key = content_key(model_id, planned.prompt, output.width, output.height, output.steps, output.guidance, seed, index,
+                      output.key_extra(planned.reference))
+    columns = output.columns(planned.reference, settings.image_format)
+    row = {**_base(planned, output), "status": "planned", "model": output.model, "width": output.width,
+           "height": output.height, "steps": output.steps, "guidance": output.guidance, "seed": seed,
            "seed_group": planned.seed_group,
            "image_index": index, "num_images": planned.num_images, "key": key,
-           "image_uri": store.uri(image_relpath(key, settings.image_format))}
+           "image_uri": store.uri(image_relpath(key, columns["image_format"])), **columns}
     row["est_cost_usd"] = settings.cost_per_image(row)
     return row
 

@@ -210,8 +210,8 @@ class ImageIndex:
         self._names: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
-    def _where(self, key: str) -> tuple[str, str]:
-        folder, _, name = image_path(key, self.image_format).rpartition("/")
+    def _where(self, key: str, image_format: str | None = None) -> tuple[str, str]:
+        folder, _, name = image_path(key, image_format or self.image_format).rpartition("/")
         return folder, name
 
     def prefetch(self, keys: Iterable[str], pool: Executor) -> None:
@@ -222,8 +222,9 @@ class ImageIndex:
             with self._lock:
                 self._names.setdefault(folder, set()).update(names)
 
-    def present(self, key: str) -> bool:
-        folder, name = self._where(key)
+    def present(self, key: str, image_format: str | None = None) -> bool:
+        """The image with this key, in this format (an output's own, e.g. a channel's; else the run's), is stored."""
+        folder, name = self._where(key, image_format)
         with self._lock:
             listed = self._names.get(folder)
         if listed is None:
@@ -233,9 +234,9 @@ class ImageIndex:
                 listed.update(names)
         return name in listed
 
-    def add(self, key: str) -> None:
+    def add(self, key: str, image_format: str | None = None) -> None:
         """An image this run stored."""
-        folder, name = self._where(key)
+        folder, name = self._where(key, image_format)
         with self._lock:
             if folder in self._names:
                 self._names[folder].add(name)

@@ -13,11 +13,11 @@ from fluxcat_cli.options import add_group, build_group, key_value, on_off
 SAMPLE_CATALOG = "datasets/sample_catalog.parquet"
 DEFAULT_OUTPUT = "outputs/demo"
 # Which settings groups each command takes, and the flow parameter each group is.
-RUN_GROUPS = ("RunScope", "Images", "Dedupe", "Backend", "Storage", "Execution")
-PLAN_GROUPS = ("RunScope", "Images", "Dedupe", "Backend")
-REFRESH_GROUPS = ("RefreshScope", "Images", "Dedupe", "Backend", "Storage", "Execution")
-PARAMETER = {"RunScope": "scope", "RefreshScope": "scope", "Images": "images", "Dedupe": "dedupe",
-             "Backend": "backend", "Storage": "storage", "Execution": "execution"}
+RUN_GROUPS = ("RunScope", "Images", "References", "Dedupe", "Backend", "Storage", "Execution")
+PLAN_GROUPS = ("RunScope", "Images", "References", "Dedupe", "Backend")
+REFRESH_GROUPS = ("RefreshScope", "Images", "References", "Dedupe", "Backend", "Storage", "Execution")
+PARAMETER = {"RunScope": "scope", "RefreshScope": "scope", "Images": "images", "References": "references",
+             "Dedupe": "dedupe", "Backend": "backend", "Storage": "storage", "Execution": "execution"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,7 +69,7 @@ GOOD_ROWS = [
     ("good-1", {}, None),
     ("good-unicode", {"prompt": "a café mug with “quotes” and 漢字".encode()}, None),
     ("good-display-5000", {"display_width": 5000.0, "display_height": 5000.0},
-     "display size 5000x5000 at pixel ratio 1 is larger than every standard resolution -> 1024x1024"),
+     "display size 5000x5000 at pixel ratio 1 -> 1024x1024 (its 1:1 aspect ratio kept"),
     ("good-snapped", {"width": 650.0, "height": 100.0}, "size 650x100 -> 656x256"),
     ("good-schnell", {"model": "schnell", "num_inference_steps": 8.0}, "num_inference_steps 8 -> 4"),
     ("good-largest-seed", {"seed": 2**32 - 1}, None),

@@ -24,12 +24,15 @@ class ImageRequest:
 
     key: str
     prompt: str
-    model: str  # "schnell" | "dev"
+    model: str  # "schnell" | "dev" | "fill" | "kontext"
     width: int
     height: int
     steps: int
     guidance: float
     seed: int
+    # fill and kontext: the product placed where the planner put it, on white, at this size (fluxcat/delivery.py)
+    image: "Image | None" = field(default=None, compare=False, repr=False)
+    mask: "Image | None" = field(default=None, compare=False, repr=False)  # fill: white = make, black = keep
 
     @property
     def batch_key(self) -> tuple:

@@ -1,5 +1,6 @@
-"""The real diffusers FluxPipeline: loaded once per device, prompts encoded once per call, batched per shape bucket,
-one generator per image; on CUDA the fast path (fastpath.py) compiles each bucket's shape once."""
+"""The real diffusers FluxPipeline, FluxFillPipeline and FluxKontextPipeline: loaded once per device, prompts encoded
+once per call, batched per shape bucket, one generator per image; on CUDA the fast path (fastpath.py) compiles each
+bucket's shape once. Fill and Kontext take the reference inputs each request carries (fluxcat/delivery.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from typing import Iterator
 
 from fluxcat.backends import fastpath
 from fluxcat.backends.base import Backend, BackendConfigError, ImageRequest, ImageResult
+from fluxcat.backends.capabilities import Capabilities, ModelLimits
 from fluxcat.gpus import DeviceSpecError, DeviceWorkers, parse_devices, visible_cuda_count
-from fluxcat.limits import MODELS
+from fluxcat.limits import FILL_GUIDANCE_RANGE, MODELS, model_spec
 
 log = logging.getLogger("fluxcat")
 
 ENCODE_BATCH = 64  # prompts per T5/CLIP forward
+# fluxcat's model name -> (diffusers pipeline class, environment variable naming its weights)
+PIPELINES = {"schnell": ("FluxPipeline", "FLUXCAT_SCHNELL"), "dev": ("FluxPipeline", "FLUXCAT_DEV"),
+             "fill": ("FluxFillPipeline", "FLUXCAT_FILL"), "kontext": ("FluxKontextPipeline", "FLUXCAT_KONTEXT")}
 
 
 def weights_available(path: str) -> bool:
@@ -35,9 +40,10 @@ def weights_available(path: str) -> bool:
 class DiffusersBackend(Backend):
     name = "diffusers"
 
-    def __init__(self, schnell: str | None = None, dev: str | None = None, device: str = "auto",
-                 max_batch: int = 16, revision: str | None = None, **fast_options):
-        self.paths = self.default_paths(schnell, dev)
+    def __init__(self, schnell: str | None = None, dev: str | None = None, fill: str | None = None,
+                 kontext: str | None = None, device: str = "auto", max_batch: int = 16, revision: str | None = None,
+                 **fast_options):
+        self.paths = self.default_paths(schnell, dev, fill, kontext)
         for model, path in self.paths.items():
             if path.startswith((".", "/", "~")) and not os.path.isfile(os.path.join(os.path.expanduser(path), "model_index.json")):
                 raise BackendConfigError(f"{model} weights path {path!r} has no model_index.json: "
@@ -72,11 +78,20 @@ class DiffusersBackend(Backend):
             fastpath.check_fp8(self.device)
 
     @staticmethod
-    def default_paths(schnell: str | None = None, dev: str | None = None) -> dict[str, str]:
-        return {
-            "schnell": schnell or os.environ.get("FLUXCAT_SCHNELL") or MODELS["schnell"].hub_id,
-            "dev": dev or os.environ.get("FLUXCAT_DEV") or MODELS["dev"].hub_id,
-        }
+    def default_paths(schnell: str | None = None, dev: str | None = None, fill: str | None = None,
+                      kontext: str | None = None) -> dict[str, str]:
+        """Each model's weights: the option, else its environment variable, else its hub id (from the local cache)."""
+        given = {"schnell": schnell, "dev": dev, "fill": fill, "kontext": kontext}
+        return {model: given[model] or os.environ.get(env) or model_spec(model).hub_id
+                for model, (_, env) in PIPELINES.items()}
+
+    def capabilities(self) -> Capabilities:
+        """Every FLUX.1 model it has weights for (text to image, Fill for `background`, Kontext for `edit`), at any
+        size on FLUX's grid; Fill on its own guidance scale."""
+        limits = {model: ModelLimits() for model in MODELS}
+        limits["fill"] = ModelLimits(guidance=FILL_GUIDANCE_RANGE)
+        limits["kontext"] = ModelLimits()
+        return Capabilities(self.name, limits)
 
     def model_id(self, model: str) -> str:
         # FP8 changes pixels (lossy), so its images get their own content keys.
@@ -157,7 +172,7 @@ class DiffusersBackend(Backend):
                 chunk = prompts[start:start + self.encode_batch]
                 prompt_embeds, pooled, _ = pipe.encode_prompt(
                     prompt=chunk, prompt_2=None, device=torch.device(device),
-                    max_sequence_length=MODELS[model].max_sequence_length)
+                    max_sequence_length=model_spec(model).max_sequence_length)
                 embeddings.update({prompt: (prompt_embeds[i], pooled[i]) for i, prompt in enumerate(chunk)})
         return embeddings
 
@@ -208,9 +223,9 @@ class DiffusersBackend(Backend):
                     "pooled_prompt_embeds": torch.stack([encoded[r.prompt][1] for r in rows]).to(device)}
         with torch.inference_mode():
             images = pipe(
-                **text, height=first.height, width=first.width,
+                **text, **reference_inputs(first.model, rows), height=first.height, width=first.width,
                 num_inference_steps=first.steps, guidance_scale=first.guidance,
-                max_sequence_length=MODELS[first.model].max_sequence_length,
+                max_sequence_length=model_spec(first.model).max_sequence_length,
                 generator=generators, output_type="pil",
             ).images
         return images[:len(batch)]
@@ -224,27 +239,28 @@ class DiffusersBackend(Backend):
         if key not in self._pipelines:
             self._loading.device = self.devices[worker]  # read by `_load`, which subclasses override
             try:
-                pipe = self._load(self.paths[model])
+                pipe = self._load(self.paths[model], model)
             finally:
                 self._loading.device = None
             self._pipelines[key] = fastpath.prepare_pipeline(pipe, self.fast)
         return self._pipelines[key]
 
-    def _load(self, path: str):
+    def _load(self, path: str, model: str = "schnell"):
         import diffusers
         import torch
         import transformers
-        from diffusers import FluxPipeline
 
         diffusers.utils.logging.disable_progress_bar()
         # Prompts past CLIP's 77 tokens are expected (T5 reads the whole prompt): no warning per batch.
-        diffusers.utils.logging.get_logger("diffusers.pipelines.flux.pipeline_flux").setLevel("ERROR")
+        for module in ("pipeline_flux", "pipeline_flux_fill", "pipeline_flux_kontext"):
+            diffusers.utils.logging.get_logger(f"diffusers.pipelines.flux.{module}").setLevel("ERROR")
         transformers.utils.logging.disable_progress_bar()
         device = getattr(self._loading, "device", None) or self.device
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        log.info("loading FluxPipeline from %s (%s on %s)", path, dtype, device)
+        pipeline_class = getattr(diffusers, PIPELINES[model][0])
+        log.info("loading %s from %s (%s on %s)", pipeline_class.__name__, path, dtype, device)
         try:
-            pipe = FluxPipeline.from_pretrained(os.path.expanduser(path), dtype=dtype, revision=self.revision)
+            pipe = pipeline_class.from_pretrained(os.path.expanduser(path), dtype=dtype, revision=self.revision)
         except OSError as error:
             raise BackendConfigError(f"could not load FLUX weights from {path!r}: {error}. Pass a local pipeline "
                                      "folder or a hub id you have downloaded (huggingface-cli download ...).") from None
@@ -257,3 +273,14 @@ class DiffusersBackend(Backend):
                 self._workers.close()
                 self._workers = None
         self._pipelines.clear()
+
+
+def reference_inputs(model: str, rows: list[ImageRequest]) -> dict:
+    """Fill: each request's packshot and inverted mask; Kontext: its packshot, made at the requested size (without
+    max_area and _auto_resize=False Kontext makes about 1 MP whatever width and height say)."""
+    if model == "fill":
+        return {"image": [r.image for r in rows], "mask_image": [r.mask for r in rows]}
+    if model == "kontext":
+        first = rows[0]
+        return {"image": [r.image for r in rows], "max_area": first.width * first.height, "_auto_resize": False}
+    return {}

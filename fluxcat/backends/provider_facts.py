@@ -25,9 +25,13 @@ class Price:
 # image, Dev $0.01-0.02" (dev at the midpoint). Hugging Face bills compute time against monthly credits and
 # publishes no per-image FLUX price: 0 here, so set price_schnell= / price_dev= (USD per image) to budget it.
 # Override per run with the backend options price_schnell= / price_dev= (in the provider's unit).
+# FLUX.1 Fill and Kontext [dev] (reference images, docs/reference.md): fal bills its FLUX [dev] LoRA family, Fill
+# included, $0.035 per megapixel and Kontext [dev] $0.025 per megapixel; Replicate lists flux-kontext-dev at $0.025
+# per image and flux-fill-dev at $0.04 per image (its model pages; check them before relying on a budget).
 PRICES: dict[str, dict[str, Price]] = {
-    "fal": {"schnell": Price(0.012, "megapixel"), "dev": Price(0.015, "megapixel")},
-    "replicate": {"schnell": Price(0.020), "dev": Price(0.025)},
+    "fal": {"schnell": Price(0.012, "megapixel"), "dev": Price(0.015, "megapixel"),
+            "fill": Price(0.035, "megapixel"), "kontext": Price(0.025, "megapixel")},
+    "replicate": {"schnell": Price(0.020), "dev": Price(0.025), "fill": Price(0.04), "kontext": Price(0.025)},
     "hf": {"schnell": Price(0.0), "dev": Price(0.0)},
     "segmind": {"schnell": Price(0.003), "dev": Price(0.015)},
 }

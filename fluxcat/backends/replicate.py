@@ -1,4 +1,6 @@
-"""Replicate: create a prediction (with `Prefer: wait`), poll it until it settles, download the output URL."""
+"""Replicate: create a prediction (with `Prefer: wait`), poll it until it settles, download the output URL. FLUX.1
+schnell and dev, and for reference images flux-fill-dev and flux-kontext-dev (reference_requests.py builds their
+inputs)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from fluxcat.backends.capabilities import ModelLimits, SizeRule
 from fluxcat.backends.hosted import HostedBackend, JobFailed, Output, ProviderError
 from fluxcat.backends.hosted.secrets import excerpt
 from fluxcat.backends.hosted.settings import flag
+from fluxcat.backends.reference_requests import REPLICATE, REPLICATE_FILL_MAX_SIDE, REPLICATE_FILL_MULTIPLE, replicate_input
 
 # Replicate's FLUX models take aspect_ratio + megapixels, not a size. The sizes each pair makes, as the models'
 # published code (cog-flux) computes them: 1 megapixel per ratio, "0.25" halves each side.
@@ -19,8 +22,14 @@ MEGAPIXELS = {"1": 1, "0.25": 2}  # megapixels option -> divisor of each side
 REPLICATE_SIZES: dict[tuple[int, int], tuple[str, str]] = {
     (w // d, h // d): (ratio, mp) for ratio, (w, h) in ASPECT_RATIO_SIZES.items() for mp, d in MEGAPIXELS.items()
 }
-REPLICATE_STEPS = {"schnell": (1, 4), "dev": (1, 50)}
-REPLICATE_GUIDANCE = (0.0, 10.0)
+REPLICATE_STEPS = {"schnell": (1, 4), "dev": (1, 50), "fill": (1, 50), "kontext": (4, 50)}
+REPLICATE_GUIDANCE = {"schnell": (0.0, 10.0), "dev": (0.0, 10.0), "fill": (0.0, 100.0), "kontext": (0.0, 10.0)}
+# Fill keeps an input whose sides are multiples of 32 up to 1440 (megapixels match_input); Kontext makes its
+# 1-megapixel size for the input's aspect ratio (aspect_ratio match_input_image).
+REFERENCE_SIZES = {
+    "fill": SizeRule(step=REPLICATE_FILL_MULTIPLE, low=256, high=REPLICATE_FILL_MAX_SIDE),
+    "kontext": SizeRule(fixed=tuple(ASPECT_RATIO_SIZES.values())),
+}
 SETTLED = {"succeeded", "failed", "canceled", "aborted"}
 PREFER_WAIT_RANGE = (1, 60)
 
@@ -32,7 +41,8 @@ class ReplicateBackend(HostedBackend):
 
     name = "replicate"
     default_base_url = "https://api.replicate.com"
-    models = {"schnell": "black-forest-labs/flux-schnell", "dev": "black-forest-labs/flux-dev"}
+    models = {"schnell": "black-forest-labs/flux-schnell", "dev": "black-forest-labs/flux-dev",
+              **{model: hosted.endpoint for model, hosted in REPLICATE.items()}}
 
     def __init__(self, prefer_wait: int = 60, output_format: str = "png", go_fast: bool = False, **options):
         super().__init__(**options)
@@ -43,10 +53,13 @@ class ReplicateBackend(HostedBackend):
         self.go_fast = flag(go_fast)  # true runs FP8: faster, but the same seed no longer gives the same image
 
     def model_limits(self, model: str) -> ModelLimits:
-        return ModelLimits(sizes=(SizeRule(fixed=tuple(REPLICATE_SIZES)),), steps=REPLICATE_STEPS[model],
-                           guidance=REPLICATE_GUIDANCE)
+        sizes = REFERENCE_SIZES.get(model, SizeRule(fixed=tuple(REPLICATE_SIZES)))
+        return ModelLimits(sizes=(sizes,), steps=REPLICATE_STEPS[model], guidance=REPLICATE_GUIDANCE[model])
 
     def inputs(self, request: ImageRequest) -> dict:
+        if request.model in REPLICATE:  # Fill and Kontext: the placed packshot (and Fill's mask) as data URIs
+            return replicate_input(request.model, request.prompt, request.width, request.height, request.steps,
+                                   request.guidance, request.seed, request.image, request.mask, self.output_format)
         aspect_ratio, megapixels = REPLICATE_SIZES[(request.width, request.height)]
         inputs = {"prompt": request.prompt, "aspect_ratio": aspect_ratio, "megapixels": megapixels, "num_outputs": 1,
                   "num_inference_steps": request.steps, "seed": request.seed, "output_format": self.output_format,

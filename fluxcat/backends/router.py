@@ -16,7 +16,7 @@ from fluxcat.backends.capabilities import Capabilities
 from fluxcat.backends.hosted import SHARED_OPTIONS, HostedBackend, HostedLoop, QuotaUsage, generate_on_loop, scrub
 from fluxcat.backends.provider_facts import QUALITY, TYPICAL_SECONDS
 from fluxcat.ledger import Ledger
-from fluxcat.limits import MODELS
+from fluxcat.limits import MODELS, REFERENCE_MODELS
 
 log = logging.getLogger("fluxcat.hosted")
 
@@ -64,7 +64,8 @@ class RouterBackend(Backend):
 
     # -- the Backend protocol
     def model_id(self, model: str) -> str:
-        return f"router:{MODELS[model].hub_id}" if model in MODELS else f"router:{model}"
+        spec = MODELS.get(model) or REFERENCE_MODELS.get(model)
+        return f"router:{spec.hub_id}" if spec else f"router:{model}"
 
     def cost_per_image(self, request: ImageRequest) -> float:
         """The most the image can cost: the dearest provider able to make it, since any of them may end up serving

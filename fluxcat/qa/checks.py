@@ -13,7 +13,9 @@ from fluxcat.qa import QaSettings
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-RETRIABLE = frozenset({"blank", "text"})  # a new seed can fix these; a wrong colour is flagged as it is
+# A new seed can fix these (fidelity: an edit that lost the product); a wrong colour or a broken channel rule is
+# flagged as it is.
+RETRIABLE = frozenset({"blank", "text", "fidelity"})
 SAMPLE_SIDE = 64  # the blank check reads a 64x64 grid of pixels: nearest-neighbour keeps each pixel's own value
 ReadText = Callable[["Image"], str]  # an OCR reader: all text found in an image
 

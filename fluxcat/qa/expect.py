@@ -7,8 +7,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from fluxcat.quoted import quoted_texts, without_quotes
+
+if TYPE_CHECKING:
+    from fluxcat.channels import ChannelSpec
+    from fluxcat.reference import Placement
 
 _HEX = re.compile(r"#?([0-9a-fA-F]{6})")
 # Lexicon colour words CSS does not define, as hex; every other one is looked up by coloraide (CSS names).
@@ -22,12 +27,22 @@ SETTING_WORDS = frozenset({"background", "backdrop", "wall", "table", "surface",
 
 @dataclass(frozen=True)
 class Expectation:
-    """The checks a row asks for beyond the blank check; `notes` says why a check was left out."""
+    """The checks a row asks for beyond the blank check; `notes` says why a check was left out. An output made from
+    a reference also promises its product (placed at product_box), and one made for a channel that channel's rules."""
 
     text: str | None = None
     colour: str | None = None  # "#rrggbb"
     colour_source: str | None = None  # "color_hex" or the colour word of the prompt
     notes: tuple[str, ...] = ()
+    mode: str | None = None  # reference_mode: background | edit | white
+    product: "Placement | None" = None  # the reference at product_box, in the delivered frame
+    label_text: str | None = None  # edit: the text on the reference's label, to read back
+    channel: "ChannelSpec | None" = None
+
+    @property
+    def slow(self) -> bool:
+        """Checks that take more than a millisecond (OCR, product, channel): judged on the QA threads."""
+        return bool(self.text or self.product is not None or self.channel is not None)
 
 
 def expectation(row: dict) -> Expectation:

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fluxcat.qa import QaSettings
+from fluxcat.qa.channels import channel_checks
 from fluxcat.qa.checks import RETRIABLE, Check, ReadText, blank_check, colour_check, text_check
 from fluxcat.qa.expect import Expectation
+from fluxcat.qa.fidelity import FidelitySettings, edit_similarity, product_delta_e
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -35,23 +37,46 @@ class Verdict:
         return min((check.score for check in self.checks), default=1.0)
 
     def reason(self) -> str:
-        """Why the image fails, in words, for a flagged row."""
-        reasons = {"blank": lambda c: f"image is {c.detail.get('problem')}",
-                   "text": lambda c: f"text reads {c.detail['found']!r}, expected {c.detail['expected']!r}",
-                   "colour": lambda c: f"colour {c.detail['found']} is ΔE {c.detail['delta_e']} from "
-                                       f"{c.detail['expected']} ({c.detail['from']})"}
-        return "; ".join(reasons[c.name](c) for c in self.checks if not c.passed)
+        """Why the image fails, in words, for a flagged row: each failed check, a channel's by the rule it broke."""
+        return "; ".join(_why(check) for check in self.checks if not check.passed)
 
 
-def judge(image: "Image", expects: Expectation, settings: QaSettings, read_text: ReadText) -> Verdict:
-    """Every check the row asks for, on one image."""
-    verdict = Verdict([blank_check(image, settings)])
+def _why(check: Check) -> str:
+    d = check.detail
+    if check.name == "blank":
+        return f"image is {d.get('problem')}"
+    if check.name == "text":
+        return f"text reads {d['found']!r}, expected {d['expected']!r}"
+    if check.name == "colour":
+        return f"colour {d['found']} is ΔE {d['delta_e']} from {d['expected']} ({d['from']})"
+    if check.name == "fidelity" and "mean_delta_e" in d:
+        return (f"product differs from the reference: mean ΔE {d['mean_delta_e']} (bound {d['bound']}), at its edge "
+                f"{d['edge_delta_e']} (bound {d['edge_bound']})")
+    if check.name == "fidelity":
+        return f"product unlike the reference in {', '.join(d['failed'])} (" + ", ".join(
+            f"{part} {d[part]}" for part in ("colour", "structure", "text") if part in d) + ")"
+    rule = check.name.removeprefix("channel:")
+    measured = ", ".join(f"{name} {value}" for name, value in d.items())
+    return f"channel rule {rule} failed: {measured}"
+
+
+def judge(image: "Image", expects: Expectation, settings: QaSettings, read_text: ReadText,
+          fidelity: FidelitySettings = FidelitySettings()) -> Verdict:
+    """Every check the row asks for, on one image (as delivered: at the channel's size, the product composited). A
+    white packshot is composed, not generated: the blank check does not apply to it."""
+    verdict = Verdict([] if expects.mode == "white" else [blank_check(image, settings)])
     if not verdict.passed:
         return verdict
     if expects.text:
         verdict.checks.append(text_check(image, expects.text, settings, read_text))
     if expects.colour:
         verdict.checks.append(colour_check(image, expects.colour, expects.colour_source, settings))
+    product = expects.product
+    if product is not None:
+        verdict.checks.append(edit_similarity(image, product, expects.label_text, read_text, fidelity)
+                              if expects.mode == "edit" else product_delta_e(image, product, fidelity))
+    if expects.channel is not None:  # the product where it was placed; a text-only output's as its border shows
+        verdict.checks += channel_checks(image, expects.channel, product=product.mask if product else None)
     return verdict
 
 

@@ -19,7 +19,7 @@ ROWS = [
     {"id": "blank", "prompt": "  ", "category": "broken"},
     {"id": "toolong", "prompt": "x" * 1001, "category": "broken"},
 ]
-EXPECTED = {"sq": (512, 512), "wide": (656, 304), "two": (512, 512), "dev": (512, 512)}
+EXPECTED = {"sq": (512, 512), "wide": (656, 304), "two": (512, 512), "dev": (304, 304)}  # dev: its 300x300 slot
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_artifacts_summary_progress_and_gallery_per_output(flow_run):
     table = summary["data"] if isinstance(summary["data"], list) else json.loads(summary["data"])
     by_status = {r["value"]: r["images"] for r in table if r["by"] == "status"}
     assert by_status["existing"] == 5 and by_status["duplicate"] == 1 and by_status["rejected"] == 2  # the rerun's
-    assert {r["value"] for r in table if r["by"] == "size"} == {"512x512", "656x304"}
+    assert {r["value"] for r in table if r["by"] == "size"} == {"512x512", "656x304", "304x304"}
     assert progress["type"] == "progress" and float(progress["data"]) == 100.0
     assert gallery["type"] == "markdown" and "fluxcat gallery" in gallery["data"]
     assert f"({_link(output)}/index.html)" in gallery["data"] and "images/" in gallery["data"]

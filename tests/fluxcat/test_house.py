@@ -38,13 +38,14 @@ KNOWN_CIRCLES = {
 LAYERS = [
     ["fluxcat", "fluxcat.errors", "fluxcat.limits", "fluxcat.layout", "fluxcat.schema", "fluxcat.quoted",
      "fluxcat.events", "fluxcat.storage_options", "fluxcat.data", "fluxcat.gpus", "fluxcat.placement",
-     "fluxcat.budget", "fluxcat.lookalikes", "fluxcat.safety"],
-    ["fluxcat.store", "fluxcat.ledger", "fluxcat.lease"],
+     "fluxcat.budget", "fluxcat.lookalikes", "fluxcat.safety", "fluxcat.channels"],
+    ["fluxcat.store", "fluxcat.ledger", "fluxcat.lease", "fluxcat.reference"],
     ["fluxcat.qa", "fluxcat.dedupe"],
     ["fluxcat.backends"],
-    ["fluxcat.settings", "fluxcat.plan", "fluxcat.catalog"],
+    ["fluxcat.settings", "fluxcat.plan", "fluxcat.outputs", "fluxcat.catalog"],
     ["fluxcat.runtime"],
-    ["fluxcat.shards", "fluxcat.generate", "fluxcat.manifest", "fluxcat.report", "fluxcat.refresh", "fluxcat.export"],
+    ["fluxcat.shards", "fluxcat.generate", "fluxcat.delivery", "fluxcat.manifest", "fluxcat.report", "fluxcat.refresh",
+     "fluxcat.export"],
     ["fluxcat.pipeline", "fluxcat.service", "fluxcat.serve"],
 ]
 

@@ -1,7 +1,10 @@
 """Planning rules: adaptive model, resolution, steps/guidance, seeds, validation and content keys."""
 
+import math
+
 import pytest
 
+from fluxcat.limits import MAX_SLOT_PIXELS
 from fluxcat.plan import content_key, plan_row, resolution_for_display, select_model
 
 LONG = " ".join(["word"] * 25)
@@ -55,7 +58,7 @@ def test_size_precedence_explicit_then_named_then_display_then_default():
     assert (plan(prompt="x", width=640, height=480, image_size="square").width, ) == (640,)
     assert (plan(prompt="x", image_size="portrait_16_9").width, plan(prompt="x", image_size="portrait_16_9").height) == (576, 1024)
     row = plan(prompt="x", display_width=400, display_height=300, device_pixel_ratio=2)
-    assert (row.width, row.height) == (1024, 768)
+    assert (row.width, row.height) == (832, 624)  # 4:3 kept
     assert (plan(prompt="x").width, plan(prompt="x").height) == (1024, 1024)
 
 
@@ -67,19 +70,31 @@ def test_sizes_snap_to_sixteen_within_range_and_record_it():
     assert (big.width, big.height) == (2048, 1024)
 
 
-def test_display_size_picks_smallest_covering_standard_resolution():
-    assert resolution_for_display(500, 500) == (512, 512)
-    assert resolution_for_display(600, 400) == (768, 512)
-    assert resolution_for_display(300, 900) == (768, 1024)
-    assert resolution_for_display(3000, 3000) == (1024, 1024)  # nothing covers: the largest
+@pytest.mark.parametrize("display, size", [
+    ((500, 500), (512, 512)), ((600, 400), (624, 416)), ((300, 900), (304, 912)),
+    ((600 * 2, 400 * 2), (1200, 800)),  # display 600x400 at DPR 2: a 3:2 image, not 1024x1024
+    ((1080, 1350), (912, 1136)),  # over the pixel cap: the 4:5 shape kept at about 1 megapixel
+    ((3000, 3000), (1024, 1024)), ((100, 50), (512, 256)),
+])
+def test_a_display_size_keeps_its_aspect_ratio(display, size):
+    assert resolution_for_display(*display) == size
+    width, height = size
+    assert abs(math.log(width / height / (display[0] / display[1]))) < 0.01
+    assert width % 16 == 0 and height % 16 == 0 and width * height <= MAX_SLOT_PIXELS
+    if display[0] * display[1] <= MAX_SLOT_PIXELS:
+        assert width >= display[0] and height >= display[1]
 
 
-def test_a_display_size_no_resolution_covers_is_recorded():
-    row = plan(prompt="x", display_width=5000, display_height=5000)
-    assert (row.width, row.height) == (1024, 1024)
-    assert row.corrections == ["display size 5000x5000 at pixel ratio 1 is larger than every standard resolution "
-                               "-> 1024x1024 (the image will be upscaled for display)"]
-    assert plan(prompt="x", display_width=500, display_height=500).corrections == []
+def test_a_display_size_that_is_not_made_exactly_is_recorded():
+    row = plan(prompt="x", display_width=600, display_height=400, device_pixel_ratio=2)
+    assert (row.width, row.height, row.corrections) == (1200, 800, [])
+    big = plan(prompt="x", display_width=5000, display_height=5000)
+    assert (big.width, big.height) == (1024, 1024)
+    assert big.corrections == ["display size 5000x5000 at pixel ratio 1 -> 1024x1024 (its 1:1 aspect ratio kept, capped "
+                               f"at {MAX_SLOT_PIXELS} pixels: the image will be upscaled for display)"]
+    assert plan(prompt="x", display_width=600, display_height=400).corrections == [
+        "display size 600x400 at pixel ratio 1 -> 624x416 (its 3:2 aspect ratio kept, the smallest size on FLUX's "
+        "16-pixel grid that covers it)"]
 
 
 @pytest.mark.parametrize("row, reason", [

@@ -103,7 +103,7 @@ class HostedBackend(Backend):
 
     def _prices(self, settings: HostedSettings) -> dict[str, Price]:
         prices = dict(PRICES.get(self.name, {}))
-        for model in ("schnell", "dev"):
+        for model in ("schnell", "dev", "fill", "kontext"):
             override = getattr(settings.prices, model)
             if override is not None:
                 prices[model] = Price(float(override), prices.get(model, Price(0.0)).per)

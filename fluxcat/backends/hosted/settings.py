@@ -41,6 +41,8 @@ class PriceOverrides:
 
     schnell: float | None = None
     dev: float | None = None
+    fill: float | None = None
+    kontext: float | None = None
 
 
 # flat option name (as given by --backend-option or a flow) -> (group, field)
@@ -53,7 +55,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "max_attempts": ("retries", "max_attempts"), "backoff_base": ("retries", "backoff_base"),
     "backoff_max": ("retries", "backoff_max"), "max_retry_after": ("retries", "max_retry_after"),
     "circuit_threshold": ("circuit", "threshold"), "circuit_reset": ("circuit", "reset"),
-    "price_schnell": ("prices", "schnell"), "price_dev": ("prices", "dev"),
+    "price_schnell": ("prices", "schnell"), "price_dev": ("prices", "dev"), "price_fill": ("prices", "fill"),
+    "price_kontext": ("prices", "kontext"),
 }
 # Options every provider of a router takes when given without a provider prefix (prices and quotas are per provider).
 SHARED_OPTIONS = frozenset(name for name, (group, _) in OPTIONS.items() if group in ("timeouts", "retries", "circuit")) | {

@@ -5,7 +5,9 @@ A new backend passes it or is not done.
 
 Promises: the same request gives the same key and pixels; a rerun makes nothing, also after a crash before the
 shard's part was written; QA's reseeding is reproducible and the kept image is found again by the next run; for
-billed backends, a run killed with kill -9 mid-job pays for no image twice and its rerun keeps to its budget."""
+billed backends, a run killed with kill -9 mid-job pays for no image twice and its rerun keeps to its budget.
+Backends that make images from product photos pass it again with `ReferenceRows` (Fill and Kontext rows), and keep
+the product's own pixels in what they store."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from tests.conftest import ROOT, write_catalog
 from tests.fluxcat.backends.hosted_helpers import FAST
 from tests.pipeline import run_catalog
 
+REFERENCES = ROOT / "datasets" / "references"
 KILL_RUN = ("import json, sys; from tests.fluxcat.backends.hosted_helpers import run_pipeline; "
             "run_pipeline(sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), shard_size=2, threads=3)")
 
@@ -70,6 +73,11 @@ class BackendContract:
     def qa_row(self) -> dict:
         """A row whose images fail QA in a way a new seed may fix: no image shows the text it asks for."""
         return {"id": "qa", "prompt": "a plain paper bag", "model": "schnell", "text": "ZQXJ WVKP", **self.size}
+
+    def kill_rows(self) -> list[dict]:
+        """Six billed images for the kill -9 test, each its own prompt (the doubles count creates by prompt)."""
+        return [{"id": f"k{i}", "prompt": f"a glass carafe, light {i}", "model": "schnell", **self.size}
+                for i in range(6)]
 
     def run(self, service: Service, catalog: str, output: Path, qa: bool = False, budget: float | None = None,
             shard_size: int = 2) -> Made:
@@ -135,6 +143,43 @@ class BackendContract:
         assert rerun.asked == 0 and rerun.rows[key]["status"] == "existing" and rerun.rows[key]["key"] == row["key"]
 
 
+class ReferenceRows:
+    """The contract with rows made from product photos: `background` rows (FLUX.1 Fill) and an `edit` row (FLUX.1
+    Kontext); QA's row an edit whose product is lost (a new seed may keep it); the kill test's images Fill's. Mix it in
+    before BackendContract or HostedContract."""
+
+    def rows(self) -> list[dict]:
+        return [{"id": "c0", "prompt": "a candle on an oak shelf", "reference_image": str(REFERENCES / "candle-jar.png"),
+                 **self.size},
+                {"id": "c1", "prompt": "a sneaker on a city pavement",
+                 "reference_image": str(REFERENCES / "sneaker-white.png"), **self.size},
+                {"id": "c2", "prompt": "the same mug on a snowy windowsill", "reference_mode": "edit",
+                 "reference_image": str(REFERENCES / "mug-offwhite.jpg"), **self.size}]
+
+    def qa_row(self) -> dict:
+        return {"id": "qa", "prompt": "the same candle jar in autumn colours", "reference_mode": "edit",
+                "reference_image": str(REFERENCES / "candle-jar.png"), **self.size}
+
+    def kill_rows(self) -> list[dict]:
+        return [{"id": f"k{i}", "prompt": f"a candle on a marble counter, light {i}",
+                 "reference_image": str(REFERENCES / "candle-jar.png"), **self.size} for i in range(6)]
+
+    def test_the_backend_was_asked_for_fill_and_kontext_and_the_product_is_kept(self, tmp_path, monkeypatch):
+        from fluxcat.reference import place, read_reference
+
+        with self.service(tmp_path, monkeypatch) as service:
+            made = self.run(service, write_catalog(tmp_path / "c.parquet", self.rows()), tmp_path / "out")
+        assert {(r["model"], r["reference_mode"]) for r in made.rows.values()} == {("fill", "background"),
+                                                                                   ("kontext", "edit")}
+        for row in made.rows.values():
+            assert row["status"] == "generated" and row["backend"] != "packshot", row["reason"]
+            if row["reference_mode"] == "background":  # stored as PNG: the product's pixels exactly
+                placement = place(read_reference(row["reference_image"]), (row["delivered_width"],
+                                  row["delivered_height"]), box=tuple(row["product_box"]))
+                stored = np.asarray(Image.open(row["image_uri"]).convert("RGB"))
+                assert np.array_equal(stored[placement.mask], np.asarray(placement.layer)[..., :3][placement.mask])
+
+
 class HostedContract(BackendContract):
     hosted = True
     size = {"image_size": "square"}
@@ -143,9 +188,7 @@ class HostedContract(BackendContract):
     kill_options = {"concurrency": 3}  # three billed calls in flight when the run is killed
 
     def test_kill_9_mid_job_never_pays_twice_and_the_budget_holds(self, tmp_path, monkeypatch):
-        rows = [{"id": f"k{i}", "prompt": f"a glass carafe, light {i}", "model": "schnell", **self.size}
-                for i in range(6)]
-        catalog = write_catalog(tmp_path / "c.parquet", rows)
+        catalog = write_catalog(tmp_path / "c.parquet", self.kill_rows())
         output = tmp_path / "out"
         with self.service(tmp_path, monkeypatch, slow=True) as service:
             options = {**FAST, **service.options, "max_wait": 30, "timeout": 30, **self.kill_options}

@@ -1,5 +1,7 @@
 """Every backend through the one contract suite (contract.py): local ones directly, hosted ones and the router
-against the loopback doubles that the official clients accept (test_official_clients.py), creates counted there."""
+against the loopback doubles that the official clients accept (test_official_clients.py, and for Fill and Kontext
+test_reference_clients.py), creates counted there. Backends that serve reference modes pass it twice: with text rows
+and with product-photo rows (ReferenceRows)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from collections import Counter
 from fluxcat.backends.fixed import FixedBackend
 from fluxcat.serve import ServeSettings, create_app
 from fluxcat.store import Store
-from tests.fluxcat.backends.contract import BackendContract, HostedContract, Service
+from tests.fluxcat.backends.contract import BackendContract, HostedContract, ReferenceRows, Service
 from tests.fluxcat.backends.hosted_helpers import secret_key
 from tests.fluxcat.backends.protocol_servers import FalServer, HuggingFaceServer, ReplicateServer, SegmindServer
+from tests.fluxcat.backends.reference_doubles import ReferenceFalServer, ReferenceReplicateServer
 from tests.serving import serve_app_in_thread
 
 JOB_SECONDS = 2.0  # a queue job in the kill test stays in flight this long
@@ -29,6 +32,12 @@ class TestTextRender(BackendContract):
 
 class TestTiny(BackendContract):
     """The real diffusers FluxPipeline code path (DiffusersBackend) with tiny random weights."""
+
+    name = "tiny"
+
+
+class TestTinyReference(ReferenceRows, BackendContract):
+    """The real FluxFillPipeline and FluxKontextPipeline code paths (DiffusersBackend) with tiny random weights."""
 
     name = "tiny"
 
@@ -54,6 +63,18 @@ class TestReplicate(HostedContract):
     name = "replicate"
     price = 0.02
     service = double(ReplicateServer, "REPLICATE_API_TOKEN")
+
+
+class TestFalReference(ReferenceRows, HostedContract):
+    name = "fal"
+    price = 0.035 * 0.25  # FLUX.1 Fill at 512x512, billed per megapixel
+    service = double(ReferenceFalServer, "FAL_KEY")
+
+
+class TestReplicateReference(ReferenceRows, HostedContract):
+    name = "replicate"
+    price = 0.04  # flux-fill-dev, per image
+    service = double(ReferenceReplicateServer, "REPLICATE_API_TOKEN")
 
 
 class TestHuggingFace(HostedContract):
@@ -97,6 +118,7 @@ class TestRouter(HostedContract):
     name = "router"
     price = 0.02  # Replicate's: the router reserves its dearest provider's price
     kill_options = {}  # fal ranks first and takes three at once (its default concurrency)
+    servers = (FalServer, ReplicateServer)
 
     @contextlib.contextmanager
     def service(self, tmp_path, monkeypatch, slow=False):
@@ -104,7 +126,13 @@ class TestRouter(HostedContract):
         for env, key in keys.items():
             monkeypatch.setenv(env, key)
         timing = {"job_seconds": JOB_SECONDS} if slow else {}
-        with FalServer(keys["FAL_KEY"], **timing) as fal, ReplicateServer(keys["REPLICATE_API_TOKEN"], **timing) as rep:
+        fal_server, replicate_server = self.servers
+        with fal_server(keys["FAL_KEY"], **timing) as fal, replicate_server(keys["REPLICATE_API_TOKEN"], **timing) as rep:
             options = {"providers": "fal,replicate", "weight_price": 0, "fal_base_url": fal.url,
                        "replicate_base_url": rep.url}
             yield Service(options, lambda: fal.creates + rep.creates)
+
+
+class TestRouterReference(ReferenceRows, TestRouter):
+    price = 0.04  # Replicate's flux-fill-dev: the dearest provider able to make a Fill image
+    servers = (ReferenceFalServer, ReferenceReplicateServer)
