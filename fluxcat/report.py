@@ -33,7 +33,8 @@ def write_index(store: Store, summary: RunSummary, title: str = "fluxcat run") -
         parts.append(f"<p>Showing the first {len(rows)} rows; the manifest lists all {summary.rows}.</p>")
     flagged = summary.qa.get("flagged", 0)
     if flagged:
-        parts.append(f"<p class=\"qa flagged\">QA flagged {flagged} images: they come first below.</p>")
+        images, come = ("image", "it comes") if flagged == 1 else ("images", "they come")
+        parts.append(f"<p class=\"qa flagged\">QA flagged {flagged} {images}: {come} first below.</p>")
     parts.append("<table><tr><th>image</th><th>id</th><th>prompt</th><th>model</th><th>size</th><th>status</th></tr>")
     parts.extend(_row_html(store, row) for row in rows)
     parts.append("</table>")

@@ -33,7 +33,7 @@ def test_run_flags_misspelled_rows_first_in_the_contact_sheet_then_exports(tmp_p
     sheet = (output / "index.html").read_text()
     ids = re.findall(r"<td>(right|fixed|wrong)</td>", sheet)
     assert ids == ["wrong", "right", "fixed"]  # flagged first, then catalog order
-    assert "QA flagged 1 images" in sheet and "text reads" in sheet
+    assert "QA flagged 1 image: it comes first" in sheet and "text reads" in sheet
     for fmt in ("hf", "webdataset"):
         exported = fluxcat("export", str(output), "--format", fmt)
         assert exported.returncode == 0, exported.stderr
