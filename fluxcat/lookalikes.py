@@ -17,7 +17,7 @@ def _prototypes() -> dict[str, str]:
     return {chr(code): prototype for code, prototype in load_prototypes().items()}
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)  # one entry per table: with maxsize=1 the two tables evicted each other on every character
 def _ranges(name: str) -> tuple[list[int], list[int], list]:
     from homoglyph.data import load_ucd
 
