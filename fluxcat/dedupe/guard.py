@@ -1,146 +1,33 @@
-"""The attribute guard: two prompts merge only if every difference is formatting, stop or framing words, synonyms,
-inflection or order; it reduces each prompt to a canonical key of phrases, so equal keys are the whole test."""
+"""The attribute guard: two prompts merge only if every difference is formatting, spelling, inflection, a synonym,
+a compound written apart, framing, or the same relation said another way; each prompt becomes a canonical key of
+phrases (preposition, words in any order, head word), so equal keys are the whole test."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
+from dataclasses import dataclass
 
+from fluxcat.dedupe.lexicon import DESCRIBING, WORDS_FILE, Lexicon, lemma, load_lexicon, spelled
 from fluxcat.dedupe.normalise import normalise_plain
 from fluxcat.quoted import find_quotes, split_quoted
 
-WORDS_FILE = "attributes.json"  # also read by QA (fluxcat/qa, its colour words)
+__all__ = ["WORDS_FILE", "Lexicon", "PromptTokens", "Verdict", "compare", "load_lexicon", "tokenise"]
+
 # Clause breaks: , ; : newlines and sentence full stops (not decimal points).
 _CLAUSE_BREAK = re.compile(r"[,;:\n]|(?<!\d)\.|\.(?!\d)")
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
-_VOWEL = re.compile(r"[aeiouy]")
 _QTY_SHOWN = re.compile(r"^([\d.e+-]+)(.*)$")
+# "a child's raincoat", "the kids' mugs": the owner is what the thing is for. Marked before normalising drops the
+# apostrophe; quotes are cut out first, so a quoted 'DON'T' is never read as one.
+_POSSESSIVE = re.compile(r"(?<=[^\W\d_])['’]s\b|(?<=[^\W\d_]s)['’](?=\s|$)")
+_POSSESSIVE_MARK = " zzpossessivezz "
 _PLURAL = "+pl"  # marks an inflected plural, so "a candle" and "candles" stay apart
-_LIST_KEYS = ("stop_words", "synonyms", "framing_heads", "framing_links", "generic_framing", "collectives",
-              "prepositions", "not_inflected")
-
-
-@dataclass(frozen=True)
-class Lexicon:
-    """The guard's word lists (fluxcat/data/attributes.json, plus a catalog's own file), lemmatised on load."""
-
-    stop_words: frozenset[str]
-    phrases: dict[tuple[str, ...], str]  # synonym or preposition phrase (lemmas) -> canonical token
-    longest_phrase: int
-    prepositions: frozenset[str]
-    framing_heads: frozenset[str]
-    framing_links: frozenset[str]
-    generic_framing: frozenset[str]
-    collectives: frozenset[str]
-    numbers: dict[str, str]
-    units: dict[str, tuple[str, float]]
-    irregular: dict[str, str]
-    not_inflected: frozenset[str]
-    categories: dict[str, str]  # attribute lemma -> category, only used to name why a merge was refused
-    phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
-    clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
-
-
-@lru_cache(maxsize=8)
-def load_lexicon(path: str | None = None) -> Lexicon:
-    """The bundled word lists, extended by the file at `path` (same layout; its lists are added to the bundled ones)."""
-    data = json.loads(resources.files("fluxcat.data").joinpath(WORDS_FILE).read_text())
-    if path:
-        data = _extend(data, json.loads(Path(path).read_text()), path)
-    return _build(data, path or WORDS_FILE)
-
-
-def _extend(base: dict, extra: dict, path: str) -> dict:
-    unknown = sorted(set(extra) - set(base))
-    if unknown:
-        raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; a dedupe word file has {', '.join(sorted(base))}")
-    merged = dict(base)
-    for key, value in extra.items():
-        if key in _LIST_KEYS:
-            merged[key] = base[key] + value
-        elif key == "attributes":
-            merged[key] = {c: base[key].get(c, []) + value.get(c, []) for c in {*base[key], *value}}
-        elif isinstance(value, dict):
-            merged[key] = {**base[key], **value}
-    return merged
-
-
-def _build(data: dict, source: str) -> Lexicon:
-    irregular = data["lemmas"]
-    not_inflected = frozenset(data["not_inflected"])
-
-    def lemmas(phrase: str) -> tuple[str, ...]:
-        return tuple(_lemma(w, irregular, not_inflected)[0] for w in normalise_plain(phrase).split())
-
-    categories: dict[str, str] = {}
-    for category, words in data["attributes"].items():
-        for word in words:
-            categories.setdefault("_".join(lemmas(word)), category)  # a word in two categories is named by the first
-    stop_words = frozenset(lemmas(w)[0] for w in data["stop_words"])
-    clash = sorted(stop_words & categories.keys())
-    if clash:
-        raise ValueError(f"{source}: attribute words cannot be stop words: {', '.join(clash)}")
-    phrases: dict[tuple[str, ...], str] = {}
-    for group in data["synonyms"]:
-        _check_synonym_group(group, [lemmas(p) for p in group], categories, source)
-        canonical = "_".join(lemmas(group[0]))
-        phrases.update({lemmas(p): canonical for p in group})
-    prepositions = set()
-    for phrase in data["prepositions"]:
-        token = phrases.setdefault(lemmas(phrase), "_".join(lemmas(phrase)))
-        prepositions.add(token)
-    one = lambda words: frozenset(phrases.get(lemmas(w), "_".join(lemmas(w))) for w in words)
-    return Lexicon(stop_words, phrases, max(map(len, phrases), default=1), frozenset(prepositions),
-                   one(data["framing_heads"]), one(data["framing_links"]), one(data["generic_framing"]),
-                   one(data["collectives"]), {w: str(n) for w, n in data["numbers"].items()},
-                   {u: (base, float(f)) for u, (base, f) in data["units"].items()}, irregular, not_inflected,
-                   categories, frozenset(p[0] for p in phrases if len(p) > 1))
-
-
-def _check_synonym_group(group: list[str], lemmatised: list[tuple], categories: dict, source: str) -> None:
-    seen: dict[str, tuple] = {}
-    for phrase, tokens in zip(group, lemmatised):
-        category = categories.get(tokens[0]) if len(tokens) == 1 else None
-        if category and category in seen and seen[category][1] != tokens:
-            raise ValueError(f"{source}: synonym group {group} joins two {category} words "
-                             f"({seen[category][0]!r}, {phrase!r}); variants must stay apart")
-        if category:
-            seen[category] = (phrase, tokens)
-
-
-def _lemma(word: str, irregular: dict, not_inflected: frozenset) -> tuple[str, bool]:
-    """(lemma, is an inflected plural): rules for English suffixes, then a final 'e' dropped so pile/piled/piling meet."""
-    if word in irregular:
-        return irregular[word].rstrip("e") if len(irregular[word]) > 3 else irregular[word], word != irregular[word]
-    if word in not_inflected or len(word) <= 3 or not word.isalpha():
-        return word, False
-    stem, plural = word, False
-    if word.endswith("ies") and len(word) > 4:
-        stem, plural = word[:-3] + "y", True
-    elif word.endswith(("sses", "shes", "ches", "xes", "zes")):
-        stem, plural = word[:-2], True
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        stem, plural = word[:-1], True
-    elif word.endswith("ied") and len(word) > 4:
-        stem = word[:-3] + "y"
-    elif word.endswith("ed") and len(word) >= 5:
-        stem = _undouble(word[:-2])
-    elif word.endswith("ing") and len(word) >= 6 and _VOWEL.search(word[:-3]):
-        stem = _undouble(word[:-3])
-    if not _VOWEL.search(stem):
-        return word, False
-    return (stem[:-1] if stem.endswith("e") and len(stem) > 3 else stem), plural
-
-
-def _undouble(stem: str) -> str:
-    if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] in "bdgmnprt":
-        return stem[:-1]
-    return stem
+_SYNSET = re.compile(r"^.+\.n\.\d\d$")  # a WordNet synset's name ("sofa.n.01"), the token of a shared first sense
+_FOR = "for"
+# Rules a reason may name (see _acceptance): how a word was matched to the other prompt's.
+SPELLING, LEMMA, SYNONYM, WORDNET, COMPOUND, DERIVED = ("spelling", "inflection", "synonym list", "WordNet synonym",
+                                                        "compound", "derived adjective")
 
 
 @dataclass(frozen=True)
@@ -151,6 +38,8 @@ class PromptTokens:
     words: tuple[str, ...]  # canonical content words and prepositions in prompt order (for reasons, near misses)
     surface: tuple[str, ...]  # the normalised words that are not stop words (for reasons)
     shown: dict  # canonical token -> a word the prompt used for it
+    how: dict  # canonical token -> (words the prompt used, the rule that made them this token)
+    rewrites: frozenset = frozenset()  # relations said another way ("X with Y" -> "Y on X"), for reasons
 
     @property
     def bag(self) -> tuple[str, ...]:
@@ -158,37 +47,39 @@ class PromptTokens:
 
 
 def tokenise(prompt: str, lexicon: Lexicon | None = None) -> PromptTokens:
-    """Clauses -> canonical tokens (numbers with units, lemmas, synonyms) -> phrases -> the key."""
+    """Clauses -> canonical tokens (numbers with units, lemmas, synonyms) -> phrases -> relations -> the key."""
     lexicon = lexicon or load_lexicon()
-    clauses, shown, surface = [], {}, []
+    clauses, shown, how, surface = [], {}, {}, []
     for clause in _clauses(prompt):
-        words, canonical, clause_shown = _clause(clause, lexicon)
+        words, canonical, clause_how = _clause(clause, lexicon)
         surface += words
         clauses.append(canonical)
-        for token, text in clause_shown:
+        for token, text, rule in clause_how:
             shown.setdefault(token, text)
-    phrases = _phrases(_join_lone_words(clauses, lexicon), lexicon)
+            how.setdefault(token, (text, rule))
+    rewrites: set[str] = set()
+    phrases = _phrases(_join_lone_words(clauses, lexicon), lexicon, rewrites)
     if any(token in lexicon.collectives for _, words, head in phrases for token in (*words, head)):
         phrases = [(prep, tuple(w for w in words if w != _PLURAL), head) for prep, words, head in phrases]
     key = tuple(sorted((prep, tuple(sorted(words)), head) for prep, words, head in phrases))
-    content = tuple(t for clause in clauses for kind, t in clause if kind in ("word", "prep"))
-    return PromptTokens(key, content, tuple(surface), shown)
+    content = tuple(t for clause in clauses for kind, t in clause if kind in ("word", "prep", "covered"))
+    return PromptTokens(key, content, tuple(surface), shown, how, frozenset(rewrites))
 
 
 CLAUSE_CACHE_SIZE = 20_000  # templated catalogs repeat most clauses ("on a white background"): each is read once
 
 
-def _clause(text: str, lexicon: Lexicon) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
-    """(surface words that are not stop words, canonical (kind, token) pairs, (token, words) shown in reasons)."""
+def _clause(text: str, lexicon: Lexicon) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """(surface words that are not stop words, canonical (kind, token) pairs, (token, words, rule) for reasons)."""
     cached = lexicon.clause_cache.get(text)
     if cached is None:
         if len(lexicon.clause_cache) >= CLAUSE_CACHE_SIZE:
             lexicon.clause_cache.clear()
         words = _raw_tokens(text)
-        shown: dict = {}
-        canonical = _canonical(_quantities(words, lexicon), lexicon, shown)
-        cached = lexicon.clause_cache[text] = ([w for w in words if w not in lexicon.stop_words], canonical,
-                                               list(shown.items()))
+        how: dict = {}
+        canonical = _canonical(_quantities(words, lexicon), lexicon, how)
+        surface = [w for w in words if w not in lexicon.stop_words and w != _POSSESSIVE_MARK.strip()]
+        cached = lexicon.clause_cache[text] = (surface, canonical, [(t, w, r) for t, (w, r) in how.items()])
     return cached
 
 
@@ -208,7 +99,7 @@ def _raw_tokens(clause: str) -> list[str]:
     out: list[str] = []
     for piece, quote in split_quoted(clause):
         # what the image spells out: verbatim, case kept
-        out += ["quote:" + quote.text] if quote else normalise_plain(piece).split()
+        out += ["quote:" + quote.text] if quote else normalise_plain(_POSSESSIVE.sub(_POSSESSIVE_MARK, piece)).split()
     return out
 
 
@@ -226,37 +117,75 @@ def _quantities(words: list[str], lexicon: Lexicon) -> list[str]:
     return out
 
 
-def _canonical(words: list[str], lexicon: Lexicon, shown: dict) -> list[tuple[str, str]]:
-    """(kind, token) pairs: kind is word, prep, link ("of", "showing"), and or plural; stop words are gone."""
-    lemmas = [(w, False) if w.startswith(("quote:", "qty:")) else _lemma(w, lexicon.irregular, lexicon.not_inflected)
-              for w in words]
+def _lemmas(words: list[str], lexicon: Lexicon) -> list[tuple[str, bool, str]]:
+    """(lemma, inflected plural, rule) per word: British spellings become American, then the lemma."""
+    out = []
+    for word in words:
+        if word.startswith(("quote:", "qty:")) or word == _POSSESSIVE_MARK.strip():
+            out.append((word, False, ""))
+            continue
+        american = spelled(word)
+        base, plural = lemma(american, lexicon.irregular, lexicon.not_inflected)
+        out.append((base, plural, SPELLING if american != word else LEMMA if base != word else ""))
+    return out
+
+
+def _canonical(words: list[str], lexicon: Lexicon, how: dict) -> list[tuple[str, str]]:
+    """(kind, token) pairs: kind is word, prep, link ("of", "showing"), and, plural, poss (a possessive) or covered
+    (what a derived adjective says a thing is covered in); stop words are gone."""
+    lemmas = _lemmas(words, lexicon)
     out, i = [], 0
     while i < len(words):
-        canonical, length = None, 1
-        if lemmas[i][0] in lexicon.phrase_starts:
-            for length in range(min(lexicon.longest_phrase, len(words) - i), 0, -1):
-                canonical = lexicon.phrases.get(tuple(lemma for lemma, _ in lemmas[i:i + length]))
-                if canonical is not None:
-                    break
-            length = max(length, 1)
-        else:
-            canonical = lexicon.phrases.get((lemmas[i][0],))
-        phrase = (lemmas[i][0],)
-        token = canonical or phrase[0]
-        plural = canonical is None and lemmas[i][1]
-        shown.setdefault(token, " ".join(words[i:i + length]))
+        token, length, rule = _match(lemmas, i, lexicon)
+        plural = length == 1 and lemmas[i][1]
+        text = " ".join(words[i:i + length])
         i += length
+        if token == _POSSESSIVE_MARK.strip():
+            out.append(("poss", token))
+            continue
+        if token == "shape" and out and out[-1][0] == "word" and i < len(words):
+            continue  # "heart-shaped pendant" is a "heart pendant"
+        how.setdefault(token, (text, rule))
         if token == "and":
             out.append(("and", token))
         elif token in lexicon.framing_links:
             out.append(("link", token))
         elif token in lexicon.prepositions:
             out.append(("prep", token))
-        elif token != "s" and token not in lexicon.stop_words:  # "s": the rest of a possessive ("men's")
+        elif token in lexicon.covered:
+            noun = lexicon.covered[token]
+            how.setdefault(noun, (text, DERIVED))
+            out.append(("covered", noun))
+        elif token != "s" and token not in lexicon.stop_words:  # "s": a possessive the pattern did not see
             out.append(("word", token))
             if plural:
                 out.append(("plural", _PLURAL))
     return out
+
+
+def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tuple[str, int, str]:
+    """(canonical token, words it spans, rule) at position i: a listed phrase (synonyms, short forms, prepositions),
+    a WordNet phrase, a compound written apart, else one word; then WordNet's shared first sense, if any."""
+    word, _, rule = lemmas[i]
+    if word in lexicon.phrase_starts:
+        for length in range(min(lexicon.longest_phrase, len(lemmas) - i), 1, -1):
+            phrase = tuple(lemma for lemma, _, _ in lemmas[i:i + length])
+            if phrase in lexicon.phrases:
+                return _folded(lexicon.phrases[phrase], length, SYNONYM, lexicon)
+            if phrase in lexicon.wordnet:
+                return lexicon.wordnet[phrase], length, WORDNET
+    if i + 1 < len(lemmas) and (word, lemmas[i + 1][0]) in lexicon.compounds:
+        return _folded(lexicon.compounds[(word, lemmas[i + 1][0])], 2, COMPOUND, lexicon)
+    listed = lexicon.phrases.get((word,), word)
+    return _folded(listed, 1, SYNONYM if listed != word else rule, lexicon)
+
+
+def _folded(token: str, length: int, rule: str, lexicon: Lexicon) -> tuple[str, int, str]:
+    """The token's WordNet synset where other words share its first sense (never a preposition or stop word)."""
+    if token in lexicon.prepositions or token in lexicon.stop_words or token in lexicon.framing_links:
+        return token, length, rule
+    synset = lexicon.wordnet.get(tuple(token.split("_")))
+    return (synset, length, WORDNET) if synset else (token, length, rule)
 
 
 def _join_lone_words(clauses: list[list], lexicon: Lexicon) -> list[list]:
@@ -269,23 +198,68 @@ def _join_lone_words(clauses: list[list], lexicon: Lexicon) -> list[list]:
     return clauses
 
 
-def _phrases(clauses: list[list], lexicon: Lexicon) -> list[tuple[str, tuple, str]]:
-    """(preposition, modifier words, last word) per phrase; a leading "close-up shot of" is a phrase of its own."""
+def _phrases(clauses: list[list], lexicon: Lexicon, rewrites: set) -> list[tuple[str, tuple, str]]:
+    """(preposition, modifier words, last word) per phrase; a leading "close-up shot of" is a phrase of its own; a
+    later clause of describing words alone ("..., black") describes the prompt's first thing."""
     phrases: list[tuple[str, tuple, str]] = []
+    subject = None  # where the first clause's first thing ended up (a relation may have turned it around)
     for clause in clauses:
         clause = _detach_framing(clause, lexicon, phrases)
         if len(clause) == 1 and clause[0][1] in lexicon.collectives and phrases and not phrases[-1][0]:
             prep, words, head = phrases[-1]  # "leather boots, a pair" is "a pair of leather boots"
             phrases[-1] = (prep, words + (head,), clause[0][1])
             continue
+        if subject is not None and _describing(clause, lexicon):
+            prep, words, head = phrases[subject]  # "Wireless headphones, black"
+            phrases[subject] = (prep, words + tuple(t for _, t in clause), head)
+            rewrites.add("a describing word after a comma")
+            continue
+        start = len(phrases)
         prep, words = "", []
         for kind, token in clause + [("prep", "")]:
             if kind == "prep":
                 _add_phrase(phrases, prep, words, lexicon)
                 prep, words = token, []
+            elif kind == "poss":
+                _add_phrase(phrases, _FOR, words, lexicon)  # "a child's raincoat": a raincoat for a child
+                rewrites.add("possessive as 'for'")
+                words = []
             else:
                 words.append((kind, token))
+        phrases[start:], turned = _relations(phrases[start:], lexicon, rewrites)
+        if subject is None and len(phrases) > start:
+            subject = start + turned
     return phrases
+
+
+def _describing(clause: list, lexicon: Lexicon) -> bool:
+    return bool(clause) and all(k == "word" and lexicon.categories.get(t) in DESCRIBING for k, t in clause)
+
+
+def _relations(phrases: list, lexicon: Lexicon, rewrites: set) -> tuple[list, int]:
+    """One clause's phrases with relations in one direction, whatever the wording: "a board with sliced tomatoes"
+    is "sliced tomatoes on a board" ("in" for a container: "a bowl with fruit" is "fruit in a bowl"); "a dress in
+    red" and "a vase made of glass" are a "red dress" and a "glass vase"; "with a brass finish" describes.
+    Also returns where the clause's first thing now is (1 once "X with Y" became "Y on X")."""
+    out: list = []
+    turned = 0
+    for prep, words, head in phrases:
+        described = {head, *words} - {_PLURAL}
+        if out and prep in ("in", lexicon.made_of, "with") and described and \
+                all(lexicon.categories.get(w) in DESCRIBING or w in lexicon.attribute_nouns for w in described) and \
+                (prep != "with" or head in lexicon.attribute_nouns):
+            last_prep, last_words, last_head = out[-1]
+            out[-1] = (last_prep, last_words + tuple(w for w in (*words, head) if w != _PLURAL), last_head)
+            rewrites.add(f"'{'made of' if prep == lexicon.made_of else prep} ...' as a describing word")
+        elif prep == "with" and len(out) == 1 and out[0][0] == "":
+            subject = out[0]
+            out[0] = ("", words, head)
+            out.append(("in" if subject[2] in lexicon.containers else "on", subject[1], subject[2]))
+            rewrites.add("'X with Y' as 'Y on X'")
+            turned = 1
+        else:
+            out.append((prep, words, head))
+    return out, turned
 
 
 def _detach_framing(clause: list, lexicon: Lexicon, phrases: list) -> list:
@@ -311,7 +285,11 @@ def _framing_end(clause: list, lexicon: Lexicon) -> int | None:
 
 
 def _add_phrase(phrases: list, prep: str, words: list, lexicon: Lexicon) -> None:
-    """Coordinated noun phrases ("a mug and a spoon") become phrases of their own; coordinated adjectives do not."""
+    """Coordinated noun phrases ("a mug and a spoon") become phrases of their own; coordinated adjectives do not.
+    What a derived adjective says a thing is covered in ("muddy") is a phrase of its own too."""
+    for noun in [t for k, t in words if k == "covered"]:
+        phrases.append((lexicon.covered_in, (), noun))
+    words = [(k, t) for k, t in words if k != "covered"]
     parts, part = [], []
     for kind, token in words:
         if kind == "and":
@@ -365,13 +343,26 @@ def compare(a: PromptTokens, b: PromptTokens, lexicon: Lexicon | None = None) ->
 
 
 def _acceptance(a: PromptTokens, b: PromptTokens) -> str:
+    """Which rule matched each word one prompt has and the other has not, and which relation was turned."""
     if a.surface == b.surface:
         return "differs only in stop words or formatting"
-    if sorted(a.surface) == sorted(b.surface):
-        return "same words in another order"
-    only_a = sorted(set(a.surface) - set(b.surface))
-    only_b = sorted(set(b.surface) - set(a.surface))
-    return f"same picture: {' '.join(only_a) or '-'} ~ {' '.join(only_b) or '-'} (synonyms, inflection, framing or order)"
+    notes = []
+    for token in sorted(set(a.how) | set(b.how)):
+        said_a, rule_a = a.how.get(token, ("", ""))
+        said_b, rule_b = b.how.get(token, ("", ""))
+        if said_a and said_b and said_a != said_b:
+            notes.append(f"{said_a} = {said_b} ({_rule(token, rule_a, rule_b)})")
+    notes += sorted(a.rewrites ^ b.rewrites)
+    if not notes:
+        return "same words in another order" if sorted(a.surface) == sorted(b.surface) else \
+            "same picture: framing or stop words differ"
+    return "same picture: " + "; ".join(notes)
+
+
+def _rule(token: str, rule_a: str, rule_b: str) -> str:
+    rules = sorted({rule_a, rule_b} - {""}) or [LEMMA]
+    named = ", ".join(rules)
+    return f"{named}: {token}" if WORDNET in rules else named
 
 
 def _refusal(a: PromptTokens, b: PromptTokens, lexicon: Lexicon) -> str:
@@ -390,7 +381,7 @@ def _category(word: str, lexicon: Lexicon) -> str | None:
         return "quoted text"
     if word.startswith("qty:"):
         return "quantity with unit"
-    if any(ch.isdigit() for ch in word):
+    if any(ch.isdigit() for ch in word) and not _SYNSET.match(word):
         return "numbers"
     return lexicon.categories.get(word)
 
@@ -398,4 +389,4 @@ def _category(word: str, lexicon: Lexicon) -> str | None:
 def _show(word: str) -> str:
     if word.startswith("qty:"):
         return _QTY_SHOWN.sub(r"\1 \2", word[4:])
-    return f'"{word[6:]}"' if word.startswith("quote:") else word.replace(" s", "'s")
+    return f'"{word[6:]}"' if word.startswith("quote:") else word

