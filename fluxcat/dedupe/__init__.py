@@ -12,11 +12,12 @@ from fluxcat.dedupe.normalise import SPELLINGS, normalise_plain, normalise_promp
 DEDUPE_MODES = ("off", "exact", "semantic")
 DEFAULT_THRESHOLD = 0.75  # measured: benchmarks/dedupe.py quality (the guard decides; this only nominates)
 AUDIT_PAIRS = 20  # closest pairs kept apart that semantic dedupe reports
+DEFAULT_BATCH_SIZE = 64
+EMBEDDING_BACKENDS = ("torch", "onnx", "onnx-int8")
+# Arguments for code, not settings: a ready Embedder (tests, benchmarks share one) and the pair search's switch-over.
+PROGRAMMATIC_OPTIONS = ("embedder", "exact_limit")
 
-# Options semantic dedupe takes (see fluxcat.dedupe.semantic.semantic_duplicates); anything else is a configuration error.
-SEMANTIC_OPTIONS = ("threshold", "model", "backend", "batch_size", "lexicon", "exact_limit", "embedder", "audit")
-
-__all__ = ["DEDUPE_MODES", "DEFAULT_THRESHOLD", "SEMANTIC_OPTIONS", "SPELLINGS", "DedupeEntry", "DedupeResult",
+__all__ = ["DEDUPE_MODES", "DEFAULT_THRESHOLD", "EMBEDDING_BACKENDS", "SPELLINGS", "DedupeEntry", "DedupeResult",
            "EXACT_REASON", "ExactDeduper", "Match", "check_dedupe_options", "dedupe", "exact_duplicates", "exact_key",
            "find_duplicates", "normalise_plain", "normalise_prompt"]
 
@@ -46,25 +47,27 @@ def dedupe(entries: Iterable[DedupeEntry], mode: str = "exact", store=None, **op
         return DedupeResult(matches)
     from fluxcat.dedupe.semantic import semantic_duplicates  # heavy: numpy, then sentence-transformers
 
-    options = {"audit": AUDIT_PAIRS, **{k: v for k, v in options.items() if v is not None}}
-    similar = semantic_duplicates([e for e in entries if e.row_number not in matches], store=store, **options)
+    similar = semantic_duplicates([e for e in entries if e.row_number not in matches], store=store,
+                                  **_semantic_options(options))
     return DedupeResult(_merge_groups(matches, similar.matches), similar.kept_apart)
 
 
 def check_dedupe_options(mode: str, options: dict) -> None:
-    """Fail on a bad mode, option name or threshold before any work is done."""
-    if mode not in DEDUPE_MODES:
-        raise ValueError(f"unknown dedupe mode {mode!r}: choose one of {', '.join(DEDUPE_MODES)}")
-    unknown = sorted(set(options) - set(SEMANTIC_OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown dedupe option(s) {', '.join(unknown)}: choose from {', '.join(SEMANTIC_OPTIONS)}")
-    threshold = options.get("threshold")
-    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < threshold <= 1.0):
-        raise ValueError(f"dedupe threshold is a cosine similarity in (0, 1], e.g. {DEFAULT_THRESHOLD}; got {threshold!r}")
-    if options.get("lexicon"):
-        from fluxcat.dedupe.guard import load_lexicon
+    """Fail on a bad mode, option name or value before any work is done: the settings schema's Dedupe group checks
+    every option (fluxcat/settings.py), so the flow, the CLI, the form and this call share one set of rules."""
+    _semantic_options({"mode": mode, **options})
 
-        load_lexicon(str(options["lexicon"]))  # a bad word file fails here, before any work
+
+def _semantic_options(options: dict) -> dict:
+    """The checked options with their defaults, as semantic_duplicates takes them."""
+    from fluxcat.settings import Dedupe  # the one schema; imported here, since fluxcat.settings imports this package
+
+    options = dict(options)
+    mode = options.pop("mode", "semantic")
+    extra = {k: options.pop(k) for k in PROGRAMMATIC_OPTIONS if k in options}
+    if "exact_limit" in extra and not (isinstance(extra["exact_limit"], int) and extra["exact_limit"] >= 0):
+        raise ValueError(f"exact_limit is a row count >= 0, got {extra['exact_limit']!r}")
+    return {**Dedupe.from_options(mode, options).dedupe_options, **extra}
 
 
 def _merge_groups(exact: dict[int, Match], similar: dict[int, Match]) -> dict[int, Match]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable
 
-from fluxcat.dedupe import DEFAULT_THRESHOLD, DedupeResult
+from fluxcat.dedupe import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, DedupeResult
 from fluxcat.dedupe.audit import AUDIT_SCAN_ROWS, near_misses
 from fluxcat.dedupe.encoders import Embedder
 from fluxcat.dedupe.exact import DedupeEntry, Match
@@ -15,15 +15,14 @@ from fluxcat.dedupe.search import EXACT_LIMIT, UnionFind, iter_similar_pairs
 
 
 def semantic_duplicates(entries: Iterable[DedupeEntry], store=None, threshold: float = DEFAULT_THRESHOLD,
-                        model: str | None = None, backend: str = "torch", batch_size: int = 64,
+                        model: str | None = None, backend: str = "torch", batch_size: int = DEFAULT_BATCH_SIZE,
                         lexicon: str | None = None, exact_limit: int = EXACT_LIMIT, embedder: Embedder | None = None,
                         audit: int = 0) -> DedupeResult:
     """Rows with the same generation parameters and the same guard key (same picture, other words) whose prompts
     embed within `threshold` cosine of each other; each maps to the first row of its group in catalog order.
     Only rows sharing a key are embedded: the guard would refuse every other pair, so none is ever formed.
-    `audit` > 0 also returns that many of the closest pairs kept apart, each with the guard's reason."""
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"dedupe threshold must be in (0, 1], got {threshold}")
+    `audit` > 0 also returns that many of the closest pairs kept apart, each with the guard's reason. Options are
+    checked by `fluxcat.dedupe.dedupe` (the settings schema), not here."""
     entries = sorted(entries, key=lambda e: e.row_number)
     words = load_lexicon(lexicon)
     embedder = embedder or Embedder(model, backend, batch_size)
