@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/dedupe.py embed --prompts 2000
     .venv/bin/python benchmarks/dedupe.py search --sizes 100000 1000000 --baseline main --rounds 2
     .venv/bin/python benchmarks/dedupe.py agreement          # ONNX / int8 backends vs fp32 on the labelled pairs
-    .venv/bin/python benchmarks/dedupe.py quality --baseline main   # labelled rewordings / variants merged, vs main
+    .venv/bin/python benchmarks/dedupe.py quality --sets own tuning   # rewordings / variants merged, per domain and category
+    .venv/bin/python benchmarks/dedupe.py quality --sets heldout      # the held-out domains: report only, never tune
+    .venv/bin/python benchmarks/dedupe.py lemmas                      # lemmatisers compared on tests/fluxcat/dedupe/lemmas.tsv
 """
 
 from __future__ import annotations
@@ -233,52 +235,81 @@ def _similarity(vectors, texts: list[str], a: str, b: str) -> float:
 
 
 def bench_quality(args) -> dict:
-    """On the labelled pairs: the share of rewordings merged and of variants merged, through find_duplicates at the
-    default settings, for the tuning three quarters and the held-out quarter; plus the seed's rule (cosine >= 0.95,
-    no guard) and a threshold sweep, from the same embeddings."""
+    """Rewordings merged and variants merged through fluxcat's semantic dedupe at its defaults, per labelled set
+    (own, tuning, heldout: tests/fluxcat/dedupe/pairs.py), per domain and per category, as markdown tables; plus
+    the guard alone, a threshold sweep (guard on) and, with --baseline REF, the code at REF on the same pairs."""
     import numpy as np
 
     from fluxcat.dedupe import DEFAULT_THRESHOLD, normalise_prompt
     from fluxcat.dedupe.encoders import Embedder
     from fluxcat.dedupe.guard import compare, load_lexicon, tokenise
-    from tests.fluxcat.dedupe.pairs import load
+    from tests.fluxcat.dedupe.pairs import labelled, merged
 
     embedder, lexicon = Embedder(), load_lexicon()
-    results: dict = {"default_threshold": DEFAULT_THRESHOLD, **_merged_counts()}
+    results: dict = {"default_threshold": DEFAULT_THRESHOLD, "sets": {}}
+    for name in args.sets:
+        pairs = labelled(name)
+        decisions = merged(pairs, embedder=embedder)
+        vectors = embedder.embed([normalise_prompt(p) for pair in pairs for p in (pair.a, pair.b)])
+        cosine = np.sum(vectors[0::2] * vectors[1::2], axis=1)
+        guard = [compare(tokenise(p.a, lexicon), tokenise(p.b, lexicon), lexicon).same for p in pairs]
+        tables = {by: _table(pairs, decisions, by) for by in ("domain", "category")}
+        summary = _table(pairs, decisions, "set")["rows"][0]
+        results["sets"][name] = {
+            "pairs": len(pairs), **summary,
+            "guard_alone": _counts(pairs, guard),
+            "sweep_merged_with_guard": {str(t): _counts(pairs, [g and c >= t for g, c in zip(guard, cosine)])
+                                        for t in args.thresholds},
+            "by_domain": tables["domain"]["rows"], "by_category": tables["category"]["rows"]}
+        if name != "heldout" or args.show_heldout_pairs:  # held-out pairs are scored, never printed while tuning
+            results["sets"][name]["not_as_labelled"] = [
+                f"{p.domain}/{p.category}/{p.label}: {p.a} | {p.b} | "
+                f"{compare(tokenise(p.a, lexicon), tokenise(p.b, lexicon), lexicon).reason} | cos {c:.3f}"
+                for p, m, c in zip(pairs, decisions, cosine) if m != (p.label == "same")]
+        print(f"\n### {name}: {summary['rewordings merged']} rewordings merged, {summary['variants merged']} "
+              f"variants merged\n\n{tables['domain']['markdown']}\n\n{tables['category']['markdown']}", flush=True)
     if args.baseline:
         tree = _checkout(args.baseline)
-        command = [sys.executable, __file__, "quality-one"]
+        command = [sys.executable, __file__, "quality-one", *args.sets]
         run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=tree,
                              env=dict(os.environ, PYTHONPATH=tree, FLUXCAT_TREE=tree))
         results[f"baseline_{args.baseline}_at_its_defaults"] = json.loads(run.stdout.strip().splitlines()[-1])
-    sweep = {}
-    for name in ("rewordings", "variants"):
-        pairs = load(name)
-        vectors = embedder.embed([normalise_prompt(p) for _, a, b in pairs for p in (a, b)])
-        cosine = np.sum(vectors[0::2] * vectors[1::2], axis=1)
-        guard = np.array([compare(tokenise(a, lexicon), tokenise(b, lexicon), lexicon).same for _, a, b in pairs])
-        results[f"{name}_cosine_min_median_max"] = [round(float(f(cosine)), 3) for f in (np.min, np.median, np.max)]
-        results[f"seed_rule_cosine_0.95_{name}_merged"] = f"{int((cosine >= 0.95).sum())}/{len(pairs)}"
-        for threshold in args.thresholds:
-            sweep.setdefault(str(threshold), {})[name] = int(((cosine >= threshold) & guard).sum())
-    results["sweep_merged_with_guard"] = sweep
     return results
 
 
-def _merged_counts() -> dict:
-    """find_duplicates at its default settings on each labelled pair (works on this tree and on older checkouts)."""
-    from fluxcat.dedupe import DedupeEntry, find_duplicates
-    from tests.fluxcat.dedupe.pairs import load
+def _counts(pairs, decisions) -> dict:
+    same = [m for p, m in zip(pairs, decisions) if p.label == "same"]
+    different = [m for p, m in zip(pairs, decisions) if p.label == "different"]
+    return {"rewordings merged": _share(sum(same), len(same)), "variants merged": _share(sum(different), len(different))}
 
-    results: dict = {}
-    for split in ("all", "tune", "holdout"):
-        for name in ("rewordings", "variants"):
-            pairs = load(name, split)
-            merged = [bool(find_duplicates([DedupeEntry(0, a, "p"), DedupeEntry(1, b, "p")], "semantic"))
-                      for _, a, b in pairs]
-            results[f"{split}_{name}_merged"] = f"{sum(merged)}/{len(pairs)} ({100 * sum(merged) / len(pairs):.1f}%)"
-            if split == "all" and name == "rewordings":
-                results["rewordings_not_merged"] = [f"{c}: {a} | {b}" for (c, a, b), m in zip(pairs, merged) if not m]
+
+def _share(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({100 * part / whole:.0f}%)" if whole else "-"
+
+
+def _table(pairs, decisions, by: str) -> dict:
+    """Rows of (group, rewordings merged, variants merged), and the same as a markdown table."""
+    groups: dict[str, list] = {}
+    for pair, decision in zip(pairs, decisions):
+        groups.setdefault(getattr(pair, by), []).append((pair, decision))
+    rows = [{by: group, **_counts([p for p, _ in items], [d for _, d in items])} for group, items in sorted(groups.items())]
+    lines = [f"| {by} | rewordings merged | variants merged |", "|---|---:|---:|"]
+    lines += [f"| {row[by]} | {row['rewordings merged']} | {row['variants merged']} |" for row in rows]
+    return {"rows": rows, "markdown": "\n".join(lines)}
+
+
+def _merged_counts(sets: list[str]) -> dict:
+    """Per set, rewordings and variants merged by find_duplicates at its defaults, one pair at a time (this tree's
+    or an older checkout's code: the baseline)."""
+    from fluxcat.dedupe import DedupeEntry, find_duplicates
+    from tests.fluxcat.dedupe.pairs import labelled
+
+    results = {}
+    for name in sets:
+        pairs = labelled(name)
+        decisions = [bool(find_duplicates([DedupeEntry(0, p.a, "p"), DedupeEntry(1, p.b, "p")], "semantic"))
+                     for p in pairs]
+        results[name] = _counts(pairs, decisions)
     return results
 
 
@@ -303,12 +334,16 @@ def main() -> None:
     agreement = commands.add_parser("agreement")
     agreement.add_argument("--backends", nargs="*", default=["onnx", "onnx-int8"])
     quality = commands.add_parser("quality")
-    quality.add_argument("--thresholds", type=float, nargs="*", default=[0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+    quality.add_argument("--sets", nargs="+", default=["own", "tuning"], choices=["own", "tuning", "heldout"])
+    quality.add_argument("--thresholds", type=float, nargs="*", default=[0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
     quality.add_argument("--baseline", default=None, help="git ref whose find_duplicates runs the same pairs, e.g. main")
-    commands.add_parser("quality-one")
+    quality.add_argument("--show-heldout-pairs", action="store_true",
+                         help="also list held-out pairs decided against their label (only once the design is final)")
+    one_quality = commands.add_parser("quality-one")
+    one_quality.add_argument("sets", nargs="+")
     args = parser.parse_args()
     if args.command == "quality-one":
-        print(json.dumps(_merged_counts()))
+        print(json.dumps(_merged_counts(args.sets)))
         return
     if args.command == "search-one":
         print(json.dumps(bench_search_one(args.n, args.threshold, args.method)))

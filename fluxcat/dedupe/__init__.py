@@ -10,7 +10,7 @@ from fluxcat.dedupe.exact import EXACT_REASON, DedupeEntry, ExactDeduper, Match,
 from fluxcat.dedupe.normalise import SPELLINGS, normalise_plain, normalise_prompt
 
 DEDUPE_MODES = ("off", "exact", "semantic")
-DEFAULT_THRESHOLD = 0.75  # measured: benchmarks/dedupe.py quality (the guard decides; this only nominates)
+DEFAULT_THRESHOLD = 0.6  # tuned on the tuning domains: benchmarks/dedupe.py quality (the guard decides; this only nominates)
 AUDIT_PAIRS = 20  # closest pairs kept apart that semantic dedupe reports
 DEFAULT_BATCH_SIZE = 64
 EMBEDDING_BACKENDS = ("torch", "onnx", "onnx-int8")

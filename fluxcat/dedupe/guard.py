@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
-from fluxcat.dedupe.lexicon import DESCRIBING, WORDS_FILE, Lexicon, lemma, load_lexicon, spelled
+from fluxcat.dedupe.lexicon import DESCRIBING, WORDS_FILE, Lexicon, known, lemma, load_lexicon, spelled
 from fluxcat.dedupe.normalise import normalise_plain
 from fluxcat.quoted import find_quotes, split_quoted
 
@@ -133,18 +134,23 @@ def _lemmas(words: list[str], lexicon: Lexicon) -> list[tuple[str, bool, str]]:
 def _canonical(words: list[str], lexicon: Lexicon, how: dict) -> list[tuple[str, str]]:
     """(kind, token) pairs: kind is word, prep, link ("of", "showing"), and, plural, poss (a possessive) or covered
     (what a derived adjective says a thing is covered in); stop words are gone."""
-    lemmas = _lemmas(words, lexicon)
+    words, lemmas = _split_unknown_compounds(words, _lemmas(words, lexicon), lexicon)
     out, i = [], 0
     while i < len(words):
         token, length, rule = _match(lemmas, i, lexicon)
         plural = length == 1 and lemmas[i][1]
         text = " ".join(words[i:i + length])
         i += length
+        following = _match(lemmas, i, lexicon)[0] if i < len(words) else None
         if token == _POSSESSIVE_MARK.strip():
             out.append(("poss", token))
             continue
-        if token == "shape" and out and out[-1][0] == "word" and i < len(words):
+        if token == "shape" and out and out[-1][0] == "word" and following is not None:
             continue  # "heart-shaped pendant" is a "heart pendant"
+        if token in lexicon.placement_verbs and following in lexicon.prepositions:
+            continue  # "candles arranged on a tray" are "candles on a tray"
+        if token == "up" and words[i - 2:i - 1] and lemmas[i - 2][0] != words[i - 2] and out:
+            continue  # the particle of "piled up", "rolled up": the verb says it
         how.setdefault(token, (text, rule))
         if token == "and":
             out.append(("and", token))
@@ -163,6 +169,31 @@ def _canonical(words: list[str], lexicon: Lexicon, how: dict) -> list[tuple[str,
     return out
 
 
+def _split_unknown_compounds(words: list[str], lemmas: list, lexicon: Lexicon) -> tuple[list[str], list]:
+    """A closed compound no dictionary knows ("tealight", "earbuds") is read as its two known words ("tea light"),
+    so it meets the open spelling; known ones ("handbag") are joined from the open spelling instead (_match)."""
+    if all(known(base) or not base.isalpha() or base in lexicon.words for base, _, _ in lemmas):
+        return words, lemmas
+    out_words, out_lemmas = [], []
+    for word, (base, plural, rule) in zip(words, lemmas):
+        parts = _two_words(base) if base.isalpha() and not known(base) and base not in lexicon.words else None
+        if parts:
+            out_words += [parts[0], parts[1] + ("s" if plural else "")]
+            out_lemmas += [(parts[0], False, COMPOUND), (parts[1], plural, COMPOUND)]
+        else:
+            out_words.append(word)
+            out_lemmas.append((base, plural, rule))
+    return out_words, out_lemmas
+
+
+@lru_cache(maxsize=50_000)
+def _two_words(word: str) -> tuple[str, str] | None:
+    for cut in range(3, len(word) - 2):
+        if known(word[:cut]) and known(word[cut:]):
+            return word[:cut], word[cut:]
+    return None
+
+
 def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tuple[str, int, str]:
     """(canonical token, words it spans, rule) at position i: a listed phrase (synonyms, short forms, prepositions),
     a WordNet phrase, a compound written apart, else one word; then WordNet's shared first sense, if any."""
@@ -174,10 +205,21 @@ def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tup
                 return _folded(lexicon.phrases[phrase], length, SYNONYM, lexicon)
             if phrase in lexicon.wordnet:
                 return lexicon.wordnet[phrase], length, WORDNET
-    if i + 1 < len(lemmas) and (word, lemmas[i + 1][0]) in lexicon.compounds:
-        return _folded(lexicon.compounds[(word, lemmas[i + 1][0])], 2, COMPOUND, lexicon)
+    if i + 1 < len(lemmas):
+        joined = lexicon.compounds.get((word, lemmas[i + 1][0])) or _joined(word, lemmas[i + 1][0], lexicon)
+        if joined:
+            return _folded(joined, 2, COMPOUND, lexicon)
     listed = lexicon.phrases.get((word,), word)
     return _folded(listed, 1, SYNONYM if listed != word else rule, lexicon)
+
+
+def _joined(first: str, second: str, lexicon: Lexicon) -> str | None:
+    """"ear bud" is "earbud" where the lists name "earbud" (WordNet's closed compounds are in lexicon.compounds)."""
+    word = first + second
+    if first.isalpha() and second.isalpha() and word in lexicon.words and word not in lexicon.compounds.values() \
+            and lexicon.categories.get(first) not in DESCRIBING:
+        return word
+    return None
 
 
 def _folded(token: str, length: int, rule: str, lexicon: Lexicon) -> tuple[str, int, str]:
@@ -193,7 +235,7 @@ def _join_lone_words(clauses: list[list], lexicon: Lexicon) -> list[list]:
     first = clauses[0] if clauses else []
     if len(clauses) > 1 and len(first) == 1 and first[0][0] == "word" and "_" not in first[0][1] \
             and clauses[1] and clauses[1][0][0] == "word" and first[0][1] not in lexicon.framing_heads \
-            and _framing_end(clauses[1], lexicon) is None:
+            and _framing_end(clauses[1], lexicon) is None and not _describing(clauses[1], lexicon):
         return [first + clauses[1]] + clauses[2:]
     return clauses
 
@@ -209,11 +251,14 @@ def _phrases(clauses: list[list], lexicon: Lexicon, rewrites: set) -> list[tuple
             prep, words, head = phrases[-1]  # "leather boots, a pair" is "a pair of leather boots"
             phrases[-1] = (prep, words + (head,), clause[0][1])
             continue
-        if subject is not None and _describing(clause, lexicon):
-            prep, words, head = phrases[subject]  # "Wireless headphones, black"
-            phrases[subject] = (prep, words + tuple(t for _, t in clause), head)
+        described = _leading_description(clause, lexicon) if subject is not None else 0
+        if described:
+            prep, words, head = phrases[subject]  # "Wireless headphones, black", "a print, navy and gold, in a frame"
+            phrases[subject] = (prep, words + tuple(t for k, t in clause[:described] if k == "word"), head)
             rewrites.add("a describing word after a comma")
-            continue
+            clause = clause[described:]
+            if not clause:
+                continue
         start = len(phrases)
         prep, words = "", []
         for kind, token in clause + [("prep", "")]:
@@ -232,8 +277,21 @@ def _phrases(clauses: list[list], lexicon: Lexicon, rewrites: set) -> list[tuple
     return phrases
 
 
+def _leading_description(clause: list, lexicon: Lexicon) -> int:
+    """How many of a later clause's first tokens only describe (all of them, or all before its first preposition)."""
+    kinds = [k for k, _ in clause]
+    end = kinds.index("prep") if "prep" in kinds else len(clause)
+    return end if end and _describing(clause[:end], lexicon) else 0
+
+
 def _describing(clause: list, lexicon: Lexicon) -> bool:
-    return bool(clause) and all(k == "word" and lexicon.categories.get(t) in DESCRIBING for k, t in clause)
+    """A clause that only describes ("matte black", "navy and gold"): words (and "and") ending in a describing word."""
+    words = [t for k, t in clause if k == "word"]
+    return bool(words) and all(k in ("word", "and") for k, _ in clause) and _describes(words[-1], lexicon)
+
+
+def _describes(token: str, lexicon: Lexicon) -> bool:
+    return lexicon.categories.get(token) in DESCRIBING or token in lexicon.attribute_nouns
 
 
 def _relations(phrases: list, lexicon: Lexicon, rewrites: set) -> tuple[list, int]:
@@ -242,15 +300,18 @@ def _relations(phrases: list, lexicon: Lexicon, rewrites: set) -> tuple[list, in
     red" and "a vase made of glass" are a "red dress" and a "glass vase"; "with a brass finish" describes.
     Also returns where the clause's first thing now is (1 once "X with Y" became "Y on X")."""
     out: list = []
-    turned = 0
+    turned = 0  # things turned around so far; the container or surface they are in or on comes after them
     for prep, words, head in phrases:
-        described = {head, *words} - {_PLURAL}
-        if out and prep in ("in", lexicon.made_of, "with") and described and \
-                all(lexicon.categories.get(w) in DESCRIBING or w in lexicon.attribute_nouns for w in described) and \
-                (prep != "with" or head in lexicon.attribute_nouns):
+        if prep == _FOR:
+            words = tuple(w for w in words if w != _PLURAL)  # "for a child" or "for children": the same product
+        if out and prep in ("in", lexicon.made_of) and _describes(head, lexicon) or \
+                out and prep == "with" and head in lexicon.attribute_nouns and any(_describes(w, lexicon) for w in words):
             last_prep, last_words, last_head = out[-1]
             out[-1] = (last_prep, last_words + tuple(w for w in (*words, head) if w != _PLURAL), last_head)
             rewrites.add(f"'{'made of' if prep == lexicon.made_of else prep} ...' as a describing word")
+        elif prep == "with" and turned and len(out) == turned + 1:
+            out.insert(turned, ("", words, head))  # "a board with tomatoes and basil": the basil is on it too
+            turned += 1
         elif prep == "with" and len(out) == 1 and out[0][0] == "":
             subject = out[0]
             out[0] = ("", words, head)
@@ -308,6 +369,11 @@ def _add_phrase(phrases: list, prep: str, words: list, lexicon: Lexicon) -> None
             last_prep, last_words, last_head = phrases[-1]  # "glasses in a row" is "a row of glasses"
             phrases[-1] = (last_prep, last_words + (last_head,), tokens[0])
             continue
+        for audience in [t for t in tokens[:-1] if lexicon.categories.get(t) == "audience"]:
+            phrases.append((_FOR, (), audience))  # "men's shoes", "mens shoes", "shoes for men"
+            tokens.remove(audience)
+        if tokens.count(_PLURAL) > 1:  # one thing is plural or not, however many of its words say so
+            tokens = [_PLURAL] + [t for t in tokens if t != _PLURAL]
         phrases.append((prep, tuple(tokens[:-1]), tokens[-1]))
 
 
@@ -353,10 +419,14 @@ def _acceptance(a: PromptTokens, b: PromptTokens) -> str:
         if said_a and said_b and said_a != said_b:
             notes.append(f"{said_a} = {said_b} ({_rule(token, rule_a, rule_b)})")
     notes += sorted(a.rewrites ^ b.rewrites)
-    if not notes:
-        return "same words in another order" if sorted(a.surface) == sorted(b.surface) else \
-            "same picture: framing or stop words differ"
-    return "same picture: " + "; ".join(notes)
+    if notes:
+        return "same picture: " + "; ".join(notes)
+    if sorted(a.surface) == sorted(b.surface):
+        return "same words in another order"
+    only_a = sorted(set(a.surface) - set(b.surface))
+    only_b = sorted(set(b.surface) - set(a.surface))
+    return f"same picture: {' '.join(only_a) or '-'} ~ {' '.join(only_b) or '-'} (framing, placement or stop words, " \
+           "or a compound written apart)"
 
 
 def _rule(token: str, rule_a: str, rule_b: str) -> str:

@@ -15,7 +15,7 @@ from fluxcat.dedupe.normalise import normalise_plain
 WORDS_FILE = "attributes.json"  # also read by QA (fluxcat/qa, its colour words)
 WORDNET_FILE = "wordnet.json.gz"  # built by fluxcat/dedupe/wordnet_build.py from Princeton WordNet 3.0
 _LIST_KEYS = ("stop_words", "synonyms", "short_forms", "framing_heads", "framing_links", "generic_framing",
-              "collectives", "prepositions", "not_inflected", "distinct", "attribute_nouns")
+              "collectives", "prepositions", "not_inflected", "distinct", "attribute_nouns", "placement_verbs")
 # Attribute categories a trailing clause may hold alone ("Wireless headphones, black"), and that "in" or "made of"
 # may introduce ("a dress in red", "a vase made of glass"): they describe the thing named before them.
 DESCRIBING = ("colour", "material", "finish", "pattern", "size", "shape")
@@ -40,9 +40,11 @@ class Lexicon:
     categories: dict[str, str]  # attribute token -> category (names why a merge was refused; guards folding)
     wordnet: dict[tuple[str, ...], str]  # WordNet word or phrase -> its first noun sense, where others share it
     compounds: dict[tuple[str, str], str]  # ("hand", "bag") -> "handbag"
+    words: frozenset[str]  # every single word the lists or WordNet's extract name: never split as a compound
     containers: frozenset[str]  # "a bowl with fruit" is "fruit in a bowl"
     covered: dict[str, str]  # "muddy" -> "mud": "covered in mud"
     attribute_nouns: frozenset[str]  # "finish", "pattern": "a lamp with a brass finish" is a "brass finish lamp"
+    placement_verbs: frozenset[str]  # "placed", "arranged", "set": before a preposition they add nothing
     covered_in: str  # the token of "covered in/with": "muddy boots" are "boots covered in mud"
     made_of: str  # the token of "made of/from": "a vase made of glass" is a "glass vase"
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
@@ -101,12 +103,25 @@ def inflection(word: str) -> tuple[str, bool]:
     from lemminflect import getAllLemmas
 
     lemmas = getAllLemmas(word)
+    if not lemmas:  # not in its dictionary (a new product word: "earbuds", "rainboots"): its rules for nouns
+        from lemminflect import getAllLemmasOOV
+
+        nouns = getAllLemmasOOV(word, "NOUN").get("NOUN", (word,))
+        return (nouns[0], True) if nouns[0] != word and word.endswith("s") else (word, False)
     verbs, nouns = lemmas.get("VERB", ()), lemmas.get("NOUN", ())
     if word.endswith(("ed", "ing")) and verbs and verbs[0] != word:
         return verbs[0], False
     if nouns:
         return (word, False) if word in nouns else (nouns[0], True)
     return (verbs[0], False) if verbs else (word, False)
+
+
+@lru_cache(maxsize=200_000)
+def known(word: str) -> bool:
+    """Whether LemmInflect's dictionary has the word (as any form of any part of speech)."""
+    from lemminflect import getAllLemmas
+
+    return bool(getAllLemmas(word))
 
 
 def lemma(word: str, irregular: dict, not_inflected: frozenset) -> tuple[str, bool]:
@@ -156,9 +171,11 @@ def _build(data: dict, source: str) -> Lexicon:
                    one(data["collectives"]), {w: str(n) for w, n in data["numbers"].items()},
                    {u: (base, float(f)) for u, (base, f) in data["units"].items()}, irregular, not_inflected,
                    categories, folded, _compounds(wordnet["compounds"], categories),
+                   frozenset(wordnet["compounds"]) | {p[0] for p in [*phrases, *folded] if len(p) == 1},
                    frozenset(wordnet["containers"]),
                    {a: n for a, n in wordnet["covered"].items() if n not in categories and a not in categories},
-                   one(data["attribute_nouns"]), phrases[lemmas("covered in")], phrases[lemmas("made of")],
+                   one(data["attribute_nouns"]), one(data["placement_verbs"]), phrases[lemmas("covered in")],
+                   phrases[lemmas("made of")],
                    frozenset(starts))
 
 

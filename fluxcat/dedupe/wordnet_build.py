@@ -92,8 +92,8 @@ def main() -> None:
     from nltk.corpus import wordnet as wn
 
     table = build(wn)
-    with gzip.open(OUT, "wt", encoding="utf-8", compresslevel=9) as out:
-        json.dump(table, out, separators=(",", ":"), sort_keys=True)
+    text = json.dumps(table, separators=(",", ":"), sort_keys=True).encode()
+    OUT.write_bytes(gzip.compress(text, compresslevel=9, mtime=0))  # mtime 0: a rebuild is byte for byte the same
     print(f"{OUT}: " + ", ".join(f"{k} {len(v)}" for k, v in table.items() if k != "source"))
 
 
