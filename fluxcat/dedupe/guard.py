@@ -141,13 +141,12 @@ def _canonical(words: list[str], lexicon: Lexicon, how: dict) -> list[tuple[str,
         plural = length == 1 and lemmas[i][1]
         text = " ".join(words[i:i + length])
         i += length
-        following = _match(lemmas, i, lexicon)[0] if i < len(words) else None
         if token == _POSSESSIVE_MARK.strip():
             out.append(("poss", token))
             continue
-        if token == "shape" and out and out[-1][0] == "word" and following is not None:
+        if token == "shape" and out and out[-1][0] == "word" and i < len(words):
             continue  # "heart-shaped pendant" is a "heart pendant"
-        if token in lexicon.placement_verbs and following in lexicon.prepositions:
+        if token in lexicon.placement_verbs and i < len(words) and _match(lemmas, i, lexicon)[0] in lexicon.prepositions:
             continue  # "candles arranged on a tray" are "candles on a tray"
         if token == "up" and words[i - 2:i - 1] and lemmas[i - 2][0] != words[i - 2] and out:
             continue  # the particle of "piled up", "rolled up": the verb says it
@@ -172,7 +171,7 @@ def _canonical(words: list[str], lexicon: Lexicon, how: dict) -> list[tuple[str,
 def _split_unknown_compounds(words: list[str], lemmas: list, lexicon: Lexicon) -> tuple[list[str], list]:
     """A closed compound no dictionary knows ("tealight", "earbuds") is read as its two known words ("tea light"),
     so it meets the open spelling; known ones ("handbag") are joined from the open spelling instead (_match)."""
-    if all(known(base) or not base.isalpha() or base in lexicon.words for base, _, _ in lemmas):
+    if all(not base.isalpha() or base in lexicon.words or known(base) for base, _, _ in lemmas):
         return words, lemmas
     out_words, out_lemmas = [], []
     for word, (base, plural, rule) in zip(words, lemmas):
@@ -216,7 +215,8 @@ def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tup
 def _joined(first: str, second: str, lexicon: Lexicon) -> str | None:
     """"ear bud" is "earbud" where the lists name "earbud" (WordNet's closed compounds are in lexicon.compounds)."""
     word = first + second
-    if first.isalpha() and second.isalpha() and word in lexicon.words and word not in lexicon.compounds.values() \
+    if len(first) > 2 and len(second) > 2 and first.isalpha() and second.isalpha() and word in lexicon.words \
+            and not {first, second} & (lexicon.stop_words | lexicon.prepositions) \
             and lexicon.categories.get(first) not in DESCRIBING:
         return word
     return None
@@ -309,6 +309,8 @@ def _relations(phrases: list, lexicon: Lexicon, rewrites: set) -> tuple[list, in
             last_prep, last_words, last_head = out[-1]
             out[-1] = (last_prep, last_words + tuple(w for w in (*words, head) if w != _PLURAL), last_head)
             rewrites.add(f"'{'made of' if prep == lexicon.made_of else prep} ...' as a describing word")
+        elif prep == "with" and head in lexicon.furniture:
+            out.append((prep, words, head))  # "a table with chairs" stand around it, not on it
         elif prep == "with" and turned and len(out) == turned + 1:
             out.insert(turned, ("", words, head))  # "a board with tomatoes and basil": the basil is on it too
             turned += 1

@@ -42,6 +42,7 @@ class Lexicon:
     compounds: dict[tuple[str, str], str]  # ("hand", "bag") -> "handbag"
     words: frozenset[str]  # every single word the lists or WordNet's extract name: never split as a compound
     containers: frozenset[str]  # "a bowl with fruit" is "fruit in a bowl"
+    furniture: frozenset[str]  # "a table with chairs" is not "chairs on a table": never turned
     covered: dict[str, str]  # "muddy" -> "mud": "covered in mud"
     attribute_nouns: frozenset[str]  # "finish", "pattern": "a lamp with a brass finish" is a "brass finish lamp"
     placement_verbs: frozenset[str]  # "placed", "arranged", "set": before a preposition they add nothing
@@ -172,7 +173,7 @@ def _build(data: dict, source: str) -> Lexicon:
                    {u: (base, float(f)) for u, (base, f) in data["units"].items()}, irregular, not_inflected,
                    categories, folded, _compounds(wordnet["compounds"], categories),
                    frozenset(wordnet["compounds"]) | {p[0] for p in [*phrases, *folded] if len(p) == 1},
-                   frozenset(wordnet["containers"]),
+                   frozenset(wordnet["containers"]), frozenset(wordnet["furniture"]),
                    {a: n for a, n in wordnet["covered"].items() if n not in categories and a not in categories},
                    one(data["attribute_nouns"]), one(data["placement_verbs"]), phrases[lemmas("covered in")],
                    phrases[lemmas("made of")],

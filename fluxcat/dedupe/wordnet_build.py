@@ -27,7 +27,8 @@ SUBSTANCES = ("noun.substance", "noun.object", "noun.plant", "noun.phenomenon")
 def build(wn) -> dict:
     return {"source": f"Princeton WordNet {wn.get_version()} (wordnet.princeton.edu), via NLTK's reader; licence: "
                       "fluxcat/data/WORDNET_LICENSE",
-            "synonyms": synonyms(wn), "compounds": compounds(wn), "containers": containers(wn),
+            "synonyms": synonyms(wn), "compounds": compounds(wn), "containers": kinds_of(wn, "container.n.01"),
+            "furniture": kinds_of(wn, "furniture.n.01"),
             "covered": adjectives_from_nouns(wn, ("y",), SUBSTANCES), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES)}
 
 
@@ -58,13 +59,14 @@ def compounds(wn) -> dict[str, list[str]]:
     return out
 
 
-def containers(wn) -> list[str]:
-    """Nouns whose first sense is a container: "a bowl with fruit" is "fruit in a bowl" (others: "on a board")."""
-    container = wn.synset("container.n.01")
+def kinds_of(wn, synset: str) -> list[str]:
+    """Nouns whose first sense is a kind of `synset`. Containers: "a bowl with fruit" is "fruit in a bowl" (other
+    things: "on a board"). Furniture: "a table with chairs" is not "chairs on a table", so it is never turned."""
+    ancestor = wn.synset(synset)
     out = []
     for name in wn.all_lemma_names("n"):
         senses = wn.synsets(name, "n")
-        if senses and container in senses[0].closure(lambda s: s.hypernyms()):
+        if senses and ancestor in senses[0].closure(lambda s: s.hypernyms()):
             out.append(_word(name))
     return sorted(out)
 

@@ -56,7 +56,7 @@ def test_exact_groups_only_within_identical_parameters():
 
 
 def test_bad_configuration_fails_with_the_fix():
-    with pytest.raises(ValueError, match="choose one of off, exact, semantic"):
+    with pytest.raises(ValueError, match="dedupe: Input should be 'off', 'exact' or 'semantic'"):
         find_duplicates([], "fuzzy")
     with pytest.raises(ValueError, match="unknown dedupe option"):
         find_duplicates([], "exact", treshold=0.9)
