@@ -313,6 +313,100 @@ def _merged_counts(sets: list[str]) -> dict:
     return results
 
 
+def bench_lemmas(args) -> dict:
+    """Lemmatisers on tests/fluxcat/dedupe/lemmas.tsv: a word is right when it meets its lemma's token (and stays
+    apart from the word it must differ from: "glasses" is not "glass"); speed over every word of the labelled pairs,
+    caches cold. The optional ones (simplemma, spacy-lookups-data, NLTK with WordNet) are measured when installed."""
+    import re as regex
+
+    from tests.fluxcat.dedupe.pairs import HERE, labelled
+
+    rows = [line.split("\t") for line in (HERE / "lemmas.tsv").read_text().splitlines()[1:] if line.strip()]
+    vocabulary = sorted({w for name in ("own", "tuning") for p in labelled(name)
+                         for w in regex.findall(r"[a-z]+", f"{p.a} {p.b}".lower())})
+    results = {"gold_words": len(rows), "speed_words": len(vocabulary)}
+    for name, make in _lemmatisers().items():
+        try:
+            lemmatise = make()
+        except ImportError as error:
+            results[name] = f"not installed ({error.name})"
+            continue
+        started = time.perf_counter()
+        for word in vocabulary:
+            lemmatise(word)
+        seconds = time.perf_counter() - started
+        wrong = [row[0] for row in rows if not _lemma_right(lemmatise, *row)]
+        results[name] = {"right": f"{len(rows) - len(wrong)}/{len(rows)}", "words_per_s": round(len(vocabulary) / seconds),
+                         "wrong": wrong}
+    if args.baseline:
+        tree = _checkout(args.baseline)
+        run = subprocess.run([sys.executable, __file__, "lemmas-one"], capture_output=True, text=True, check=True,
+                             cwd=tree, env=dict(os.environ, PYTHONPATH=tree, FLUXCAT_TREE=tree))
+        results[f"{args.baseline}: suffix rules and lists"] = json.loads(run.stdout.strip().splitlines()[-1])
+    return results
+
+
+def _lemma_right(lemmatise, word: str, lemma: str, apart: str = "") -> bool:
+    return lemmatise(word) == lemmatise(lemma) and (not apart or lemmatise(word) != lemmatise(apart))
+
+
+def _lemmatisers() -> dict:
+    def fluxcat():
+        from fluxcat.dedupe.lexicon import inflection, lemma, load_lexicon, spelled
+
+        lexicon = load_lexicon()
+        inflection.cache_clear()
+        return lambda w: lemma(spelled(w), lexicon.irregular, lexicon.not_inflected)[0]
+
+    def lemminflect_alone():
+        from fluxcat.dedupe.lexicon import inflection
+
+        return lambda w: inflection.__wrapped__(w)[0]
+
+    def simplemma():
+        import simplemma
+
+        return lambda w: simplemma.lemmatize(w, lang="en")
+
+    def spacy_lookups():
+        import spacy_lookups_data
+
+        table = json.loads(gzip_or_plain(Path(spacy_lookups_data.__file__).parent / "data" / "en_lemma_lookup.json"))
+        return lambda w: table.get(w, w)
+
+    def wordnet_morphy():
+        from nltk.corpus import wordnet
+
+        wordnet.ensure_loaded()
+        return lambda w: wordnet.morphy(w, "n") or wordnet.morphy(w, "v") or w
+
+    return {"fluxcat: LemmInflect + lists + breame": fluxcat, "LemmInflect alone": lemminflect_alone,
+            "simplemma": simplemma, "spaCy lookups (spacy-lookups-data)": spacy_lookups,
+            "NLTK WordNet morphy (data downloaded by hand)": wordnet_morphy}
+
+
+def gzip_or_plain(path: Path) -> str:
+    import gzip
+
+    for candidate in (path, path.with_suffix(path.suffix + ".gz")):
+        if candidate.exists():
+            data = candidate.read_bytes()
+            return (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode()
+    raise ImportError(name=str(path))
+
+
+def _old_rules_lemmas() -> dict:
+    """The same measure for an older checkout's hand-written suffix rules (fluxcat.dedupe.guard._lemma)."""
+    from fluxcat.dedupe.guard import _lemma, load_lexicon
+    from tests.fluxcat.dedupe.pairs import HERE
+
+    lexicon = load_lexicon()
+    lemmatise = lambda w: _lemma(w, lexicon.irregular, lexicon.not_inflected)[0]
+    rows = [line.split("\t") for line in (HERE / "lemmas.tsv").read_text().splitlines()[1:] if line.strip()]
+    wrong = [row[0] for row in rows if not _lemma_right(lemmatise, *row)]
+    return {"right": f"{len(rows) - len(wrong)}/{len(rows)}", "wrong": wrong}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -341,16 +435,22 @@ def main() -> None:
                          help="also list held-out pairs decided against their label (only once the design is final)")
     one_quality = commands.add_parser("quality-one")
     one_quality.add_argument("sets", nargs="+")
+    lemmas = commands.add_parser("lemmas")
+    lemmas.add_argument("--baseline", default=None, help="git ref whose hand-written rules run the same words, e.g. main")
+    commands.add_parser("lemmas-one")
     args = parser.parse_args()
     if args.command == "quality-one":
         print(json.dumps(_merged_counts(args.sets)))
+        return
+    if args.command == "lemmas-one":
+        print(json.dumps(_old_rules_lemmas()))
         return
     if args.command == "search-one":
         print(json.dumps(bench_search_one(args.n, args.threshold, args.method)))
         return
     started = time.perf_counter()
     result = {"embed": bench_embed, "search": bench_search, "agreement": bench_agreement,
-              "quality": bench_quality}[args.command](args)
+              "quality": bench_quality, "lemmas": bench_lemmas}[args.command](args)
     print(json.dumps({"command": " ".join(sys.argv), "wall_s": round(time.perf_counter() - started, 1),
                       "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "result": result}, indent=2))
 
