@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from fluxcat.dedupe.lexicon import DESCRIBING, WORDS_FILE, Lexicon, known, lemma, load_lexicon, spelled
+from fluxcat.dedupe.lexicon import DESCRIBING, WORDS_FILE, Lexicon, known, lemma, load_lexicon, part_of_speech, spelled
 from fluxcat.dedupe.normalise import normalise_plain
 from fluxcat.quoted import find_quotes, split_quoted
 
@@ -157,15 +157,35 @@ def _canonical(words: list[str], lexicon: Lexicon, how: dict) -> list[tuple[str,
             out.append(("link", token))
         elif token in lexicon.prepositions:
             out.append(("prep", token))
-        elif token in lexicon.covered:
-            noun = lexicon.covered[token]
+        elif token in lexicon.covered or length == 1 and _having(token, lexicon):
+            kind, noun = ("covered", lexicon.covered[token]) if token in lexicon.covered else _having(token, lexicon)
+            noun = _folded(lexicon.phrases.get((noun,), noun), 1, DERIVED, lexicon)[0]  # the noun's own token
             how.setdefault(noun, (text, DERIVED))
-            out.append(("covered", noun))
+            out.append((kind, noun))
         elif token != "s" and token not in lexicon.stop_words:  # "s": a possessive the pattern did not see
             out.append(("word", token))
             if plural:
                 out.append(("plural", _PLURAL))
     return out
+
+
+@lru_cache(maxsize=50_000)
+def _having_word(token: str) -> tuple[str, str] | None:
+    """"sleeveless" -> ("without", "sleeve"), "hooded" -> ("with", "hood"): an adjective made of a noun and -less
+    or -ed (LemmInflect knows the noun, and knows the -ed word only as an adjective, not a verb's form)."""
+    if token.endswith("less") and len(token) > 6 and "NOUN" in part_of_speech(token[:-4]):
+        return "without", token[:-4]
+    if token.endswith("ed") and len(token) > 5 and part_of_speech(token) == {"ADJ"}:
+        for stem in (token[:-2], token[:-1], token[:-3]):
+            if "NOUN" in part_of_speech(stem) and "ADJ" not in part_of_speech(stem):
+                return "with", stem
+    return None
+
+
+def _having(token: str, lexicon: Lexicon) -> tuple[str, str] | None:
+    if token in lexicon.categories or token in lexicon.not_inflected or not token.isalpha():
+        return None  # "stainless", "striped" are attributes of their own
+    return _having_word(token)
 
 
 def _split_unknown_compounds(words: list[str], lemmas: list, lexicon: Lexicon) -> tuple[list[str], list]:
@@ -227,7 +247,9 @@ def _folded(token: str, length: int, rule: str, lexicon: Lexicon) -> tuple[str, 
     if token in lexicon.prepositions or token in lexicon.stop_words or token in lexicon.framing_links:
         return token, length, rule
     synset = lexicon.wordnet.get(tuple(token.split("_")))
-    return (synset, length, WORDNET) if synset else (token, length, rule)
+    if not synset:
+        return token, length, rule
+    return synset, length, f"{rule}, {WORDNET}" if rule in (COMPOUND, DERIVED, SYNONYM) else WORDNET
 
 
 def _join_lone_words(clauses: list[list], lexicon: Lexicon) -> list[list]:
@@ -266,9 +288,7 @@ def _phrases(clauses: list[list], lexicon: Lexicon, rewrites: set) -> list[tuple
                 _add_phrase(phrases, prep, words, lexicon)
                 prep, words = token, []
             elif kind == "poss":
-                _add_phrase(phrases, _FOR, words, lexicon)  # "a child's raincoat": a raincoat for a child
-                rewrites.add("possessive as 'for'")
-                words = []
+                rewrites.add("a possessive as a modifier")  # "a child's raincoat": a child raincoat
             else:
                 words.append((kind, token))
         phrases[start:], turned = _relations(phrases[start:], lexicon, rewrites)
@@ -285,9 +305,19 @@ def _leading_description(clause: list, lexicon: Lexicon) -> int:
 
 
 def _describing(clause: list, lexicon: Lexicon) -> bool:
-    """A clause that only describes ("matte black", "navy and gold"): words (and "and") ending in a describing word."""
+    """A clause that only describes: attribute words or adjectives ("matte black", "navy and gold", "wireless,
+    adjustable"); before a colour or material, any word ("mustard yellow", "brushed steel")."""
     words = [t for k, t in clause if k == "word"]
-    return bool(words) and all(k in ("word", "and") for k, _ in clause) and _describes(words[-1], lexicon)
+    if not words or not all(k in ("word", "and") for k, _ in clause):
+        return False
+    if lexicon.categories.get(words[-1]) in DESCRIBING:
+        return True
+    return all(_describes(w, lexicon) or _adjective(w) for w in words)
+
+
+def _adjective(token: str) -> bool:
+    parts = part_of_speech(token)
+    return "ADJ" in parts or not parts and token.endswith(("able", "ible", "less", "proof"))
 
 
 def _describes(token: str, lexicon: Lexicon) -> bool:
@@ -302,9 +332,13 @@ def _relations(phrases: list, lexicon: Lexicon, rewrites: set) -> tuple[list, in
     out: list = []
     turned = 0  # things turned around so far; the container or surface they are in or on comes after them
     for prep, words, head in phrases:
-        if prep == _FOR:
-            words = tuple(w for w in words if w != _PLURAL)  # "for a child" or "for children": the same product
-        if out and prep in ("in", lexicon.made_of) and _describes(head, lexicon) or \
+        if prep in (_FOR, "without"):  # "for a child" or "for children", "without a lid" or "without lids": alike
+            words = tuple(w for w in words if w != _PLURAL)
+        if prep == _FOR and out:
+            last_prep, last_words, last_head = out[-1]  # "a raincoat for a child" is a "child raincoat"
+            out[-1] = (last_prep, last_words + words + (head,), last_head)
+            rewrites.add("'for ...' as a modifier")
+        elif out and prep in ("in", lexicon.made_of) and _describes(head, lexicon) or \
                 out and prep == "with" and head in lexicon.attribute_nouns and any(_describes(w, lexicon) for w in words):
             last_prep, last_words, last_head = out[-1]
             out[-1] = (last_prep, last_words + tuple(w for w in (*words, head) if w != _PLURAL), last_head)
@@ -322,7 +356,29 @@ def _relations(phrases: list, lexicon: Lexicon, rewrites: set) -> tuple[list, in
             turned = 1
         else:
             out.append((prep, words, head))
-    return out, turned
+    return out, turned or _turn_around(out, lexicon, rewrites)
+
+
+def _turn_around(out: list, lexicon: Lexicon, rewrites: set) -> int:
+    """The clause's first "under"/"below"/"behind" phrase, or else its first "beside"/"near" one, relates to the
+    clause's first thing: "a rug under a table" is "a table on a rug"; "a lamp beside a chair" is "a chair beside a
+    lamp" (the pair in one fixed order). Returns where the first thing now is (0: where it was)."""
+    if not out or out[0][0] != "":
+        return 0
+    at = next((n for n, p in enumerate(out) if p[0] in lexicon.inverse), None)
+    if at is not None:
+        prep, words, head = out[at]
+        rewrites.add(f"'{prep.replace('_', ' ')}' turned around")
+    else:
+        at = next((n for n, p in enumerate(out) if p[0] in lexicon.symmetric), None)
+        if at is None or (out[at][2], out[at][1]) >= (out[0][2], out[0][1]):
+            return 0
+        prep, words, head = out[at]
+        rewrites.add(f"'{prep}' both ways")
+    subject = out[0]
+    out[0] = ("", words, head)
+    out[at] = (lexicon.inverse.get(prep, prep), subject[1], subject[2])
+    return at
 
 
 def _detach_framing(clause: list, lexicon: Lexicon, phrases: list) -> list:
@@ -349,10 +405,9 @@ def _framing_end(clause: list, lexicon: Lexicon) -> int | None:
 
 def _add_phrase(phrases: list, prep: str, words: list, lexicon: Lexicon) -> None:
     """Coordinated noun phrases ("a mug and a spoon") become phrases of their own; coordinated adjectives do not.
-    What a derived adjective says a thing is covered in ("muddy") is a phrase of its own too."""
-    for noun in [t for k, t in words if k == "covered"]:
-        phrases.append((lexicon.covered_in, (), noun))
-    words = [(k, t) for k, t in words if k != "covered"]
+    What a derived adjective says a thing is covered in or has ("muddy", "hooded", "sleeveless") is a phrase too."""
+    derived = [({"covered": lexicon.covered_in}.get(k, k), (), t) for k, t in words if k in ("covered", "with", "without")]
+    words = [(k, t) for k, t in words if k not in ("covered", "with", "without")]
     parts, part = [], []
     for kind, token in words:
         if kind == "and":
@@ -371,16 +426,21 @@ def _add_phrase(phrases: list, prep: str, words: list, lexicon: Lexicon) -> None
             last_prep, last_words, last_head = phrases[-1]  # "glasses in a row" is "a row of glasses"
             phrases[-1] = (last_prep, last_words + (last_head,), tokens[0])
             continue
-        for audience in [t for t in tokens[:-1] if lexicon.categories.get(t) == "audience"]:
-            phrases.append((_FOR, (), audience))  # "men's shoes", "mens shoes", "shoes for men"
-            tokens.remove(audience)
         if tokens.count(_PLURAL) > 1:  # one thing is plural or not, however many of its words say so
             tokens = [_PLURAL] + [t for t in tokens if t != _PLURAL]
         phrases.append((prep, tuple(tokens[:-1]), tokens[-1]))
+    phrases += derived  # after the thing they describe: "a hooded jacket" is "a jacket with a hood"
 
 
 def _collective_last(part: list, lexicon: Lexicon) -> list[str]:
-    """"a set of knives" -> "knife set": a collective followed by "of" moves after what it collects."""
+    """"a set of knives" -> "knife set": a collective followed by "of" moves after what it collects; so does any
+    other thing but a container ("the handle of a pan" -> "pan handle"; "a cup of tea" keeps its tea)."""
+    links = [n for n, (kind, _) in enumerate(part) if kind == "link"]
+    before = [token for kind, token in part[:links[0]] if kind == "word"] if links else []
+    if before:
+        head = before[-1]
+        if head not in lexicon.collectives and head not in lexicon.containers and head not in lexicon.framing_heads:
+            part = part[links[0] + 1:] + part[:links[0]]  # "the handle of a copper pan" -> "copper pan handle"
     tokens: list[str] = []
     collective = []
     for index, (kind, token) in enumerate(part):
@@ -432,9 +492,9 @@ def _acceptance(a: PromptTokens, b: PromptTokens) -> str:
 
 
 def _rule(token: str, rule_a: str, rule_b: str) -> str:
-    rules = sorted({rule_a, rule_b} - {""}) or [LEMMA]
+    rules = sorted({part for rule in (rule_a, rule_b) for part in rule.split(", ")} - {""}) or [LEMMA]
     named = ", ".join(rules)
-    return f"{named}: {token}" if WORDNET in rules else named
+    return f"{named}: {token}" if any(WORDNET in rule for rule in rules) else named
 
 
 def _refusal(a: PromptTokens, b: PromptTokens, lexicon: Lexicon) -> str:

@@ -15,7 +15,8 @@ from fluxcat.dedupe.normalise import normalise_plain
 WORDS_FILE = "attributes.json"  # also read by QA (fluxcat/qa, its colour words)
 WORDNET_FILE = "wordnet.json.gz"  # built by fluxcat/dedupe/wordnet_build.py from Princeton WordNet 3.0
 _LIST_KEYS = ("stop_words", "synonyms", "short_forms", "framing_heads", "framing_links", "generic_framing",
-              "collectives", "prepositions", "not_inflected", "distinct", "attribute_nouns", "placement_verbs")
+              "collectives", "prepositions", "not_inflected", "distinct", "attribute_nouns", "placement_verbs",
+              "symmetric_prepositions")
 # Attribute categories a trailing clause may hold alone ("Wireless headphones, black"), and that "in" or "made of"
 # may introduce ("a dress in red", "a vase made of glass"): they describe the thing named before them.
 DESCRIBING = ("colour", "material", "finish", "pattern", "size", "shape")
@@ -46,6 +47,8 @@ class Lexicon:
     covered: dict[str, str]  # "muddy" -> "mud": "covered in mud"
     attribute_nouns: frozenset[str]  # "finish", "pattern": "a lamp with a brass finish" is a "brass finish lamp"
     placement_verbs: frozenset[str]  # "placed", "arranged", "set": before a preposition they add nothing
+    inverse: dict[str, str]  # "a rug under a table" is "a table on a rug"
+    symmetric: frozenset[str]  # "a lamp beside a chair" is "a chair beside a lamp"
     covered_in: str  # the token of "covered in/with": "muddy boots" are "boots covered in mud"
     made_of: str  # the token of "made of/from": "a vase made of glass" is a "glass vase"
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
@@ -117,6 +120,14 @@ def inflection(word: str) -> tuple[str, bool]:
     return (verbs[0], False) if verbs else (word, False)
 
 
+@lru_cache(maxsize=100_000)
+def part_of_speech(word: str) -> frozenset[str]:
+    """LemmInflect's parts of speech for the word ("ADJ", "NOUN", ...); none if it does not know it."""
+    from lemminflect import getAllLemmas
+
+    return frozenset(getAllLemmas(word))
+
+
 @lru_cache(maxsize=200_000)
 def known(word: str) -> bool:
     """Whether LemmInflect's dictionary has the word (as any form of any part of speech)."""
@@ -163,7 +174,8 @@ def _build(data: dict, source: str) -> Lexicon:
     distinct = {lemmas(w) for group in data["distinct"] for w in group}
     folded = _wordnet_synonyms(wordnet["synonyms"], distinct, categories, phrases)
     fold = lambda token: token if token in prepositions else folded.get(tuple(token.split("_")), token)
-    one = lambda words: frozenset(fold(phrases.get(lemmas(w), "_".join(lemmas(w)))) for w in words)
+    canon = lambda word: fold(phrases.get(lemmas(word), "_".join(lemmas(word))))
+    one = lambda words: frozenset(canon(w) for w in words)
     for token, category in list(categories.items()):  # name the category of a folded attribute word too
         categories.setdefault(fold(phrases.get(tuple(token.split("_")), token)), category)
     starts = {p[0] for p in phrases if len(p) > 1} | {p[0] for p in folded if len(p) > 1}
@@ -175,19 +187,23 @@ def _build(data: dict, source: str) -> Lexicon:
                    frozenset(wordnet["compounds"]) | {p[0] for p in [*phrases, *folded] if len(p) == 1},
                    frozenset(wordnet["containers"]), frozenset(wordnet["furniture"]),
                    {a: n for a, n in wordnet["covered"].items() if n not in categories and a not in categories},
-                   one(data["attribute_nouns"]), one(data["placement_verbs"]), phrases[lemmas("covered in")],
+                   one(data["attribute_nouns"]), one(data["placement_verbs"]),
+                   {canon(a): canon(b) for a, b in data["inverse_prepositions"].items()},
+                   one(data["symmetric_prepositions"]), phrases[lemmas("covered in")],
                    phrases[lemmas("made of")],
                    frozenset(starts))
 
 
 def _wordnet_synonyms(groups: dict, distinct: set, categories: dict, curated: dict) -> dict[tuple[str, ...], str]:
     """Word (tuple of words) -> WordNet synset, for words sharing their first sense. Left out: words the bundled or
-    catalog lists call distinct ("headphones" vs "earphones"), words the curated lists already fold, and any group
-    that would join two attribute words of one category (two colours must never become one)."""
+    catalog lists call distinct ("headphones" vs "earphones"), any group that would join two attribute words of one
+    category (two colours must never become one), and the words of a listed synonym group whose first senses
+    disagree ("pants" is first "bloomers" in WordNet, "trousers" is not); a listed group whose words agree joins
+    their synset whole ("auto" with "automobile" and "car")."""
     out: dict[tuple[str, ...], str] = {}
     for synset, words in groups.items():
         members = [tuple(w.split()) for w in words]
-        members = [m for m in members if m not in distinct and m not in curated]
+        members = [m for m in members if m not in distinct]
         seen: dict[str, tuple] = {}
         clash = False
         for member in members:
@@ -195,6 +211,17 @@ def _wordnet_synonyms(groups: dict, distinct: set, categories: dict, curated: di
             clash |= bool(category and seen.setdefault(category, member) != member)
         if not clash and len(members) > 1:
             out.update({m: synset for m in members})
+    listed: dict[str, list[tuple]] = {}
+    for words, canonical in curated.items():
+        listed.setdefault(canonical, []).append(words)
+    for canonical, members in listed.items():
+        members = members + [tuple(canonical.split("_"))]
+        synsets = {out[m] for m in members if m in out}
+        for member in members:
+            if len(synsets) == 1:
+                out[member] = next(iter(synsets))
+            else:
+                out.pop(member, None)
     return out
 
 

@@ -40,7 +40,7 @@ def test_a_merge_carries_both_prompts_similarity_and_reason(embedder):
     match = find_duplicates(_pair(first, second), "semantic", embedder=embedder)[1]
     assert match.canonical == 0 and DEFAULT_THRESHOLD <= match.similarity < 1.0
     assert (match.prompt, match.canonical_prompt) == (second, first)
-    assert "cosine" in match.reason and "sneakers = trainers (inflection, synonym list)" in match.reason
+    assert "cosine" in match.reason and "sneakers = trainers (" in match.reason and "synonym list" in match.reason
 
 
 def test_embedding_similarity_alone_would_merge_variants(embedder):
