@@ -26,5 +26,5 @@ def test_dry_run_publishes_merges_and_pairs_kept_apart(prefect_harness, tmp_path
 
     artifact = latest_artifact("dedupe-audit", output)
     assert artifact["type"] == "markdown"
-    assert "2 rows merged" in artifact["data"] and "sneakers = trainers (inflection, synonym list)" in artifact["data"]
+    assert "2 rows merged" in artifact["data"] and "sneakers = trainers (" in artifact["data"]
     assert "differs in colour: white vs black" in artifact["data"]
