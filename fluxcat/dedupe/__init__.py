@@ -3,31 +3,19 @@ only ever within identical generation parameters. Heavy parts (numpy, torch, the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable
 
+from fluxcat.dedupe.common import (AUDIT_PAIRS, DEDUPE_MODES, DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD,
+                                   EMBEDDING_BACKENDS, DedupeResult)
 from fluxcat.dedupe.exact import EXACT_REASON, DedupeEntry, ExactDeduper, Match, exact_duplicates, exact_key
 from fluxcat.dedupe.normalise import SPELLINGS, normalise_plain, normalise_prompt
 
-DEDUPE_MODES = ("off", "exact", "semantic")
-DEFAULT_THRESHOLD = 0.6  # tuned on the tuning domains: benchmarks/dedupe.py quality (the guard decides; this only nominates)
-AUDIT_PAIRS = 20  # closest pairs kept apart that semantic dedupe reports
-DEFAULT_BATCH_SIZE = 64
-EMBEDDING_BACKENDS = ("torch", "onnx", "onnx-int8")
 # Arguments for code, not settings: a ready Embedder (tests, benchmarks share one) and the pair search's switch-over.
 PROGRAMMATIC_OPTIONS = ("embedder", "exact_limit")
 
-__all__ = ["DEDUPE_MODES", "DEFAULT_THRESHOLD", "EMBEDDING_BACKENDS", "SPELLINGS", "DedupeEntry", "DedupeResult",
-           "EXACT_REASON", "ExactDeduper", "Match", "check_dedupe_options", "dedupe", "exact_duplicates", "exact_key",
+__all__ = ["AUDIT_PAIRS", "DEDUPE_MODES", "DEFAULT_BATCH_SIZE", "DEFAULT_THRESHOLD", "EMBEDDING_BACKENDS", "SPELLINGS",
+           "DedupeEntry", "DedupeResult", "EXACT_REASON", "ExactDeduper", "Match", "check_dedupe_options", "dedupe", "exact_duplicates", "exact_key",
            "find_duplicates", "normalise_plain", "normalise_prompt"]
-
-
-@dataclass
-class DedupeResult:
-    """Duplicate rows mapped to their canonical row, and the audit's closest pairs kept apart (semantic only)."""
-
-    matches: dict[int, Match]
-    kept_apart: list = field(default_factory=list)  # fluxcat.dedupe.audit.KeptApart
 
 
 def find_duplicates(entries: Iterable[DedupeEntry], mode: str = "exact", store=None, **options) -> dict[int, Match]:
@@ -53,21 +41,22 @@ def dedupe(entries: Iterable[DedupeEntry], mode: str = "exact", store=None, **op
 
 
 def check_dedupe_options(mode: str, options: dict) -> None:
-    """Fail on a bad mode, option name or value before any work is done: the settings schema's Dedupe group checks
-    every option (fluxcat/settings.py), so the flow, the CLI, the form and this call share one set of rules."""
+    """Fail on a bad mode, option name or value before any work is done: DedupeSettings checks every option
+    (fluxcat/dedupe/options.py, the settings schema's Dedupe group), so the flow, the CLI, the form and this call
+    share one set of rules."""
     _semantic_options({"mode": mode, **options})
 
 
 def _semantic_options(options: dict) -> dict:
     """The checked options with their defaults, as semantic_duplicates takes them."""
-    from fluxcat.settings import Dedupe  # the one schema; imported here, since fluxcat.settings imports this package
+    from fluxcat.dedupe.options import DedupeSettings  # the one declaration; pydantic loads on first use
 
     options = dict(options)
     mode = options.pop("mode", "semantic")
     extra = {k: options.pop(k) for k in PROGRAMMATIC_OPTIONS if k in options}
     if "exact_limit" in extra and not (isinstance(extra["exact_limit"], int) and extra["exact_limit"] >= 0):
         raise ValueError(f"exact_limit is a row count >= 0, got {extra['exact_limit']!r}")
-    return {**Dedupe.from_options(mode, options).dedupe_options, **extra}
+    return {**DedupeSettings.from_options(mode, options).dedupe_options, **extra}
 
 
 def _merge_groups(exact: dict[int, Match], similar: dict[int, Match]) -> dict[int, Match]:

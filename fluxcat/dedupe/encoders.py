@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from fluxcat.dedupe import DEFAULT_BATCH_SIZE
+from fluxcat.dedupe.common import DEFAULT_BATCH_SIZE
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable
 
-from fluxcat.dedupe import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, DedupeResult
+from fluxcat.dedupe.common import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, DedupeResult
 from fluxcat.dedupe.audit import AUDIT_SCAN_ROWS, near_misses
 from fluxcat.dedupe.encoders import Embedder
 from fluxcat.dedupe.exact import DedupeEntry, Match

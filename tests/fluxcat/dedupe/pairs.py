@@ -1,12 +1,14 @@
 """Labelled prompt pairs, shared by tests and benchmarks/dedupe.py: rewordings must merge, variants never.
 
-Three sets:
+Four sets (train / dev / test):
 - own: rewordings.tsv / variants.tsv (`category<TAB>first<TAB>second`), the project's first pairs, mixed domains;
   every fourth pair of each file (lines 4, 8, ...) was held out when they were first tuned on.
 - tuning: tuning/<domain>.tsv, product domains the guard is tuned on.
-- heldout: heldout/<domain>.tsv, written by someone else without reading the guard or the tuning pairs, in domains
-  that appear in no other set; never tuned on (report only).
-tuning/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording: same product,
+- dev: dev/<domain>.tsv, the first held-out set (16 domains and a newcomer's catalog), written blind by another
+  engineer, scored twice, then read to find general mechanisms: a development set, no longer held out.
+- heldout: heldout/<domain>.tsv, the second set, written blind in ten domains that appear in no other set, scored
+  once when the design was final (report only; absent until its writer hands it over).
+tuning/, dev/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording: same product,
 same shot) or `different` (a product variant, or another shot); the file name is the domain.
 """
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SETS = ("own", "tuning", "heldout")
+SETS = ("own", "tuning", "dev", "heldout")
 PARAMS = "schnell|512x512|4|0|1"
 
 
@@ -40,13 +42,21 @@ def load(name: str, split: str = "all") -> list[tuple[str, str, str]]:
     return [pair for i, pair in enumerate(pairs) if (i % 4 == 3) == holdout]
 
 
+def available(name: str) -> bool:
+    """Whether a set's files are here (the second held-out set arrives when its writer is done)."""
+    return name == "own" or any((HERE / name).glob("*.tsv"))
+
+
 def labelled(name: str) -> list[Pair]:
-    """Every pair of one set (own, tuning or heldout)."""
+    """Every pair of one set (own, tuning, dev or heldout), or of any folder of `<domain>.tsv` files (a path)."""
     if name == "own":
         return [Pair("own", "own", label, c, a, b) for file, label in (("rewordings", "same"), ("variants", "different"))
                 for c, a, b in load(file)]
+    folder = HERE / name if name in SETS else Path(name)
+    if not folder.is_dir():
+        raise ValueError(f"{name}: no such set or folder of <domain>.tsv files")
     pairs = []
-    for path in sorted((HERE / name).glob("*.tsv")):
+    for path in sorted(folder.glob("*.tsv")):
         rows = [line.split("\t") for line in path.read_text().splitlines() if line.strip()]
         header, rows = rows[0], rows[1:]
         if header != ["label", "category", "a", "b"]:
@@ -54,7 +64,7 @@ def labelled(name: str) -> list[Pair]:
         for row in rows:
             if len(row) != 4 or row[0] not in ("same", "different"):
                 raise ValueError(f"{path}: a line has {len(row)} fields or a label other than same/different")
-            pairs.append(Pair(name, path.stem, *row))
+            pairs.append(Pair(name if name in SETS else folder.name, path.stem, *row))
     return pairs
 
 
