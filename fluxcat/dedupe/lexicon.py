@@ -15,8 +15,8 @@ from fluxcat.dedupe.normalise import normalise_plain
 WORDS_FILE = "attributes.json"  # also read by QA (fluxcat/qa, its colour words)
 WORDNET_FILE = "wordnet.json.gz"  # built by fluxcat/dedupe/wordnet_build.py from Princeton WordNet 3.0
 _LIST_KEYS = ("stop_words", "synonyms", "short_forms", "framing_heads", "framing_links", "generic_framing",
-              "collectives", "prepositions", "not_inflected", "distinct", "attribute_nouns", "placement_verbs",
-              "symmetric_prepositions")
+              "collectives", "relations", "relation_verbs", "not_inflected", "distinct", "attribute_nouns",
+              "placement_verbs", "symmetric_prepositions")
 # Attribute categories a trailing clause may hold alone ("Wireless headphones, black"), and that "in" or "made of"
 # may introduce ("a dress in red", "a vase made of glass"): they describe the thing named before them.
 DESCRIBING = ("colour", "material", "finish", "pattern", "size", "shape")
@@ -27,9 +27,11 @@ class Lexicon:
     """Word lists and WordNet's extract, with every entry in the guard's canonical form."""
 
     stop_words: frozenset[str]
-    phrases: dict[tuple[str, ...], str]  # synonym, short form or preposition phrase (lemmas) -> canonical token
+    phrases: dict[tuple[str, ...], str]  # synonym, short form or relation phrase (lemmas) -> canonical token
     longest_phrase: int
-    prepositions: frozenset[str]
+    prepositions: frozenset[str]  # every relation's canonical name ("on", "in", "with", "covered_in", "read")
+    relations: dict[str, str]  # token of a preposition ("atop", "on_top_of") -> its relation ("on")
+    verb_relations: dict[str, str]  # token of a relation verb ("holding", "filled with") -> its relation ("with")
     framing_heads: frozenset[str]
     framing_links: frozenset[str]
     generic_framing: frozenset[str]
@@ -51,6 +53,10 @@ class Lexicon:
     symmetric: frozenset[str]  # "a lamp beside a chair" is "a chair beside a lamp"
     covered_in: str  # the token of "covered in/with": "muddy boots" are "boots covered in mud"
     made_of: str  # the token of "made of/from": "a vase made of glass" is a "glass vase"
+    senses: dict[str, tuple]  # WordNet word -> ((synset, rank among its noun senses), ...), senses others share
+    nouns: frozenset[tuple[str, ...]]  # WordNet's multi-word nouns ("light bulb"): one token each
+    pertainyms: dict[str, str]  # "floral" -> "flower": a "floral print" is a "flower print"
+    derived_attributes: frozenset[str]  # attribute words made of a noun ("striped": with stripes)
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
     clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -167,9 +173,17 @@ def _build(data: dict, source: str) -> Lexicon:
     for group in _merged_groups([[lemmas(p) for p in group] for group in data["synonyms"] + data["short_forms"]]):
         _check_synonym_group(group, categories, source)
         phrases.update({words: "_".join(group[0]) for words in group})
-    prepositions = set()
-    for phrase in data["prepositions"]:
-        prepositions.add(phrases.setdefault(lemmas(phrase), "_".join(lemmas(phrase))))
+    relations: dict[str, str] = {}
+    for groups, mark in ((data["relations"], ""), (data["relation_verbs"], "~")):
+        for group in _merged_groups([[lemmas(p) for p in group] for group in groups]):
+            name = "_".join(group[0])  # a relation verb group's first word only names the relation it means
+            for words in group[1:] if mark else group:
+                token = mark + "_".join(words)
+                phrases[words] = token
+                relations[token] = name
+    verb_relations = {t: n for t, n in relations.items() if t.startswith("~")}
+    relations = {t: n for t, n in relations.items() if not t.startswith("~")}
+    prepositions = frozenset(relations.values()) | frozenset(verb_relations.values())
     wordnet = _wordnet()
     distinct = {lemmas(w) for group in data["distinct"] for w in group}
     folded = _wordnet_synonyms(wordnet["synonyms"], distinct, categories, phrases)
@@ -178,8 +192,13 @@ def _build(data: dict, source: str) -> Lexicon:
     one = lambda words: frozenset(canon(w) for w in words)
     for token, category in list(categories.items()):  # name the category of a folded attribute word too
         categories.setdefault(fold(phrases.get(tuple(token.split("_")), token)), category)
-    starts = {p[0] for p in phrases if len(p) > 1} | {p[0] for p in folded if len(p) > 1}
-    return Lexicon(stop_words, phrases, max(map(len, [*phrases, *folded]), default=1), frozenset(prepositions),
+    derived_attributes = _derived_attributes(categories)
+    senses = {w: tuple((s, r) for s, r, _ in found) for w, found in wordnet["senses"].items()
+              if tuple(w.split()) not in distinct}
+    nouns = frozenset(tuple(w.split()) for w in senses if " " in w)
+    starts = {p[0] for p in phrases if len(p) > 1} | {p[0] for p in folded if len(p) > 1} | {p[0] for p in nouns}
+    return Lexicon(stop_words, phrases, max(map(len, [*phrases, *folded, *nouns]), default=1), prepositions,
+                   relations, verb_relations,
                    one(data["framing_heads"]), one(data["framing_links"]), one(data["generic_framing"]),
                    one(data["collectives"]), {w: str(n) for w, n in data["numbers"].items()},
                    {u: (base, float(f)) for u, (base, f) in data["units"].items()}, irregular, not_inflected,
@@ -187,11 +206,33 @@ def _build(data: dict, source: str) -> Lexicon:
                    frozenset(wordnet["compounds"]) | {p[0] for p in [*phrases, *folded] if len(p) == 1},
                    frozenset(wordnet["containers"]), frozenset(wordnet["furniture"]),
                    {a: n for a, n in wordnet["covered"].items() if n not in categories and a not in categories},
-                   one(data["attribute_nouns"]), one(data["placement_verbs"]),
-                   {canon(a): canon(b) for a, b in data["inverse_prepositions"].items()},
-                   one(data["symmetric_prepositions"]), phrases[lemmas("covered in")],
-                   phrases[lemmas("made of")],
-                   frozenset(starts))
+                   one(data["attribute_nouns"]), frozenset(_verb_lemma(w) for w in data["placement_verbs"]),
+                   {relations.get(canon(a), canon(a)): relations.get(canon(b), canon(b))
+                    for a, b in data["inverse_prepositions"].items()},
+                   frozenset(relations.get(canon(w), canon(w)) for w in data["symmetric_prepositions"]),
+                   relations[phrases[lemmas("covered in")]], relations[phrases[lemmas("made of")]],
+                   senses, nouns,
+                   {a: n for a, n in wordnet["pertainyms"].items() if n not in categories or a in categories},
+                   derived_attributes, frozenset(starts))
+
+
+def _verb_lemma(word: str) -> str:
+    from lemminflect import getAllLemmas
+
+    return getAllLemmas(word).get("VERB", (word,))[0]
+
+
+def _derived_attributes(categories: dict) -> frozenset[str]:
+    """Pattern words made of a noun ("striped", "spotted", "checked"): their noun ("stripe") names the same pattern,
+    so "striped" and "with stripes" are one attribute (the noun joins the category)."""
+    found = set()
+    for word, category in list(categories.items()):
+        if category == "pattern" and word.isalpha():
+            having = having_word(word, word)
+            if having and having[0] == "with":
+                categories.setdefault(having[1], category)
+                found.add(word)
+    return frozenset(found)
 
 
 def _wordnet_synonyms(groups: dict, distinct: set, categories: dict, curated: dict) -> dict[tuple[str, ...], str]:
@@ -256,3 +297,16 @@ def _check_synonym_group(group: list[tuple], categories: dict, source: str) -> N
                              f"{' '.join(tokens)!r}); variants must stay apart")
         if category:
             seen[category] = tokens
+
+
+@lru_cache(maxsize=50_000)
+def having_word(token: str, surface: str) -> tuple[str, str] | None:
+    """"sleeveless" -> ("without", "sleeve"), "hooded"/"striped"/"scuffed" -> ("with", "hood"/"stripe"/"scuff"):
+    an adjective or participle made of a noun and -less or -ed (LemmInflect knows the noun)."""
+    if token.endswith("less") and len(token) > 6 and "NOUN" in part_of_speech(token[:-4]):
+        return "without", token[:-4]
+    if surface.endswith("ed") and len(surface) > 5:
+        for stem in (surface[:-2], surface[:-1], surface[:-3]):
+            if "NOUN" in part_of_speech(stem) and "ADJ" not in part_of_speech(stem):
+                return "with", stem
+    return None

@@ -27,13 +27,15 @@ SUBSTANCES = ("noun.substance", "noun.object", "noun.plant", "noun.phenomenon")
 def build(wn) -> dict:
     return {"source": f"Princeton WordNet {wn.get_version()} (wordnet.princeton.edu), via NLTK's reader; licence: "
                       "fluxcat/data/WORDNET_LICENSE",
-            "synonyms": synonyms(wn), "compounds": compounds(wn), "containers": kinds_of(wn, "container.n.01"),
-            "furniture": kinds_of(wn, "furniture.n.01"),
-            "covered": adjectives_from_nouns(wn, ("y",), SUBSTANCES), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES)}
+            "synonyms": synonyms(wn), "senses": shared_senses(wn), "compounds": compounds(wn),
+            "containers": kinds_of(wn, "container.n.01"), "furniture": kinds_of(wn, "furniture.n.01"),
+            "covered": adjectives_from_nouns(wn, ("y",), SUBSTANCES), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES),
+            "pertainyms": pertainyms(wn)}
 
 
 def _word(name: str) -> str:
-    return name.lower().replace("_", " ")
+    """A WordNet lemma as a normalised prompt writes it: "Pull-up" -> "pull up"."""
+    return name.lower().replace("_", " ").replace("-", " ")
 
 
 def synonyms(wn) -> dict[str, list[str]]:
@@ -45,6 +47,36 @@ def synonyms(wn) -> dict[str, list[str]]:
         if senses and senses[0].lexname() in FOLDED_LEXNAMES:
             groups.setdefault(senses[0].name(), set()).add(_word(name))
     return {synset: sorted(words) for synset, words in sorted(groups.items()) if len(words) > 1}
+
+
+def shared_senses(wn) -> dict[str, list]:
+    """Word -> [synset, the sense's rank among the word's noun senses (0: its first, most frequent), how many noun
+    senses the word has], for every sense of a concrete thing (FOLDED_LEXNAMES) that two or more words share. The
+    guard reads synonymy from it: "torch" and "flashlight" share flashlight.n.01, the first sense of "flashlight"."""
+    out: dict[str, list] = {}
+    for synset in wn.all_synsets("n"):
+        names = {_word(lemma.name()): lemma.name() for lemma in synset.lemmas() if "'" not in lemma.name()}
+        if synset.lexname() not in FOLDED_LEXNAMES or len(names) < 2:
+            continue
+        for name, lemma in sorted(names.items()):
+            senses = wn.synsets(lemma, "n")
+            out.setdefault(name, []).append([synset.name(), senses.index(synset), len(senses)])
+    return {name: sorted(found, key=lambda sense: sense[1]) for name, found in sorted(out.items())}
+
+
+def pertainyms(wn) -> dict[str, str]:
+    """Relational adjectives -> the concrete noun they pertain to ("floral" -> "flower", "musical" -> "music"): a
+    "floral print" is a "flower print". Only nouns of concrete things, and not -y adjectives ("earthy" is no "earth")."""
+    out = {}
+    for synset in wn.all_synsets("a"):
+        for lemma in synset.lemmas():
+            name = lemma.name().lower()
+            for noun in lemma.pertainyms():
+                first = wn.synsets(noun.name(), "n")[:1]
+                if name.isalpha() and not name.endswith("y") and first and first[0] == noun.synset() \
+                        and noun.synset().lexname() in FOLDED_LEXNAMES + SUBSTANCES:
+                    out.setdefault(name, _word(noun.name()))
+    return dict(sorted(out.items()))
 
 
 def compounds(wn) -> dict[str, list[str]]:
