@@ -112,7 +112,7 @@ def _roles_meet(a: Phrase, b: Phrase, lexicon: Lexicon) -> bool:
         return {a.role, b.role} - {IN_OR_ON} <= {"in", "on"}
     derived, other = (a, b) if a.derived else (b, a) if b.derived else (None, None)
     if derived is not None and not other.derived:  # "muddy boots": boots covered in mud, or boots with mud
-        return derived.derived == lexicon.covered_in and other.role in (lexicon.covered_in, "with")
+        return derived.derived in (lexicon.covered_in, "with") and other.role in (lexicon.covered_in, "with")
     return False
 
 
@@ -211,7 +211,7 @@ def _unit(parts: list[Word], word: Word, lexicon: Lexicon) -> _Found | None:
     if any(_describing(p, lexicon) for p in parts) or _describing(word, lexicon):
         return None  # attribute words must be the same words: nothing explains "red" away
     said = " ".join(p.text or p.value for p in parts)
-    if len(parts) > 1 and _letters(said) == _letters(word.text or word.value):
+    if _letters(said) == _letters(word.text or word.value):  # "pull up", "pull-up", "pullup"
         return _Found((f"{said} = {word.text} (compound)",))
     if len(parts) == 1:
         found = synonym(parts[0], word, lexicon)

@@ -54,7 +54,7 @@ class Lexicon:
     covered_in: str  # the token of "covered in/with": "muddy boots" are "boots covered in mud"
     made_of: str  # the token of "made of/from": "a vase made of glass" is a "glass vase"
     senses: dict[str, tuple]  # WordNet word -> ((synset, rank among its noun senses), ...), senses others share
-    nouns: frozenset[tuple[str, ...]]  # WordNet's multi-word nouns ("light bulb"): one token each
+    nouns: dict[tuple[str, ...], str]  # WordNet's multi-word nouns, as lemmas -> as WordNet writes them
     pertainyms: dict[str, str]  # "floral" -> "flower": a "floral print" is a "flower print"
     derived_attributes: frozenset[str]  # attribute words made of a noun ("striped": with stripes)
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
@@ -195,7 +195,7 @@ def _build(data: dict, source: str) -> Lexicon:
     derived_attributes = _derived_attributes(categories)
     senses = {w: tuple((s, r) for s, r, _ in found) for w, found in wordnet["senses"].items()
               if tuple(w.split()) not in distinct}
-    nouns = frozenset(tuple(w.split()) for w in senses if " " in w)
+    nouns = {lemmas(w): w for w in senses if " " in w and not set(w.split()) & (stop_words | _relation_words(data))}
     starts = {p[0] for p in phrases if len(p) > 1} | {p[0] for p in folded if len(p) > 1} | {p[0] for p in nouns}
     return Lexicon(stop_words, phrases, max(map(len, [*phrases, *folded, *nouns]), default=1), prepositions,
                    relations, verb_relations,
@@ -214,6 +214,11 @@ def _build(data: dict, source: str) -> Lexicon:
                    senses, nouns,
                    {a: n for a, n in wordnet["pertainyms"].items() if n not in categories or a in categories},
                    derived_attributes, frozenset(starts))
+
+
+def _relation_words(data: dict) -> set[str]:
+    """Single words that relate things ("in", "on", "with"): never part of a WordNet noun we join ("stand in")."""
+    return {w for group in data["relations"] for w in group if " " not in w} | {"up", "out", "off", "down"}
 
 
 def _verb_lemma(word: str) -> str:
@@ -306,7 +311,7 @@ def having_word(token: str, surface: str) -> tuple[str, str] | None:
     if token.endswith("less") and len(token) > 6 and "NOUN" in part_of_speech(token[:-4]):
         return "without", token[:-4]
     if surface.endswith("ed") and len(surface) > 5:
-        for stem in (surface[:-2], surface[:-1], surface[:-3]):
+        for stem in (surface[:-1], surface[:-2], surface[:-3]):
             if "NOUN" in part_of_speech(stem) and "ADJ" not in part_of_speech(stem):
                 return "with", stem
     return None

@@ -144,7 +144,7 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
     i = 0
     while i < len(words):
         token, length, rule, base = _match(lemmas, i, lexicon)
-        plural = lemmas[i + length - 1][1]
+        plural = lemmas[i + length - 1][1] and base not in lexicon.not_inflected  # "sunnies" are "sunglasses"
         text = " ".join(words[i:i + length])
         i += length
         if token == POSSESSIVE:
@@ -232,8 +232,8 @@ def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tup
             if phrase in lexicon.wordnet:
                 return lexicon.wordnet[phrase], length, WORDNET, " ".join(phrase)
             if phrase in lexicon.nouns and not _describing_word(phrase[0], lexicon):
-                return "_".join(phrase), length, COMPOUND, " ".join(phrase)
-    if i + 1 < len(lemmas):
+                return "_".join(phrase), length, COMPOUND, lexicon.nouns[phrase]
+    if i + 1 < len(lemmas) and not (lemmas[i + 1][2] == LEMMA and not lemmas[i + 1][1]):  # "hand holding"
         joined = lexicon.compounds.get((word, lemmas[i + 1][0])) or _joined(word, lemmas[i + 1][0], lexicon)
         if joined:
             return _folded(joined, 2, COMPOUND, lexicon)
@@ -285,12 +285,21 @@ def scene(prompt: str, lexicon: Lexicon) -> Scene:
     phrases: list[Phrase] = []
     rewrites: set[str] = set()
     subject: int | None = None  # the first thing shown
+    pending: list[Word] = []  # "A simple, elegant ring": describing words before the first thing
     for number, text in enumerate(clauses(prompt)):
         full = _detach_framing(list(clause_words(text, lexicon)), lexicon, phrases, number)
         words = [w for w in full if w.kind != "det"]
         if not words:
             continue
-        if subject is not None and _describing(words, lexicon):
+        if subject is not None and words[0].verb and len(words) > 1 and words[1].kind == "prep":
+            full = full[full.index(words[0]):]  # "Baby carrier, mint green, worn by a father": the carrier is worn
+            if words[1].text == "by":
+                full = [Word(f"{words[0].verb} by", kind="prep")] + full[2:]
+            else:
+                phrases[subject] = _describe(phrases[subject], [words[0]], lexicon)
+                full = full[1:]
+            words = [w for w in full if w.kind != "det"]
+        if subject is not None and (_describing(words, lexicon) or _detail(words, lexicon)):
             phrases[subject] = _describe(phrases[subject], words, lexicon)  # "Wireless headphones, black"
             rewrites.add("a describing word after a comma")
             continue
@@ -302,11 +311,49 @@ def scene(prompt: str, lexicon: Lexicon) -> Scene:
         if subject is not None and _collective_clause(words, lexicon):
             phrases[subject] = _collect(phrases[subject], words, lexicon)  # "packing cubes, set of four"
             continue
+        if subject is None and (len(words) == 1 and _describes(words[0], lexicon) or
+                                all(w.kind == "and" or _describes(w, lexicon, strict=True) for w in words)):
+            pending += [w for w in words if w.kind == "word"]
+            continue
         found = _chunk(full, number, lexicon, rewrites)
+        if pending and found and found[0].role == "":
+            found[0] = _describe(found[0], pending, lexicon)
+            pending = []
         if subject is None:
             subject = next((len(phrases) + n for n, p in enumerate(found) if p.role == ""), None)
         phrases += found
+    if pending:
+        phrases.append(Phrase("", tuple(pending)))
+    phrases = _resolve_it(phrases, subject, rewrites)
     return Scene(tuple(d for phrase in phrases for d in _derived(phrase, lexicon)), frozenset(rewrites))
+
+
+def _detail(words: list[Word], lexicon: Lexicon) -> bool:
+    """A later clause of one word, or a number and a word, details the first thing: "Electric guitar, sunburst",
+    "Digital piano, 88 keys" (an "88-key piano")."""
+    values = [w for w in words if w.kind == "word"]
+    if len(values) != len(words) or not values or values[-1].value in lexicon.framing_heads:
+        return False
+    if len(values) == 1:
+        return not values[0].plural and values[0].value not in lexicon.collectives
+    return len(values) == 2 and values[0].value.isdigit()
+
+
+def _resolve_it(phrases: list[Phrase], subject: int | None, rewrites: set) -> list[Phrase]:
+    """"Phone case, clear, with flowers inside [it]": what is with the first thing is in it."""
+    for at, phrase in enumerate(phrases):
+        if phrase.words and phrase.words[-1].kind == "it" and subject is not None and at > subject:
+            start = at
+            while start > subject + 1 and phrases[start - 1].role == "with" and phrases[start - 1].clause == phrase.clause:
+                start -= 1
+            if start == at:
+                return phrases
+            first = phrases[subject]
+            moved = [Phrase("", p.words, p.plural, p.clause) for p in phrases[start:at]]
+            rest = phrases[:subject] + phrases[subject + 1:start] + phrases[at + 1:]
+            rewrites.add("'X with Y ... it' as 'Y ... X'")
+            return moved + rest + [Phrase(phrase.role, first.words, first.plural, phrase.clause)]
+    return phrases
 
 
 def _detach_framing(full: list[Word], lexicon: Lexicon, phrases: list, clause: int) -> list[Word]:
@@ -336,16 +383,24 @@ def _describing(words: list[Word], lexicon: Lexicon) -> bool:
     return all(_describes(w, lexicon) for w in values)
 
 
-def _describes(word: Word, lexicon: Lexicon) -> bool:
+def _describes(word: Word, lexicon: Lexicon, strict: bool = False) -> bool:
+    """A describing word: an attribute word, a quantity, an adjective ("in red" describes; strict: "in soft
+    light" does not, since "light" is a noun too)."""
     value = word.value
     if value.startswith("qty:") or lexicon.categories.get(value) in DESCRIBING or value in lexicon.attribute_nouns:
         return True
+    if word.kind == "state" or word.verb and not word.noun:
+        return not strict  # "Christmas stocking, personalised"
     parts = part_of_speech(word.text.split()[-1]) if word.text else frozenset()
-    return "ADJ" in parts and "NOUN" not in parts or not parts and value.endswith(("able", "ible", "less", "proof"))
+    if strict:
+        return "ADJ" in parts and "NOUN" not in parts
+    return "ADJ" in parts or not parts and value.endswith(("able", "ible", "less", "proof"))
 
 
 def _describe(phrase: Phrase, words: list[Word], lexicon: Lexicon) -> Phrase:
-    added = tuple(_as_modifier(w) for w in words if w.kind == "word")
+    words = [w for w in words if w.kind == "word"]
+    added = tuple(_as_modifier(w) for n, w in enumerate(words)
+                  if not (n and w.value in lexicon.attribute_nouns and _describes(words[n - 1], lexicon)))
     return Phrase(phrase.role, phrase.words[:-1] + added + phrase.words[-1:], phrase.plural, phrase.clause,
                   phrase.derived)
 
@@ -397,13 +452,19 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
                 i += 1
             elif after.kind in ("prep", "vrel"):  # "towels folded on a shelf" are "folded towels on a shelf"
                 if word.verb not in lexicon.placement_verbs:  # "candles arranged on a tray": "candles on a tray"
-                    current.append(Word(word.value, word.text, word.rule, kind="state", noun=False, verb=word.verb,
-                                        base=word.base))
+                    state = Word(word.value, word.text, word.rule, kind="state", noun=False, verb=word.verb,
+                                 base=word.base)
+                    if role and things and things[0][0] == "" and not (
+                            role == "with" and any(w.kind == "it" for w in words[i:])):
+                        things[0][1].insert(0, state)  # "a dog covered in mud sitting by a towel": the dog sits
+                    else:
+                        current.append(state)
             else:  # "a woman wearing a hat": the hat's relation is "wear"
                 _close(things, role, current, lexicon)
                 role, current = word.verb, []
         elif word.kind == "and":
-            if current and current[-1].noun and not current[-1].adjective:
+            if current and current[-1].noun and not current[-1].adjective and \
+                    not _describing_word(current[-1].value, lexicon):
                 _close(things, role, current, lexicon)
                 current = []
             # coordinated describing words ("soft and warm") stay in one thing
@@ -418,9 +479,10 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
                 owners.append(len(things) - 1)
                 current = []
         elif word.kind == "it":
-            _close(things, role, current, lexicon)
+            if current:
+                _close(things, role, current, lexicon)
             things.append((role, [word]))
-            current = []
+            role, current = "", []
         else:
             current.append(word)
         i += 1
@@ -470,7 +532,7 @@ def _join(things: list, links: list[int], owners: list[int], lexicon: Lexicon, r
                 out[-1] = (before_role, before)
                 out.append((role, words))
             elif head in lexicon.containers and head not in lexicon.collectives:
-                out.append(("with", words))  # "a jar of honey" is a jar with honey in it, not a honey jar
+                out.append(("of", words))  # "a jar of honey" is a jar with honey in it, not a honey jar
             elif head in lexicon.collectives:
                 out[-1] = (before_role, words[:-1] + [words[-1]] + before)  # "a set of knives" -> "knife set"
             else:
@@ -493,8 +555,9 @@ def _relations(things: list, clause: int, lexicon: Lexicon, rewrites: set) -> li
             out[-1] = Phrase(out[-1].role, tuple(_headed(list(out[-1].words), lexicon)), False, clause)
             continue
         plural = head.plural and not any(w.value in lexicon.collectives for w in words)
-        if out and (role == "for" or role in ("in", lexicon.made_of) and _describes(head, lexicon) or
-                    role in ("with", "in") and head.value in lexicon.attribute_nouns and len(words) > 1 or
+        if out and (role in ("for", lexicon.made_of) or role == "in" and _describes(head, lexicon, strict=True) or
+                    role in ("with", "in") and head.value in lexicon.attribute_nouns and len(words) > 1 and
+                    _describing_word(words[-2].value, lexicon) or
                     role == "shape_like" or role == "in" and head.value == "shape"):
             out[-1] = _merged(out[-1], [w for w in words if w.value != "shape" and
                                         not (w.value in lexicon.attribute_nouns and len(words) > 1)])
@@ -530,11 +593,14 @@ def _derived(phrase: Phrase, lexicon: Lexicon) -> list[Phrase]:
     """What a derived adjective says a thing is covered in, has or lacks becomes a phrase of its own: "muddy boots"
     are boots covered in mud, "a hooded jacket" a jacket with a hood, "a sleeveless top" a top without sleeves."""
     keep, extra = [], []
-    for word in phrase.words[:-1]:
+    for n, word in enumerate(phrase.words[:-1]):
         found = None if word.kind == "state" else _having(word, lexicon)
+        if found and found[1] in lexicon.attribute_nouns and n and _describing_word(phrase.words[n - 1].value, lexicon):
+            continue  # "oatmeal-coloured": the colour says it
         if found:
             relation, noun = found
-            extra.append(Phrase(relation, (Word(noun, word.text, DERIVED),), False, phrase.clause, relation))
+            token, _, rule, base = _folded(noun, 1, DERIVED, lexicon)  # "lidded": a lid, as "with a lid" says it
+            extra.append(Phrase(relation, (Word(token, word.text, rule, base=base),), False, phrase.clause, relation))
         else:
             keep.append(word)
     if not extra:
@@ -543,11 +609,11 @@ def _derived(phrase: Phrase, lexicon: Lexicon) -> list[Phrase]:
 
 
 def _having(word: Word, lexicon: Lexicon) -> tuple[str, str] | None:
-    value = word.value
+    value = word.base if word.base and "." in word.value else word.value
     if value in lexicon.covered:
         return lexicon.covered_in, lexicon.covered[value]
     if value in lexicon.not_inflected or not value.isalpha():
         return None
     if value in lexicon.categories and value not in lexicon.derived_attributes:
         return None  # "stainless", "folded" are attributes of their own
-    return having_word(value, word.text.split()[-1] if word.text else value)
+    return having_word(value, spelled(word.text.split()[-1]) if word.text else value)

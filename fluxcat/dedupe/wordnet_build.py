@@ -22,6 +22,10 @@ FOLDED_LEXNAMES = ("noun.artifact", "noun.food", "noun.object", "noun.plant", "n
                    "noun.body")
 # "muddy" is "covered in mud" and "woollen" is "made of wool" only where the noun is stuff: "boxy" is not "with a box".
 SUBSTANCES = ("noun.substance", "noun.object", "noun.plant", "noun.phenomenon")
+# "shimmery", "sparkly", "furry", "lacy": a thing with shimmer, sparkle, fur, lace (the -y adjectives of concrete
+# things and of what can be seen on them).
+HAVING = SUBSTANCES + ("noun.event", "noun.attribute", "noun.artifact", "noun.animal", "noun.body", "noun.shape",
+                       "noun.food")
 
 
 def build(wn) -> dict:
@@ -29,7 +33,7 @@ def build(wn) -> dict:
                       "fluxcat/data/WORDNET_LICENSE",
             "synonyms": synonyms(wn), "senses": shared_senses(wn), "compounds": compounds(wn),
             "containers": kinds_of(wn, "container.n.01"), "furniture": kinds_of(wn, "furniture.n.01"),
-            "covered": adjectives_from_nouns(wn, ("y",), SUBSTANCES), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES),
+            "covered": adjectives_from_nouns(wn, ("y",), HAVING), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES),
             "pertainyms": pertainyms(wn)}
 
 
