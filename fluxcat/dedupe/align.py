@@ -63,8 +63,8 @@ def _turned(phrases: list[Phrase], clause: int, lexicon: Lexicon) -> list[tuple[
         return []
     out = []
     having = [n for n in mine if phrases[n].role == "with" and not phrases[n].derived]
-    furniture = lambda found: any(phrases[n].head in lexicon.furniture for n in found)
-    if having and not (furniture(subjects) and furniture(having)):  # "a table with chairs" stand around it
+    furniture = lambda found: any({phrases[n].head, phrases[n].words[-1].base} & lexicon.furniture for n in found)
+    if having and not furniture(having):  # "a table with chairs": they stand around it, not on it
         turned = list(phrases)
         for n in having:
             turned[n] = _with_role(phrases[n], "")

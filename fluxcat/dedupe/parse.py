@@ -335,7 +335,9 @@ def _detail(words: list[Word], lexicon: Lexicon) -> bool:
     if len(values) != len(words) or not values or values[-1].value in lexicon.framing_heads:
         return False
     if len(values) == 1:
-        return not values[0].plural and values[0].value not in lexicon.collectives
+        value = values[0].value
+        return not values[0].plural and value not in lexicon.collectives and "_" not in value and \
+            lexicon.categories.get(value, "colour") in DESCRIBING
     return len(values) == 2 and values[0].value.isdigit()
 
 
@@ -391,7 +393,9 @@ def _describes(word: Word, lexicon: Lexicon, strict: bool = False) -> bool:
         return True
     if word.kind == "state" or word.verb and not word.noun:
         return not strict  # "Christmas stocking, personalised"
-    parts = part_of_speech(word.text.split()[-1]) if word.text else frozenset()
+    if " " in word.text or "_" in value:
+        return False  # "studio lighting": a thing, whatever its last word may be
+    parts = part_of_speech(word.text) if word.text else frozenset()
     if strict:
         return "ADJ" in parts and "NOUN" not in parts
     return "ADJ" in parts or not parts and value.endswith(("able", "ible", "less", "proof"))
@@ -527,11 +531,11 @@ def _join(things: list, links: list[int], owners: list[int], lexicon: Lexicon, r
             role = things[index - 1][0] if not role else role
         if index in links and out:
             before_role, before = out[-1]
-            head = before[-1].value
+            head, base = before[-1].value, before[-1].base
             if head in lexicon.framing_heads:
                 out[-1] = (before_role, before)
                 out.append((role, words))
-            elif head in lexicon.containers and head not in lexicon.collectives:
+            elif (head in lexicon.containers or base in lexicon.containers) and head not in lexicon.collectives:
                 out.append(("of", words))  # "a jar of honey" is a jar with honey in it, not a honey jar
             elif head in lexicon.collectives:
                 out[-1] = (before_role, words[:-1] + [words[-1]] + before)  # "a set of knives" -> "knife set"

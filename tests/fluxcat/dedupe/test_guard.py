@@ -116,7 +116,7 @@ def test_reasons_name_the_rule_that_matched():
     assert "automobile = car (WordNet synonym: car.n.01)" in reason("An automobile on a road", "A car on a road")
     assert "catalogue = catalog (spelling)" in reason("A catalogue on a table", "A catalog on a table")
     assert "hand bag = handbag (" in reason("A hand bag", "A handbag") and "compound" in reason("A hand bag", "A handbag")
-    assert "'X with Y' as 'Y on X'" in reason("A board with bread", "Bread on a board")
+    assert "'X with Y' as 'Y in or on X'" in reason("A board with bread", "Bread on a board")
 
 
 def test_single_and_other_quote_styles_are_quoted_text():
