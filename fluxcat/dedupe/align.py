@@ -8,12 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import permutations
 
-from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known
+from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known, spelled
 from fluxcat.dedupe.parse import FRAMING, Phrase, Scene, Word
 
 IN_OR_ON = "in|on"  # "a tray with bottles": the bottles are on it or in it, the words do not say which
 MAX_READINGS = 12  # readings per prompt (relations turned); prompts have a few clauses, so a few readings
-SYNONYM_CONTEXT = 0.8  # cosine two prompts must reach when they differ by a synonym of a word's rarer sense
 
 
 @dataclass(frozen=True)
@@ -211,7 +210,8 @@ def _unit(parts: list[Word], word: Word, lexicon: Lexicon) -> _Found | None:
     if any(_describing(p, lexicon) for p in parts) or _describing(word, lexicon):
         return None  # attribute words must be the same words: nothing explains "red" away
     said = " ".join(p.text or p.value for p in parts)
-    if _letters(said) == _letters(word.text or word.value):  # "pull up", "pull-up", "pullup"
+    if _letters(said) == _letters(word.text or word.value) or \
+            _american(said) == _american(word.text or word.value):  # "pull up", "pull-up", "pullup"
         return _Found((f"{said} = {word.text} (compound)",))
     if len(parts) == 1:
         found = synonym(parts[0], word, lexicon)
@@ -228,25 +228,35 @@ def _describing(word: Word, lexicon: Lexicon) -> bool:
     return word.value in lexicon.categories or word.value.startswith(("quote:", "qty:")) or word.value.isdigit()
 
 
+def _american(text: str) -> str:
+    return "".join(spelled(w) for w in text.lower().split())
+
+
 def _letters(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
 def synonym(a: Word, b: Word, lexicon: Lexicon) -> _Found | None:
-    """Two words that share a WordNet sense of a concrete thing, where that sense is the first (most frequent) of at
-    least one of them: "lead" and "leash" (leash.n.01, the first sense of "leash"). When it is the first sense of
-    only one of them, the other prompt's context must agree: the embeddings must be close (SYNONYM_CONTEXT)."""
-    senses_a = lexicon.senses.get(_plain(a), ())
-    senses_b = lexicon.senses.get(_plain(b), ())
-    ranks_b = dict(senses_b)
-    shared = [(synset, rank, ranks_b[synset]) for synset, rank in senses_a if synset in ranks_b]
+    """Two words that share a WordNet sense of a concrete thing that is the first (most frequent) sense of both
+    (folded when the prompt is read: "couch" and "sofa"), or of one of them where a second source agrees: the other
+    word is that compound's head ("bulb" names a "light bulb": WordNet lists light_bulb.n.01 among its senses), or
+    breame pairs the two as British and American words ("torch", "flashlight"). WordNet alone is not enough for
+    the rarer sense: it also lumps products a shopper tells apart ("wreath" and "garland": wreath.n.01)."""
+    plain_a, plain_b = _plain(a), _plain(b)
+    ranks_b = dict(lexicon.senses.get(plain_b, ()))
+    shared = [(synset, rank, ranks_b[synset]) for synset, rank in lexicon.senses.get(plain_a, ()) if synset in ranks_b]
     if not shared:
         return None
     synset, rank_a, rank_b = min(shared, key=lambda s: (min(s[1], s[2]), max(s[1], s[2])))
     if min(rank_a, rank_b) > 0:
         return None
-    context = 0.0 if rank_a == rank_b == 0 else SYNONYM_CONTEXT
-    return _Found((f"{a.text} = {b.text} (WordNet synonym: {synset})",), context)
+    if rank_a == rank_b == 0:
+        return _Found((f"{a.text} = {b.text} (WordNet synonym: {synset})",))
+    if plain_a.endswith(" " + plain_b) or plain_b.endswith(" " + plain_a):
+        return _Found((f"{a.text} = {b.text} (the compound's head names it in WordNet: {synset})",))
+    if (plain_a, plain_b) in lexicon.british:
+        return _Found((f"{a.text} = {b.text} (British and American words, breame; WordNet: {synset})",))
+    return None
 
 
 def _plain(word: Word) -> str:

@@ -57,6 +57,7 @@ class Lexicon:
     nouns: dict[tuple[str, ...], str]  # WordNet's multi-word nouns, as lemmas -> as WordNet writes them
     pertainyms: dict[str, str]  # "floral" -> "flower": a "floral print" is a "flower print"
     derived_attributes: frozenset[str]  # attribute words made of a noun ("striped": with stripes)
+    british: frozenset[tuple[str, str]]  # (British, American) word pairs from breame, both ways ("torch", "flashlight")
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
     clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -213,7 +214,9 @@ def _build(data: dict, source: str) -> Lexicon:
                    relations[phrases[lemmas("covered in")]], relations[phrases[lemmas("made of")]],
                    senses, nouns,
                    {a: n for a, n in wordnet["pertainyms"].items() if n not in categories or a in categories},
-                   derived_attributes, frozenset(starts))
+                   derived_attributes,
+                   frozenset((a, b) for uk, found in wordnet["british"].items() for us, _ in found
+                             for a, b in ((uk, us), (us, uk))), frozenset(starts))
 
 
 def _relation_words(data: dict) -> set[str]:

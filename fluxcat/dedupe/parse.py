@@ -30,6 +30,7 @@ IRREGULAR_PARTICIPLES = frozenset({"worn", "hung", "held", "laid", "lit", "stuck
 SPELLING, LEMMA, SYNONYM, WORDNET, COMPOUND, DERIVED, PERTAINYM = (
     "spelling", "inflection", "synonym list", "WordNet synonym", "compound", "derived adjective", "WordNet pertainym")
 FRAMING = "framing"
+COLOUR_NOUNS = frozenset({"color", "colour", "tone", "shade", "hue"})
 
 
 @dataclass(frozen=True)
@@ -599,11 +600,11 @@ def _derived(phrase: Phrase, lexicon: Lexicon) -> list[Phrase]:
     keep, extra = [], []
     for n, word in enumerate(phrase.words[:-1]):
         found = None if word.kind == "state" else _having(word, lexicon)
-        if found and found[1] in lexicon.attribute_nouns and n and _describing_word(phrase.words[n - 1].value, lexicon):
+        if found and n and found[1] in COLOUR_NOUNS and lexicon.categories.get(phrase.words[n - 1].value) == "colour":
             continue  # "oatmeal-coloured": the colour says it
         if found:
             relation, noun = found
-            token, _, rule, base = _folded(noun, 1, DERIVED, lexicon)  # "lidded": a lid, as "with a lid" says it
+            token, _, rule, base = _folded(lexicon.phrases.get((noun,), noun), 1, DERIVED, lexicon)  # "lidded": a lid
             extra.append(Phrase(relation, (Word(token, word.text, rule, base=base),), False, phrase.clause, relation))
         else:
             keep.append(word)

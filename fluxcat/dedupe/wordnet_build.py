@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "wordnet.json.gz"
@@ -34,7 +35,7 @@ def build(wn) -> dict:
             "synonyms": synonyms(wn), "senses": shared_senses(wn), "compounds": compounds(wn),
             "containers": kinds_of(wn, "container.n.01"), "furniture": kinds_of(wn, "furniture.n.01"),
             "covered": adjectives_from_nouns(wn, ("y",), HAVING), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES),
-            "pertainyms": pertainyms(wn)}
+            "pertainyms": pertainyms(wn), "british": british_words(wn)}
 
 
 def _word(name: str) -> str:
@@ -66,6 +67,56 @@ def shared_senses(wn) -> dict[str, list]:
             senses = wn.synsets(lemma, "n")
             out.setdefault(name, []).append([synset.name(), senses.index(synset), len(senses)])
     return {name: sorted(found, key=lambda sense: sense[1]) for name, found in sorted(out.items())}
+
+
+_EQUIVALENT = re.compile(r"\(\s*(US|UK)(?: English)?(?: usu\.| usually)?:?\s*([^()]*)\)")
+
+
+def british_words(wn) -> dict[str, list]:
+    """British word -> [[American word, ambiguous], ...] from breame's lists of British- and American-only words and
+    words whose meaning differs (Wikipedia's lists), where a definition's first line names the other side's word:
+    "torch: handheld device that emits light (US: flashlight)". Kept only where both are concrete things in
+    WordNet (the other side's word by its first sense); "ambiguous" where the British word has a common meaning too
+    ("torch": also a flaming club), so the prompt's context must agree before the guard relies on it."""
+    from breame.data.american_terms_constants import AMERICAN_ENGLISH_ONLY_TERMS
+    from breame.data.british_terms_constants import BRITISH_ENGLISH_ONLY_TERMS
+    from breame.data.meaning_constants import DIFFERENT_MEANINGS_US_UK_COMMON
+
+    found: list[tuple[str, str, bool]] = []
+    for side, terms in (("US", BRITISH_ENGLISH_ONLY_TERMS), ("UK", AMERICAN_ENGLISH_ONLY_TERMS)):
+        for term, text in terms.items():
+            found += [(term, other, False) if side == "US" else (other, term, False)
+                      for other in _equivalents(str(text), side)]
+    for term, senses in DIFFERENT_MEANINGS_US_UK_COMMON.items():
+        if isinstance(senses, dict):
+            shared = bool(senses.get("Common"))
+            found += [(term, other, shared) for other in _equivalents(str(senses.get("British English", "")), "US")]
+            found += [(other, term, shared) for other in _equivalents(str(senses.get("American English", "")), "UK")]
+    out: dict[str, list] = {}
+    for british, american, ambiguous in found:
+        british, american = _word(british), _word(american)
+        if british != american and _concrete(wn, american, first=True) and _concrete(wn, british, first=False):
+            ambiguous = ambiguous or not _concrete(wn, british, first=True)
+            if [american, not ambiguous] not in out.get(british, []):
+                out.setdefault(british, []).append([american, ambiguous])
+    return dict(sorted(out.items()))
+
+
+def _equivalents(text: str, side: str) -> list[str]:
+    """The other side's words a definition's first line names: "(US: potato chips)", "(UK: wheel clamp)"."""
+    first = text.strip().split("\n")[0]
+    match = _EQUIVALENT.search(first)
+    if not match or match.group(1) != side or "(" in first[:match.start()]:
+        return []
+    names = [re.sub(r"^(the|a|an) ", "", part.strip(" .").lower()) for part in re.split(r",|;| or |/", match.group(2))]
+    return [name for name in names if name and len(name.split()) <= 3 and re.fullmatch(r"[a-z -]+", name)]
+
+
+def _concrete(wn, word: str, first: bool) -> bool:
+    senses = wn.synsets(word.replace(" ", "_"), "n")
+    if not senses:
+        return not first and " " not in word  # a British word WordNet does not know ("holdall" written "hold-all")
+    return (senses[0].lexname() in FOLDED_LEXNAMES) if first else any(s.lexname() in FOLDED_LEXNAMES for s in senses)
 
 
 def pertainyms(wn) -> dict[str, str]:
