@@ -122,10 +122,27 @@ class _Found:
 
 
 def _match(a: list[Phrase], b: list[Phrase], lexicon: Lexicon) -> _Found | None:
-    """A one-to-one pairing of the phrases in which every pair is explained (the cheapest context wins)."""
+    """A one-to-one pairing of the phrases in which every pair is explained. What things are doing ("folded",
+    "hanging", "lined up") must be the same, whichever thing the sentence hangs it on: "a shelf with toys lined up
+    on it", "toys lined up on a shelf"; "a towel with a fringe hanging on a rail", "a fringed towel hanging"."""
     if len(a) != len(b):
         return None
+    (a, doing_a), (b, doing_b) = _doing(a), _doing(b)
+    if doing_a != doing_b:
+        return None
     return _pair_up(a, b, 0, [False] * len(b), lexicon)
+
+
+def _doing(phrases: list[Phrase]) -> tuple[list[Phrase], list[str]]:
+    out, doing = [], []
+    for phrase in phrases:
+        states = [w for w in phrase.words[:-1] if w.verb]
+        if states:
+            doing += [w.verb for w in states]
+            phrase = Phrase(phrase.role, tuple(w for w in phrase.words[:-1] if not w.verb) + phrase.words[-1:],
+                            phrase.plural, phrase.clause, phrase.derived)
+        out.append(phrase)
+    return out, sorted(doing)
 
 
 def _pair_up(a: list[Phrase], b: list[Phrase], at: int, used: list[bool], lexicon: Lexicon) -> _Found | None:

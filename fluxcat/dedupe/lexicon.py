@@ -58,6 +58,7 @@ class Lexicon:
     pertainyms: dict[str, str]  # "floral" -> "flower": a "floral print" is a "flower print"
     derived_attributes: frozenset[str]  # attribute words made of a noun ("striped": with stripes)
     british: frozenset[tuple[str, str]]  # (British, American) word pairs from breame, both ways ("torch", "flashlight")
+    ing_nouns: frozenset[str]  # nouns in -ing whose first sense is a thing ("stocking", "bedding"): no participles
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
     clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -96,6 +97,11 @@ def _extend(base: dict, extra: dict, path: str) -> dict:
 @lru_cache(maxsize=1)
 def _wordnet() -> dict:
     return json.loads(gzip.decompress(resources.files("fluxcat.data").joinpath(WORDNET_FILE).read_bytes()))
+
+
+@lru_cache(maxsize=1)
+def _ing_nouns() -> frozenset[str]:
+    return frozenset(_wordnet()["ing_nouns"])
 
 
 @lru_cache(maxsize=1)
@@ -144,8 +150,9 @@ def known(word: str) -> bool:
 
 
 def lemma(word: str, irregular: dict, not_inflected: frozenset) -> tuple[str, bool]:
-    """(lemma, is an inflected plural): the project's irregular forms and uninflected words first, then LemmInflect."""
-    if word in not_inflected or not word.isalpha() or len(word) <= 2:
+    """(lemma, is an inflected plural): the project's irregular forms and uninflected words first, WordNet's nouns
+    in -ing ("stocking" is no "stock"), then LemmInflect."""
+    if word in not_inflected or not word.isalpha() or len(word) <= 2 or word in _ing_nouns():
         return word, False
     listed = irregular.get(word)
     return (listed, inflection(word)[1]) if listed else inflection(word)
@@ -188,12 +195,17 @@ def _build(data: dict, source: str) -> Lexicon:
     wordnet = _wordnet()
     distinct = {lemmas(w) for group in data["distinct"] for w in group}
     folded = _wordnet_synonyms(wordnet["synonyms"], distinct, categories, phrases)
+    joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
+    folded = {w: s for w, s in folded.items() if len(w) == 1 or not set(w) & joiners}
     fold = lambda token: token if token in prepositions else folded.get(tuple(token.split("_")), token)
     canon = lambda word: fold(phrases.get(lemmas(word), "_".join(lemmas(word))))
     one = lambda words: frozenset(canon(w) for w in words)
     for token, category in list(categories.items()):  # name the category of a folded attribute word too
         categories.setdefault(fold(phrases.get(tuple(token.split("_")), token)), category)
     derived_attributes = _derived_attributes(categories)
+    for adjective, noun in wordnet["pertainyms"].items():  # "floral" names a pattern, so does "flower"
+        if categories.get(adjective) == "pattern":
+            categories.setdefault(noun, "pattern")
     senses = {w: tuple((s, r) for s, r, _ in found) for w, found in wordnet["senses"].items()
               if tuple(w.split()) not in distinct}
     nouns = {lemmas(w): w for w in senses if " " in w and not set(w.split()) & (stop_words | _relation_words(data))}
@@ -216,7 +228,9 @@ def _build(data: dict, source: str) -> Lexicon:
                    {a: n for a, n in wordnet["pertainyms"].items() if n not in categories or a in categories},
                    derived_attributes,
                    frozenset((a, b) for uk, found in wordnet["british"].items() for us, _ in found
-                             for a, b in ((uk, us), (us, uk))), frozenset(starts))
+                             for a, b in ((uk, us), (us, uk))),
+                   frozenset(wordnet["ing_nouns"]) - {c for c, k in categories.items() if k == "state"},
+                   frozenset(starts))
 
 
 def _relation_words(data: dict) -> set[str]:

@@ -169,16 +169,16 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
         elif token in lexicon.stop_words or token == "s":  # "s": a possessive the pattern did not see
             continue
         else:
-            out.append(_word(token, text, rule, plural, base))
+            out.append(_word(token, text, rule, plural, base, lexicon))
     return out
 
 
-def _word(token: str, text: str, rule: str, plural: bool, base: str) -> Word:
+def _word(token: str, text: str, rule: str, plural: bool, base: str, lexicon: Lexicon) -> Word:
     if token.startswith(("quote:", "qty:")) or _NUMBER.match(token):
         return Word(token, text, rule, plural, base=base)
     surface = text.split()[-1] if text else token
     parts = part_of_speech(surface) if "_" not in token and " " not in text else frozenset({"NOUN"})
-    verb = _participle(surface, parts)
+    verb = "" if surface in lexicon.ing_nouns or surface in lexicon.not_inflected else _participle(surface, parts)
     noun = not parts or "NOUN" in parts or "." in token
     return Word(token, text, rule, plural, noun=noun and not (verb and "NOUN" not in parts), adjective="ADJ" in parts,
                 verb=verb, base=base)

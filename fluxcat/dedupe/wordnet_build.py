@@ -35,7 +35,7 @@ def build(wn) -> dict:
             "synonyms": synonyms(wn), "senses": shared_senses(wn), "compounds": compounds(wn),
             "containers": kinds_of(wn, "container.n.01"), "furniture": kinds_of(wn, "furniture.n.01"),
             "covered": adjectives_from_nouns(wn, ("y",), HAVING), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES),
-            "pertainyms": pertainyms(wn), "british": british_words(wn)}
+            "pertainyms": pertainyms(wn), "british": british_words(wn), "ing_nouns": ing_nouns(wn)}
 
 
 def _word(name: str) -> str:
@@ -117,6 +117,13 @@ def _concrete(wn, word: str, first: bool) -> bool:
     if not senses:
         return not first and " " not in word  # a British word WordNet does not know ("holdall" written "hold-all")
     return (senses[0].lexname() in FOLDED_LEXNAMES) if first else any(s.lexname() in FOLDED_LEXNAMES for s in senses)
+
+
+def ing_nouns(wn) -> list[str]:
+    """Nouns in -ing whose first sense is a thing ("stocking", "bedding", "railing"): "a Christmas stocking on a
+    mantel" is no Christmas stocking-on-a-mantel, and its lemma is no "stock"."""
+    return sorted(name for name in wn.all_lemma_names("n") if name.isalpha() and name.endswith("ing")
+                  and wn.synsets(name, "n")[0].lexname() in FOLDED_LEXNAMES + SUBSTANCES)
 
 
 def pertainyms(wn) -> dict[str, str]:
