@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/dedupe.py embed --prompts 2000
     .venv/bin/python benchmarks/dedupe.py search --sizes 100000 1000000 --baseline main --rounds 2
     .venv/bin/python benchmarks/dedupe.py agreement          # ONNX / int8 backends vs fp32 on the labelled pairs
-    .venv/bin/python benchmarks/dedupe.py quality --sets own tuning   # rewordings / variants merged, per domain and category
-    .venv/bin/python benchmarks/dedupe.py quality --sets heldout      # the held-out domains: report only, never tune
+    .venv/bin/python benchmarks/dedupe.py quality --sets own tuning dev   # rewordings / variants merged, per domain, category
+    .venv/bin/python benchmarks/dedupe.py quality --sets heldout          # the held-out domains: scores only, once
+    .venv/bin/python benchmarks/dedupe.py quality --folder PATH           # any folder of <domain>.tsv files: scores only
     .venv/bin/python benchmarks/dedupe.py lemmas                      # lemmatisers compared on tests/fluxcat/dedupe/lemmas.tsv
 """
 
@@ -236,8 +237,9 @@ def _similarity(vectors, texts: list[str], a: str, b: str) -> float:
 
 def bench_quality(args) -> dict:
     """Rewordings merged and variants merged through fluxcat's semantic dedupe at its defaults, per labelled set
-    (own, tuning, heldout: tests/fluxcat/dedupe/pairs.py), per domain and per category, as markdown tables; plus
-    the guard alone, a threshold sweep (guard on) and, with --baseline REF, the code at REF on the same pairs."""
+    (own, tuning, dev, heldout: tests/fluxcat/dedupe/pairs.py) or folder (--folder), per domain and per category, as
+    markdown tables; plus the guard alone, a threshold sweep (guard on) and, with --baseline REF, the code at REF on
+    the same pairs. A held-out set or a folder is scored only: its pairs are never printed."""
     import numpy as np
 
     from fluxcat.dedupe import DEFAULT_THRESHOLD, normalise_prompt
@@ -247,7 +249,7 @@ def bench_quality(args) -> dict:
 
     embedder, lexicon = Embedder(), load_lexicon()
     results: dict = {"default_threshold": DEFAULT_THRESHOLD, "sets": {}}
-    for name in args.sets:
+    for name in args.sets + args.folder:
         pairs = labelled(name)
         decisions = merged(pairs, embedder=embedder)
         vectors = embedder.embed([normalise_prompt(p) for pair in pairs for p in (pair.a, pair.b)])
@@ -261,7 +263,7 @@ def bench_quality(args) -> dict:
             "sweep_merged_with_guard": {str(t): _counts(pairs, [g and c >= t for g, c in zip(guard, cosine)])
                                         for t in args.thresholds},
             "by_domain": tables["domain"]["rows"], "by_category": tables["category"]["rows"]}
-        if name != "heldout" or args.show_heldout_pairs:  # held-out pairs are scored, never printed while tuning
+        if name in ("own", "tuning", "dev"):  # held-out sets and folders are scored, their pairs never printed
             results["sets"][name]["not_as_labelled"] = [
                 f"{p.domain}/{p.category}/{p.label}: {p.a} | {p.b} | "
                 f"{compare(tokenise(p.a, lexicon), tokenise(p.b, lexicon), lexicon).reason} | cos {c:.3f}"
@@ -270,7 +272,7 @@ def bench_quality(args) -> dict:
               f"variants merged\n\n{tables['domain']['markdown']}\n\n{tables['category']['markdown']}", flush=True)
     if args.baseline:
         tree = _checkout(args.baseline)
-        command = [sys.executable, __file__, "quality-one", *args.sets]
+        command = [sys.executable, __file__, "quality-one", *args.sets, *args.folder]
         run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=tree,
                              env=dict(os.environ, PYTHONPATH=tree, FLUXCAT_TREE=tree))
         results[f"baseline_{args.baseline}_at_its_defaults"] = json.loads(run.stdout.strip().splitlines()[-1])
@@ -428,11 +430,10 @@ def main() -> None:
     agreement = commands.add_parser("agreement")
     agreement.add_argument("--backends", nargs="*", default=["onnx", "onnx-int8"])
     quality = commands.add_parser("quality")
-    quality.add_argument("--sets", nargs="+", default=["own", "tuning"], choices=["own", "tuning", "heldout"])
+    quality.add_argument("--sets", nargs="*", default=["own", "tuning", "dev"], choices=["own", "tuning", "dev", "heldout"])
+    quality.add_argument("--folder", nargs="*", default=[], help="folders of <domain>.tsv pairs to score (never printed)")
     quality.add_argument("--thresholds", type=float, nargs="*", default=[0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
     quality.add_argument("--baseline", default=None, help="git ref whose find_duplicates runs the same pairs, e.g. main")
-    quality.add_argument("--show-heldout-pairs", action="store_true",
-                         help="also list held-out pairs decided against their label (only once the design is final)")
     one_quality = commands.add_parser("quality-one")
     one_quality.add_argument("sets", nargs="+")
     lemmas = commands.add_parser("lemmas")
