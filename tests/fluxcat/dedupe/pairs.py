@@ -6,8 +6,9 @@ Four sets (train / dev / test):
 - tuning: tuning/<domain>.tsv, product domains the guard is tuned on.
 - dev: dev/<domain>.tsv, the first held-out set (16 domains and a newcomer's catalog), written blind by another
   engineer, scored twice, then read to find general mechanisms: a development set, no longer held out.
-- heldout: heldout/<domain>.tsv, the second set, written blind in ten domains that appear in no other set, scored
-  once when the design was final (report only; absent until its writer hands it over).
+- heldout: heldout/<domain>.tsv, the second set (held-out v2: 225 same / 218 different), written blind in ten domains
+  that appear in no other set and reviewed by a second engineer (heldout/README.md, REVIEW.md); copied in after the
+  design was frozen (1f2b848) and scored once (report only: never read, never tuned on).
 tuning/, dev/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording: same product,
 same shot) or `different` (a product variant, or another shot); the file name is the domain.
 """
@@ -40,11 +41,6 @@ def load(name: str, split: str = "all") -> list[tuple[str, str, str]]:
         return pairs
     holdout = split == "holdout"
     return [pair for i, pair in enumerate(pairs) if (i % 4 == 3) == holdout]
-
-
-def available(name: str) -> bool:
-    """Whether a set's files are here (the second held-out set arrives when its writer is done)."""
-    return name == "own" or any((HERE / name).glob("*.tsv"))
 
 
 def labelled(name: str) -> list[Pair]:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fluxcat.dedupe.pairs import SETS, available, labelled, merged
+from tests.fluxcat.dedupe.pairs import SETS, labelled, merged
 
 # Rewordings merged as last measured (benchmarks/dedupe.py quality, benchmarks/RESULTS.md, issue 19). A held-out
 # figure is a report, never a target tuned to: a drop below it (less a margin of two pairs) is a regression.
-MEASURED_REWORDINGS = {"own": 113 / 114, "tuning": 186 / 189, "dev": 326 / 376}
+MEASURED_REWORDINGS = {"own": 113 / 114, "tuning": 186 / 189, "dev": 326 / 376, "heldout": 189 / 225}
+# Held-out v2, scored once on the frozen design (1f2b848): 2 of its 218 variants merged (categories product_type and
+# view). Issue 19 requires 0; the case fails until that is fixed, and flags it (strict) the day it passes.
+VARIANTS_MERGED_KNOWN = {"heldout": 2}
+KNOWN = "held-out v2 variants merged by the frozen design (issue 19 not done)"
 MARGIN_PAIRS = 2
 
 
@@ -31,7 +35,8 @@ def decisions(embedder):
     return Decisions(embedder)
 
 
-@pytest.mark.parametrize("name", [name for name in SETS if available(name)])
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN))
+                                  if name in VARIANTS_MERGED_KNOWN else name for name in SETS])
 def test_no_variant_is_ever_merged(decisions, name):
     pairs, merges = decisions[name]
     variants = [p for p in pairs if p.label == "different"]
@@ -40,7 +45,15 @@ def test_no_variant_is_ever_merged(decisions, name):
     assert wrong == [], f"{len(wrong)} {name} variants merged (categories: {sorted(set(wrong))})"
 
 
-@pytest.mark.parametrize("name", [name for name in SETS if available(name)])
+@pytest.mark.parametrize("name", sorted(VARIANTS_MERGED_KNOWN))
+def test_known_variant_merges_do_not_grow(decisions, name):
+    pairs, merges = decisions[name]
+    wrong = sum(m for p, m in zip(pairs, merges) if p.label == "different")
+    assert wrong <= VARIANTS_MERGED_KNOWN[name], f"{wrong} {name} variants merged, more than the measured " \
+                                                 f"{VARIANTS_MERGED_KNOWN[name]}"
+
+
+@pytest.mark.parametrize("name", SETS)
 def test_rewordings_merge_at_the_measured_rate(decisions, name):
     pairs, merges = decisions[name]
     same = [m for p, m in zip(pairs, merges) if p.label == "same"]
