@@ -8,7 +8,7 @@ Four sets (train / dev / test):
   engineer, scored twice, then read to find general mechanisms: a development set, no longer held out.
 - heldout: heldout/<domain>.tsv, the second set (held-out v2: 225 same / 218 different), written blind in ten domains
   that appear in no other set and reviewed by a second engineer (heldout/README.md, REVIEW.md); copied in after the
-  design was frozen (656fa7f) and scored once (report only: never read, never tuned on).
+  design was frozen (2255d97) and scored once (report only: never read, never tuned on).
 tuning/, dev/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording: same product,
 same shot) or `different` (a product variant, or another shot); the file name is the domain.
 """
