@@ -3,7 +3,10 @@
     .venv/bin/python benchmarks/dedupe.py embed --prompts 2000
     .venv/bin/python benchmarks/dedupe.py search --sizes 100000 1000000 --baseline main --rounds 2
     .venv/bin/python benchmarks/dedupe.py agreement          # ONNX / int8 backends vs fp32 on the labelled pairs
-    .venv/bin/python benchmarks/dedupe.py quality --baseline main   # labelled rewordings / variants merged, vs main
+    .venv/bin/python benchmarks/dedupe.py quality --sets own tuning dev   # rewordings / variants merged, per domain, category
+    .venv/bin/python benchmarks/dedupe.py quality --sets heldout          # the held-out domains: scores only, once
+    .venv/bin/python benchmarks/dedupe.py quality --folder PATH           # any folder of <domain>.tsv files: scores only
+    .venv/bin/python benchmarks/dedupe.py lemmas                      # lemmatisers compared on tests/fluxcat/dedupe/lemmas.tsv
 """
 
 from __future__ import annotations
@@ -233,53 +236,177 @@ def _similarity(vectors, texts: list[str], a: str, b: str) -> float:
 
 
 def bench_quality(args) -> dict:
-    """On the labelled pairs: the share of rewordings merged and of variants merged, through find_duplicates at the
-    default settings, for the tuning three quarters and the held-out quarter; plus the seed's rule (cosine >= 0.95,
-    no guard) and a threshold sweep, from the same embeddings."""
+    """Rewordings merged and variants merged through fluxcat's semantic dedupe at its defaults, per labelled set
+    (own, tuning, dev, heldout: tests/fluxcat/dedupe/pairs.py) or folder (--folder), per domain and per category, as
+    markdown tables; plus the guard alone, a threshold sweep (guard on) and, with --baseline REF, the code at REF on
+    the same pairs. A held-out set or a folder is scored only: its pairs are never printed."""
     import numpy as np
 
     from fluxcat.dedupe import DEFAULT_THRESHOLD, normalise_prompt
     from fluxcat.dedupe.encoders import Embedder
     from fluxcat.dedupe.guard import compare, load_lexicon, tokenise
-    from tests.fluxcat.dedupe.pairs import load
+    from tests.fluxcat.dedupe.pairs import labelled, merged
 
     embedder, lexicon = Embedder(), load_lexicon()
-    results: dict = {"default_threshold": DEFAULT_THRESHOLD, **_merged_counts()}
+    results: dict = {"default_threshold": DEFAULT_THRESHOLD, "sets": {}}
+    for name in args.sets + args.folder:
+        pairs = labelled(name)
+        decisions = merged(pairs, embedder=embedder)
+        vectors = embedder.embed([normalise_prompt(p) for pair in pairs for p in (pair.a, pair.b)])
+        cosine = np.sum(vectors[0::2] * vectors[1::2], axis=1)
+        guard = [compare(tokenise(p.a, lexicon), tokenise(p.b, lexicon), lexicon).same for p in pairs]
+        tables = {by: _table(pairs, decisions, by) for by in ("domain", "category")}
+        summary = _table(pairs, decisions, "set")["rows"][0]
+        results["sets"][name] = {
+            "pairs": len(pairs), **summary,
+            "guard_alone": _counts(pairs, guard),
+            "sweep_merged_with_guard": {str(t): _counts(pairs, [g and c >= t for g, c in zip(guard, cosine)])
+                                        for t in args.thresholds},
+            "by_domain": tables["domain"]["rows"], "by_category": tables["category"]["rows"]}
+        if name in ("own", "tuning", "dev"):  # held-out sets and folders are scored, their pairs never printed
+            results["sets"][name]["not_as_labelled"] = [
+                f"{p.domain}/{p.category}/{p.label}: {p.a} | {p.b} | "
+                f"{compare(tokenise(p.a, lexicon), tokenise(p.b, lexicon), lexicon).reason} | cos {c:.3f}"
+                for p, m, c in zip(pairs, decisions, cosine) if m != (p.label == "same")]
+        print(f"\n### {name}: {summary['rewordings merged']} rewordings merged, {summary['variants merged']} "
+              f"variants merged\n\n{tables['domain']['markdown']}\n\n{tables['category']['markdown']}", flush=True)
     if args.baseline:
         tree = _checkout(args.baseline)
-        command = [sys.executable, __file__, "quality-one"]
+        command = [sys.executable, __file__, "quality-one", *args.sets, *args.folder]
         run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=tree,
                              env=dict(os.environ, PYTHONPATH=tree, FLUXCAT_TREE=tree))
         results[f"baseline_{args.baseline}_at_its_defaults"] = json.loads(run.stdout.strip().splitlines()[-1])
-    sweep = {}
-    for name in ("rewordings", "variants"):
-        pairs = load(name)
-        vectors = embedder.embed([normalise_prompt(p) for _, a, b in pairs for p in (a, b)])
-        cosine = np.sum(vectors[0::2] * vectors[1::2], axis=1)
-        guard = np.array([compare(tokenise(a, lexicon), tokenise(b, lexicon), lexicon).same for _, a, b in pairs])
-        results[f"{name}_cosine_min_median_max"] = [round(float(f(cosine)), 3) for f in (np.min, np.median, np.max)]
-        results[f"seed_rule_cosine_0.95_{name}_merged"] = f"{int((cosine >= 0.95).sum())}/{len(pairs)}"
-        for threshold in args.thresholds:
-            sweep.setdefault(str(threshold), {})[name] = int(((cosine >= threshold) & guard).sum())
-    results["sweep_merged_with_guard"] = sweep
     return results
 
 
-def _merged_counts() -> dict:
-    """find_duplicates at its default settings on each labelled pair (works on this tree and on older checkouts)."""
+def _counts(pairs, decisions) -> dict:
+    same = [m for p, m in zip(pairs, decisions) if p.label == "same"]
+    different = [m for p, m in zip(pairs, decisions) if p.label == "different"]
+    return {"rewordings merged": _share(sum(same), len(same)), "variants merged": _share(sum(different), len(different))}
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({100 * part / whole:.0f}%)" if whole else "-"
+
+
+def _table(pairs, decisions, by: str) -> dict:
+    """Rows of (group, rewordings merged, variants merged), and the same as a markdown table."""
+    groups: dict[str, list] = {}
+    for pair, decision in zip(pairs, decisions):
+        groups.setdefault(getattr(pair, by), []).append((pair, decision))
+    rows = [{by: group, **_counts([p for p, _ in items], [d for _, d in items])} for group, items in sorted(groups.items())]
+    lines = [f"| {by} | rewordings merged | variants merged |", "|---|---:|---:|"]
+    lines += [f"| {row[by]} | {row['rewordings merged']} | {row['variants merged']} |" for row in rows]
+    return {"rows": rows, "markdown": "\n".join(lines)}
+
+
+def _merged_counts(sets: list[str]) -> dict:
+    """Per set, rewordings and variants merged by find_duplicates at its defaults, one pair at a time (this tree's
+    or an older checkout's code: the baseline)."""
     from fluxcat.dedupe import DedupeEntry, find_duplicates
-    from tests.fluxcat.dedupe.pairs import load
+    from tests.fluxcat.dedupe.pairs import labelled
 
-    results: dict = {}
-    for split in ("all", "tune", "holdout"):
-        for name in ("rewordings", "variants"):
-            pairs = load(name, split)
-            merged = [bool(find_duplicates([DedupeEntry(0, a, "p"), DedupeEntry(1, b, "p")], "semantic"))
-                      for _, a, b in pairs]
-            results[f"{split}_{name}_merged"] = f"{sum(merged)}/{len(pairs)} ({100 * sum(merged) / len(pairs):.1f}%)"
-            if split == "all" and name == "rewordings":
-                results["rewordings_not_merged"] = [f"{c}: {a} | {b}" for (c, a, b), m in zip(pairs, merged) if not m]
+    results = {}
+    for name in sets:
+        pairs = labelled(name)
+        decisions = [bool(find_duplicates([DedupeEntry(0, p.a, "p"), DedupeEntry(1, p.b, "p")], "semantic"))
+                     for p in pairs]
+        results[name] = _counts(pairs, decisions)
     return results
+
+
+def bench_lemmas(args) -> dict:
+    """Lemmatisers on tests/fluxcat/dedupe/lemmas.tsv: a word is right when it meets its lemma's token (and stays
+    apart from the word it must differ from: "glasses" is not "glass"); speed over every word of the labelled pairs,
+    caches cold. The optional ones (simplemma, spacy-lookups-data, NLTK with WordNet) are measured when installed."""
+    import re as regex
+
+    from tests.fluxcat.dedupe.pairs import HERE, labelled
+
+    rows = [line.split("\t") for line in (HERE / "lemmas.tsv").read_text().splitlines()[1:] if line.strip()]
+    vocabulary = sorted({w for name in ("own", "tuning") for p in labelled(name)
+                         for w in regex.findall(r"[a-z]+", f"{p.a} {p.b}".lower())})
+    results = {"gold_words": len(rows), "speed_words": len(vocabulary)}
+    for name, make in _lemmatisers().items():
+        try:
+            lemmatise = make()
+        except ImportError as error:
+            results[name] = f"not installed ({error.name})"
+            continue
+        started = time.perf_counter()
+        for word in vocabulary:
+            lemmatise(word)
+        seconds = time.perf_counter() - started
+        wrong = [row[0] for row in rows if not _lemma_right(lemmatise, *row)]
+        results[name] = {"right": f"{len(rows) - len(wrong)}/{len(rows)}", "words_per_s": round(len(vocabulary) / seconds),
+                         "wrong": wrong}
+    if args.baseline:
+        tree = _checkout(args.baseline)
+        run = subprocess.run([sys.executable, __file__, "lemmas-one"], capture_output=True, text=True, check=True,
+                             cwd=tree, env=dict(os.environ, PYTHONPATH=tree, FLUXCAT_TREE=tree))
+        results[f"{args.baseline}: suffix rules and lists"] = json.loads(run.stdout.strip().splitlines()[-1])
+    return results
+
+
+def _lemma_right(lemmatise, word: str, lemma: str, apart: str = "") -> bool:
+    return lemmatise(word) == lemmatise(lemma) and (not apart or lemmatise(word) != lemmatise(apart))
+
+
+def _lemmatisers() -> dict:
+    def fluxcat():
+        from fluxcat.dedupe.lexicon import inflection, lemma, load_lexicon, spelled
+
+        lexicon = load_lexicon()
+        inflection.cache_clear()
+        return lambda w: lemma(spelled(w), lexicon.irregular, lexicon.not_inflected)[0]
+
+    def lemminflect_alone():
+        from fluxcat.dedupe.lexicon import inflection
+
+        return lambda w: inflection.__wrapped__(w)[0]
+
+    def simplemma():
+        import simplemma
+
+        return lambda w: simplemma.lemmatize(w, lang="en")
+
+    def spacy_lookups():
+        import spacy_lookups_data
+
+        table = json.loads(gzip_or_plain(Path(spacy_lookups_data.__file__).parent / "data" / "en_lemma_lookup.json"))
+        return lambda w: table.get(w, w)
+
+    def wordnet_morphy():
+        from nltk.corpus import wordnet
+
+        wordnet.ensure_loaded()
+        return lambda w: wordnet.morphy(w, "n") or wordnet.morphy(w, "v") or w
+
+    return {"fluxcat: LemmInflect + lists + breame": fluxcat, "LemmInflect alone": lemminflect_alone,
+            "simplemma": simplemma, "spaCy lookups (spacy-lookups-data)": spacy_lookups,
+            "NLTK WordNet morphy (data downloaded by hand)": wordnet_morphy}
+
+
+def gzip_or_plain(path: Path) -> str:
+    import gzip
+
+    for candidate in (path, path.with_suffix(path.suffix + ".gz")):
+        if candidate.exists():
+            data = candidate.read_bytes()
+            return (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode()
+    raise ImportError(name=str(path))
+
+
+def _old_rules_lemmas() -> dict:
+    """The same measure for an older checkout's hand-written suffix rules (fluxcat.dedupe.guard._lemma)."""
+    from fluxcat.dedupe.guard import _lemma, load_lexicon
+    from tests.fluxcat.dedupe.pairs import HERE
+
+    lexicon = load_lexicon()
+    lemmatise = lambda w: _lemma(w, lexicon.irregular, lexicon.not_inflected)[0]
+    rows = [line.split("\t") for line in (HERE / "lemmas.tsv").read_text().splitlines()[1:] if line.strip()]
+    wrong = [row[0] for row in rows if not _lemma_right(lemmatise, *row)]
+    return {"right": f"{len(rows) - len(wrong)}/{len(rows)}", "wrong": wrong}
 
 
 def main() -> None:
@@ -303,19 +430,28 @@ def main() -> None:
     agreement = commands.add_parser("agreement")
     agreement.add_argument("--backends", nargs="*", default=["onnx", "onnx-int8"])
     quality = commands.add_parser("quality")
-    quality.add_argument("--thresholds", type=float, nargs="*", default=[0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+    quality.add_argument("--sets", nargs="*", default=["own", "tuning", "dev"], choices=["own", "tuning", "dev", "heldout"])
+    quality.add_argument("--folder", nargs="*", default=[], help="folders of <domain>.tsv pairs to score (never printed)")
+    quality.add_argument("--thresholds", type=float, nargs="*", default=[0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
     quality.add_argument("--baseline", default=None, help="git ref whose find_duplicates runs the same pairs, e.g. main")
-    commands.add_parser("quality-one")
+    one_quality = commands.add_parser("quality-one")
+    one_quality.add_argument("sets", nargs="+")
+    lemmas = commands.add_parser("lemmas")
+    lemmas.add_argument("--baseline", default=None, help="git ref whose hand-written rules run the same words, e.g. main")
+    commands.add_parser("lemmas-one")
     args = parser.parse_args()
     if args.command == "quality-one":
-        print(json.dumps(_merged_counts()))
+        print(json.dumps(_merged_counts(args.sets)))
+        return
+    if args.command == "lemmas-one":
+        print(json.dumps(_old_rules_lemmas()))
         return
     if args.command == "search-one":
         print(json.dumps(bench_search_one(args.n, args.threshold, args.method)))
         return
     started = time.perf_counter()
     result = {"embed": bench_embed, "search": bench_search, "agreement": bench_agreement,
-              "quality": bench_quality}[args.command](args)
+              "quality": bench_quality, "lemmas": bench_lemmas}[args.command](args)
     print(json.dumps({"command": " ".join(sys.argv), "wall_s": round(time.perf_counter() - started, 1),
                       "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "result": result}, indent=2))
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fluxcat.backends import REGISTRY
-from fluxcat.dedupe import DEDUPE_MODES, DEFAULT_THRESHOLD
+from fluxcat.dedupe.options import DedupeSettings
 from fluxcat.placement import TASK_RUNNERS
 from fluxcat.layout import IMAGE_FORMATS
 from fluxcat.reference import DEFAULT_MODE, MODES
@@ -85,20 +85,8 @@ class Images(Group):
     """Regenerations with the next seed after a failed text or blank check."""
 
 
-class Dedupe(Group):
-    """Which prompts share one image."""
-
-    dedupe: Literal[DEDUPE_MODES] = Field("semantic", title="Mode")
-    """`semantic`: also near-identical prompts the attribute guard accepts (never product variants); `exact`:
-    identical normalised prompts; `off`: none."""
-    dedupe_threshold: float = Field(DEFAULT_THRESHOLD, gt=0, le=1, title="Threshold")
-    """Cosine similarity at or above which `semantic` dedupe nominates two prompts; the attribute guard decides."""
-    embedding_model: str = ""
-    """sentence-transformers model name or local folder for `semantic` (empty: the bundled all-MiniLM-L6-v2)."""
-
-    @property
-    def dedupe_options(self) -> dict:
-        return {"threshold": self.dedupe_threshold, "model": self.embedding_model or None}
+class Dedupe(Group, DedupeSettings):
+    """Which prompts share one image."""  # fields and checks: fluxcat/dedupe/options.py, declared once there
 
 
 class References(Group):

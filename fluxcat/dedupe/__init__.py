@@ -3,30 +3,19 @@ only ever within identical generation parameters. Heavy parts (numpy, torch, the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable
 
+from fluxcat.dedupe.common import (AUDIT_PAIRS, DEDUPE_MODES, DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD,
+                                   EMBEDDING_BACKENDS, DedupeResult)
 from fluxcat.dedupe.exact import EXACT_REASON, DedupeEntry, ExactDeduper, Match, exact_duplicates, exact_key
 from fluxcat.dedupe.normalise import SPELLINGS, normalise_plain, normalise_prompt
 
-DEDUPE_MODES = ("off", "exact", "semantic")
-DEFAULT_THRESHOLD = 0.75  # measured: benchmarks/dedupe.py quality (the guard decides; this only nominates)
-AUDIT_PAIRS = 20  # closest pairs kept apart that semantic dedupe reports
+# Arguments for code, not settings: a ready Embedder (tests, benchmarks share one) and the pair search's switch-over.
+PROGRAMMATIC_OPTIONS = ("embedder", "exact_limit")
 
-# Options semantic dedupe takes (see fluxcat.dedupe.semantic.semantic_duplicates); anything else is a configuration error.
-SEMANTIC_OPTIONS = ("threshold", "model", "backend", "batch_size", "lexicon", "exact_limit", "embedder", "audit")
-
-__all__ = ["DEDUPE_MODES", "DEFAULT_THRESHOLD", "SEMANTIC_OPTIONS", "SPELLINGS", "DedupeEntry", "DedupeResult",
-           "EXACT_REASON", "ExactDeduper", "Match", "check_dedupe_options", "dedupe", "exact_duplicates", "exact_key",
+__all__ = ["AUDIT_PAIRS", "DEDUPE_MODES", "DEFAULT_BATCH_SIZE", "DEFAULT_THRESHOLD", "EMBEDDING_BACKENDS", "SPELLINGS",
+           "DedupeEntry", "DedupeResult", "EXACT_REASON", "ExactDeduper", "Match", "check_dedupe_options", "dedupe", "exact_duplicates", "exact_key",
            "find_duplicates", "normalise_plain", "normalise_prompt"]
-
-
-@dataclass
-class DedupeResult:
-    """Duplicate rows mapped to their canonical row, and the audit's closest pairs kept apart (semantic only)."""
-
-    matches: dict[int, Match]
-    kept_apart: list = field(default_factory=list)  # fluxcat.dedupe.audit.KeptApart
 
 
 def find_duplicates(entries: Iterable[DedupeEntry], mode: str = "exact", store=None, **options) -> dict[int, Match]:
@@ -46,25 +35,28 @@ def dedupe(entries: Iterable[DedupeEntry], mode: str = "exact", store=None, **op
         return DedupeResult(matches)
     from fluxcat.dedupe.semantic import semantic_duplicates  # heavy: numpy, then sentence-transformers
 
-    options = {"audit": AUDIT_PAIRS, **{k: v for k, v in options.items() if v is not None}}
-    similar = semantic_duplicates([e for e in entries if e.row_number not in matches], store=store, **options)
+    similar = semantic_duplicates([e for e in entries if e.row_number not in matches], store=store,
+                                  **_semantic_options(options))
     return DedupeResult(_merge_groups(matches, similar.matches), similar.kept_apart)
 
 
 def check_dedupe_options(mode: str, options: dict) -> None:
-    """Fail on a bad mode, option name or threshold before any work is done."""
-    if mode not in DEDUPE_MODES:
-        raise ValueError(f"unknown dedupe mode {mode!r}: choose one of {', '.join(DEDUPE_MODES)}")
-    unknown = sorted(set(options) - set(SEMANTIC_OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown dedupe option(s) {', '.join(unknown)}: choose from {', '.join(SEMANTIC_OPTIONS)}")
-    threshold = options.get("threshold")
-    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < threshold <= 1.0):
-        raise ValueError(f"dedupe threshold is a cosine similarity in (0, 1], e.g. {DEFAULT_THRESHOLD}; got {threshold!r}")
-    if options.get("lexicon"):
-        from fluxcat.dedupe.guard import load_lexicon
+    """Fail on a bad mode, option name or value before any work is done: DedupeSettings checks every option
+    (fluxcat/dedupe/options.py, the settings schema's Dedupe group), so the flow, the CLI, the form and this call
+    share one set of rules."""
+    _semantic_options({"mode": mode, **options})
 
-        load_lexicon(str(options["lexicon"]))  # a bad word file fails here, before any work
+
+def _semantic_options(options: dict) -> dict:
+    """The checked options with their defaults, as semantic_duplicates takes them."""
+    from fluxcat.dedupe.options import DedupeSettings  # the one declaration; pydantic loads on first use
+
+    options = dict(options)
+    mode = options.pop("mode", "semantic")
+    extra = {k: options.pop(k) for k in PROGRAMMATIC_OPTIONS if k in options}
+    if "exact_limit" in extra and not (isinstance(extra["exact_limit"], int) and extra["exact_limit"] >= 0):
+        raise ValueError(f"exact_limit is a row count >= 0, got {extra['exact_limit']!r}")
+    return {**DedupeSettings.from_options(mode, options).dedupe_options, **extra}
 
 
 def _merge_groups(exact: dict[int, Match], similar: dict[int, Match]) -> dict[int, Match]:

@@ -23,7 +23,8 @@ class KeptApart:
     other_prompt: str
 
 
-def near_misses(entries, tokens: list, matches: dict, words, embedder, store, limit: int) -> list[KeptApart]:
+def near_misses(entries, tokens: list, matches: dict, words, embedder, store, limit: int,
+                threshold: float = 0.0) -> list[KeptApart]:
     """The `limit` most similar pairs (by embedding) among rows whose content words differ in one place only;
     `tokens` are the guard's tokens of the first rows (AUDIT_SCAN_ROWS at most)."""
     from fluxcat.dedupe.guard import compare
@@ -46,8 +47,19 @@ def near_misses(entries, tokens: list, matches: dict, words, embedder, store, li
     at = {p: i for i, p in enumerate(rows)}
     scored = sorted(((float(vectors[at[a]] @ vectors[at[b]]), a, b) for a, b in pairs), reverse=True)[:limit]
     return [KeptApart(entries[a].row_number, entries[b].row_number, round(similarity, 6),
-                      compare(tokens[a], tokens[b], words).reason, entries[a].prompt, entries[b].prompt)
+                      _why_apart(compare(tokens[a], tokens[b], words), similarity, threshold),
+                      entries[a].prompt, entries[b].prompt)
             for similarity, a, b in scored]
+
+
+def _why_apart(verdict, similarity: float, threshold: float) -> str:
+    if not verdict.same:
+        return verdict.reason
+    if similarity < threshold:
+        return f"embeddings below the threshold (cosine {similarity:.3f} < {threshold:g}); the guard would accept: " \
+               f"{verdict.reason}"
+    return f"not nominated together (the pair search's other candidates came first); the guard would accept: " \
+           f"{verdict.reason}"
 
 
 def audit_markdown(duplicates, kept_apart, limit: int = 50) -> str:

@@ -9,9 +9,10 @@ from typing import Sequence
 
 import numpy as np
 
+from fluxcat.dedupe.common import DEFAULT_BATCH_SIZE
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
-BACKENDS = ("torch", "onnx", "onnx-int8")
 CACHE_DIR = "_cache/embeddings"
 CACHE_MAX_PARTS = 16  # more parts than this are compacted into one
 
@@ -45,9 +46,7 @@ def bundled_model_path():
 class Embedder:
     """Normalised embeddings of normalised prompts, read from and written to the store's cache when one is given."""
 
-    def __init__(self, model: str | None = None, backend: str = "torch", batch_size: int = 64):
-        if backend not in BACKENDS:
-            raise ValueError(f"embedding backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    def __init__(self, model: str | None = None, backend: str = "torch", batch_size: int = DEFAULT_BATCH_SIZE):
         self.model, self.backend, self.batch_size = model, backend, batch_size
         name = DEFAULT_MODEL if model is None or model in BUNDLED_NAMES else str(model)
         self.cache_key = name if backend == "torch" else f"{name}|{backend}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable
 
-from fluxcat.dedupe import DEFAULT_THRESHOLD, DedupeResult
+from fluxcat.dedupe.common import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, DedupeResult
 from fluxcat.dedupe.audit import AUDIT_SCAN_ROWS, near_misses
 from fluxcat.dedupe.encoders import Embedder
 from fluxcat.dedupe.exact import DedupeEntry, Match
@@ -15,66 +15,91 @@ from fluxcat.dedupe.search import EXACT_LIMIT, UnionFind, iter_similar_pairs
 
 
 def semantic_duplicates(entries: Iterable[DedupeEntry], store=None, threshold: float = DEFAULT_THRESHOLD,
-                        model: str | None = None, backend: str = "torch", batch_size: int = 64,
+                        model: str | None = None, backend: str = "torch", batch_size: int = DEFAULT_BATCH_SIZE,
                         lexicon: str | None = None, exact_limit: int = EXACT_LIMIT, embedder: Embedder | None = None,
                         audit: int = 0) -> DedupeResult:
-    """Rows with the same generation parameters and the same guard key (same picture, other words) whose prompts
-    embed within `threshold` cosine of each other; each maps to the first row of its group in catalog order.
-    Only rows sharing a key are embedded: the guard would refuse every other pair, so none is ever formed.
-    `audit` > 0 also returns that many of the closest pairs kept apart, each with the guard's reason."""
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"dedupe threshold must be in (0, 1], got {threshold}")
+    """Rows with the same generation parameters whose prompts embed within `threshold` cosine of each other and
+    that the guard explains as the same picture; each maps to the first row of its group in catalog order.
+    Only rows sharing a block (parameters and every attribute word, number and quoted text: what any merge needs)
+    are embedded; the guard never sees a pair the embeddings did not nominate. `audit` > 0 also returns that many
+    of the closest pairs kept apart, each with the guard's reason. Options are checked by `fluxcat.dedupe.dedupe`
+    (the settings schema), not here."""
     entries = sorted(entries, key=lambda e: e.row_number)
     words = load_lexicon(lexicon)
     embedder = embedder or Embedder(model, backend, batch_size)
-    groups, scanned = _key_groups(entries, words, AUDIT_SCAN_ROWS if audit else 0)
-    matches = _merge_groups(entries, groups, words, embedder, store, threshold, exact_limit)
-    kept = near_misses(entries, scanned, matches, words, embedder, store, audit) if audit else []
+    blocks, scanned = _blocks(entries, words, AUDIT_SCAN_ROWS if audit else 0)
+    matches = _merge_blocks(entries, blocks, words, embedder, store, threshold, exact_limit)
+    kept = near_misses(entries, scanned, matches, words, embedder, store, audit, threshold) if audit else []
     return DedupeResult(matches, kept)
 
 
-def _key_groups(entries: list[DedupeEntry], words: Lexicon, keep: int) -> tuple[list[list[int]], list]:
-    """Positions (catalog order) of rows sharing parameters and guard key, with a 16-byte digest per distinct key;
-    and the tokens of the first `keep` rows, for the audit."""
+def _blocks(entries: list[DedupeEntry], words: Lexicon, keep: int) -> tuple[list[list[int]], list]:
+    """Positions (catalog order) of rows sharing parameters and guard block, with a 16-byte digest per distinct
+    block; and the tokens of the first `keep` rows, for the audit."""
     first: dict[bytes, int] = {}
     shared: dict[bytes, list[int]] = {}
     scanned = []
     for position, entry in enumerate(entries):
         tokens = tokenise(entry.prompt, words)
-        key = tokens.key
         if position < keep:
             scanned.append(tokens)
-        digest = hashlib.blake2b(f"{entry.params}\0{key!r}".encode(), digest_size=16).digest()
+        digest = hashlib.blake2b(f"{entry.params}\0{tokens.block!r}".encode(), digest_size=16).digest()
         earlier = first.setdefault(digest, position)
         if earlier != position:
             shared.setdefault(digest, [earlier]).append(position)
     return list(shared.values()), scanned
 
 
-def _merge_groups(entries, groups, words, embedder, store, threshold, exact_limit) -> dict[int, Match]:
-    members = sorted(p for group in groups for p in group)
+MAX_CANDIDATES = 8  # per row: the most similar rows of its block with another key that the guard is asked about
+
+
+def _merge_blocks(entries, blocks, words, embedder, store, threshold, exact_limit) -> dict[int, Match]:
+    members = sorted(p for block in blocks for p in block)
     if not members:
         return {}
     vectors = embedder.embed([normalise_prompt(entries[p].prompt) for p in members], store)
     index = {p: i for i, p in enumerate(members)}
     matches: dict[int, Match] = {}
-    for group in groups:
-        local = vectors[[index[p] for p in group]]
-        union = UnionFind(len(group))  # group is in catalog order, so roots are first rows
-        for rows, cols, _ in iter_similar_pairs(local, threshold, exact_limit):
-            for a, b in zip(rows.tolist(), cols.tolist()):
-                union.union(a, b)
-        for i, position in enumerate(group):
+    for block in blocks:
+        local = vectors[[index[p] for p in block]]
+        tokens = [tokenise(entries[p].prompt, words) for p in block]
+        union = _grouped(local, tokens, threshold, exact_limit, words)
+        for i, position in enumerate(block):
             root = union.find(i)
             if root != i:
                 similarity = float(local[i] @ local[root])
-                matches[entries[position].row_number] = _match(entries[group[root]], entries[position], similarity,
-                                                               threshold, words)
+                matches[entries[position].row_number] = _match(entries[block[root]], entries[position], tokens[root],
+                                                               tokens[i], similarity, threshold, words)
     return matches
 
 
-def _match(first: DedupeEntry, entry: DedupeEntry, similarity: float, threshold: float, words: Lexicon) -> Match:
-    verdict = compare(tokenise(entry.prompt, words), tokenise(first.prompt, words), words)
+def _grouped(local, tokens: list, threshold: float, exact_limit: int, words: Lexicon) -> UnionFind:
+    """Rows of one block (catalog order) grouped: nominated pairs with the same key join at once; a nominated pair
+    with other keys joins when the guard explains the first rows of the two groups (so no chain of merges ever
+    joins two rows the guard would keep apart through a third)."""
+    union = UnionFind(len(tokens))  # the block is in catalog order, so roots are first rows
+    candidates: dict[int, list[tuple[float, int]]] = {}
+    for rows, cols, sims in iter_similar_pairs(local, threshold, exact_limit):
+        for a, b, similarity in zip(rows.tolist(), cols.tolist(), sims.tolist()):
+            if tokens[a].key == tokens[b].key:
+                union.union(a, b)
+                continue
+            found = candidates.setdefault(b, [])
+            found.append((-similarity, a))
+            if len(found) > 2 * MAX_CANDIDATES:
+                found.sort()
+                del found[MAX_CANDIDATES:]
+    for b in sorted(candidates):
+        for _, a in sorted(candidates[b])[:MAX_CANDIDATES]:
+            first_a, first_b = union.find(a), union.find(b)
+            if first_a != first_b and compare(tokens[first_b], tokens[first_a], words).same:
+                union.union(first_a, first_b)
+    return union
+
+
+def _match(first: DedupeEntry, entry: DedupeEntry, first_tokens, tokens, similarity: float, threshold: float,
+           words: Lexicon) -> Match:
+    verdict = compare(tokens, first_tokens, words)
     reason = f"similar prompt (cosine {similarity:.3f}, threshold {threshold:g}); {verdict.reason}"
     return Match(entry.row_number, first.row_number, round(similarity, 6), reason,
                  prompt=entry.prompt, canonical_prompt=first.prompt)

@@ -29,11 +29,7 @@ CONTAINER_CALLS = {"dict", "list", "set"}  # like a literal: a constant when its
 MUTATORS = {"append", "extend", "insert", "update", "setdefault", "add", "pop", "popitem", "remove", "discard",
             "clear", "__setitem__"}
 # Circles left to their owners, with why: remove an entry when it is fixed (the test then holds it fixed).
-KNOWN_CIRCLES = {
-    frozenset({"fluxcat.dedupe", "fluxcat.dedupe.semantic"}):
-        "dedupe/__init__.py imports semantic.py lazily, and semantic.py takes DEFAULT_THRESHOLD and DedupeResult "
-        "from the package: moving them to a leaf module of dedupe/ (issue 19's) ends it",
-}
+KNOWN_CIRCLES: dict[frozenset, str] = {}
 # The house's layers, lowest first: a module imports only from its own layer or below.
 LAYERS = [
     ["fluxcat", "fluxcat.errors", "fluxcat.limits", "fluxcat.layout", "fluxcat.schema", "fluxcat.quoted",

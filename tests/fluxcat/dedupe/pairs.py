@@ -1,14 +1,36 @@
-"""Labelled prompt pairs (rewordings.tsv must merge, variants.tsv must never merge), shared by tests and benchmarks.
+"""Labelled prompt pairs, shared by tests and benchmarks/dedupe.py: rewordings must merge, variants never.
 
-Each line is `category<TAB>first prompt<TAB>second prompt`. Every fourth pair of each file (lines 4, 8, ...) is held
-out: the guard's word lists were tuned on the others only, and the benchmark reports both halves.
+Four sets (train / dev / test):
+- own: rewordings.tsv / variants.tsv (`category<TAB>first<TAB>second`), the project's first pairs, mixed domains;
+  every fourth pair of each file (lines 4, 8, ...) was held out when they were first tuned on.
+- tuning: tuning/<domain>.tsv, product domains the guard is tuned on.
+- dev: dev/<domain>.tsv, the first held-out set (16 domains and a newcomer's catalog), written blind by another
+  engineer, scored twice, then read to find general mechanisms: a development set, no longer held out.
+- heldout: heldout/<domain>.tsv, the second set (held-out v2: 225 same / 218 different), written blind in ten domains
+  that appear in no other set and reviewed by a second engineer (heldout/README.md, REVIEW.md); copied in after the
+  design was frozen (2255d97) and scored once (report only: never read, never tuned on).
+tuning/, dev/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording: same product,
+same shot) or `different` (a product variant, or another shot); the file name is the domain.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).parent
+SETS = ("own", "tuning", "dev", "heldout")
+PARAMS = "schnell|512x512|4|0|1"
+
+
+@dataclass(frozen=True)
+class Pair:
+    set: str
+    domain: str
+    label: str  # same | different
+    category: str
+    a: str
+    b: str
 
 
 def load(name: str, split: str = "all") -> list[tuple[str, str, str]]:
@@ -19,6 +41,38 @@ def load(name: str, split: str = "all") -> list[tuple[str, str, str]]:
         return pairs
     holdout = split == "holdout"
     return [pair for i, pair in enumerate(pairs) if (i % 4 == 3) == holdout]
+
+
+def labelled(name: str) -> list[Pair]:
+    """Every pair of one set (own, tuning, dev or heldout), or of any folder of `<domain>.tsv` files (a path)."""
+    if name == "own":
+        return [Pair("own", "own", label, c, a, b) for file, label in (("rewordings", "same"), ("variants", "different"))
+                for c, a, b in load(file)]
+    folder = HERE / name if name in SETS else Path(name)
+    if not folder.is_dir():
+        raise ValueError(f"{name}: no such set or folder of <domain>.tsv files")
+    pairs = []
+    for path in sorted(folder.glob("*.tsv")):
+        rows = [line.split("\t") for line in path.read_text().splitlines() if line.strip()]
+        header, rows = rows[0], rows[1:]
+        if header != ["label", "category", "a", "b"]:
+            raise ValueError(f"{path}: header must be label, category, a, b (tab-separated)")
+        for row in rows:
+            if len(row) != 4 or row[0] not in ("same", "different"):
+                raise ValueError(f"{path}: a line has {len(row)} fields or a label other than same/different")
+            pairs.append(Pair(name if name in SETS else folder.name, path.stem, *row))
+    return pairs
+
+
+def merged(pairs: list[Pair], **options) -> list[bool]:
+    """Whether fluxcat's semantic dedupe merges each pair: one dedupe call over all of them, each pair under its own
+    generation parameters, so pairs are only ever compared within themselves (the real code path, batched)."""
+    from fluxcat.dedupe import DedupeEntry, dedupe
+
+    entries = [DedupeEntry(2 * i + side, prompt, f"{PARAMS}|{i}") for i, pair in enumerate(pairs)
+               for side, prompt in enumerate((pair.a, pair.b))]
+    matches = dedupe(entries, "semantic", audit=0, **options).matches
+    return [2 * i + 1 in matches for i in range(len(pairs))]
 
 
 REWORDINGS = load("rewordings")

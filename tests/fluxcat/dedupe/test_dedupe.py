@@ -56,11 +56,11 @@ def test_exact_groups_only_within_identical_parameters():
 
 
 def test_bad_configuration_fails_with_the_fix():
-    with pytest.raises(ValueError, match="choose one of off, exact, semantic"):
+    with pytest.raises(ValueError, match="dedupe: Input should be 'off', 'exact' or 'semantic'"):
         find_duplicates([], "fuzzy")
     with pytest.raises(ValueError, match="unknown dedupe option"):
         find_duplicates([], "exact", treshold=0.9)
-    with pytest.raises(ValueError, match=r"in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"dedupe_threshold: Input should be less than or equal to 1"):
         find_duplicates([], "semantic", threshold=1.5)
 
 
@@ -129,6 +129,43 @@ def test_plan_shows_the_audit_trail(tmp_path, capsys):
     assert main(["plan", str(SAMPLE_CATALOG), "--output", str(tmp_path / "out"), "--backend", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "Closest pairs kept apart" in out and "front vs back" in out
+
+
+def test_every_dedupe_setting_reaches_plan_from_the_cli(tmp_path, capsys, catalog_factory):
+    """Word file, audit size, batch size and backend are CLI flags generated from the schema; --json explains
+    every merge (the rule that matched) and every near miss (the attribute that differs)."""
+    from fluxcat_cli.main import main
+
+    words = tmp_path / "brand_words.json"
+    words.write_text(json.dumps({"synonyms": [["tote", "shopper bag"]], "attributes": {"colour": ["sage"]}}))
+    catalog = catalog_factory([{"id": "A", "prompt": "A canvas tote on a hook, product photo"},
+                               {"id": "B", "prompt": "A canvas shopper bag on a hook, product photo"},
+                               {"id": "C", "prompt": "A sage canvas tote on a hook, product photo"},
+                               {"id": "D", "prompt": "A red canvas tote on a hook, product photo"}])
+    flags = ["--dedupe-lexicon", str(words), "--dedupe-audit", "1", "--embedding-batch-size", "2",
+             "--embedding-backend", "torch", "--dedupe-threshold", "0.5"]
+    assert main(["plan", catalog, "--backend", "tiny", "--json", *flags]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [(d["row_number"], d["canonical"]) for d in plan["duplicates"]] == [(1, 0)]
+    assert "shopper bag = tote (synonym list)" in plan["duplicates"][0]["reason"]
+    (near,) = plan["kept_apart"]
+    assert near["reason"] == "differs in colour: sage vs red"
+    assert main(["plan", catalog, "--dedupe-lexicon", str(tmp_path / "missing.json")]) == 2
+    assert "dedupe_lexicon" in capsys.readouterr().err
+
+
+def test_dedupe_options_are_checked_by_the_schema_alone(tmp_path):
+    from fluxcat.settings import Dedupe
+
+    assert Dedupe.from_options("semantic", {"threshold": 0.8, "model": None}).dedupe_options["threshold"] == 0.8
+    for options, message in (({"batch_size": 0}, "embedding_batch_size"), ({"backend": "cuda"}, "embedding_backend"),
+                             ({"audit": -1}, "dedupe_audit"), ({"lexicon": str(tmp_path / "no.json")}, "dedupe_lexicon")):
+        with pytest.raises(ValueError, match=message):
+            find_duplicates([], "semantic", **options)
+    path = tmp_path / "words.json"
+    path.write_text(json.dumps({"synonyms": [["red", "brown"]]}))
+    with pytest.raises(ValueError, match="joins two colour words"):
+        Dedupe(dedupe_lexicon=str(path))
 
 
 def test_audit_markdown_lists_merges_and_near_misses():

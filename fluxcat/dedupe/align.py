@@ -1,0 +1,294 @@
+"""Two scenes are the same picture when every difference between them is explained: each phrase of one meets a
+phrase of the other (the same relation, or the same relation said the other way round) whose words are the same,
+or differ only by a rule: a compound written apart, a synonym in a shared WordNet sense, a clipping or initialism.
+Attribute words (colour, material, size, ...) never differ: nothing explains them away."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import permutations
+
+from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known, spelled
+from fluxcat.dedupe.parse import FRAMING, Phrase, Scene, Word
+
+IN_OR_ON = "in|on"  # "a tray with bottles": the bottles are on it or in it, the words do not say which
+MAX_READINGS = 12  # readings per prompt (relations turned); prompts have a few clauses, so a few readings
+
+
+@dataclass(frozen=True)
+class Explanation:
+    notes: tuple[str, ...]
+    context: float = 0.0  # the cosine the embeddings must reach for it (0: the rules alone decide)
+
+
+def explain(a: Scene, b: Scene, lexicon: Lexicon) -> Explanation | None:
+    """How b says what a says, or None if some difference has no explanation."""
+    frames_a = sorted(p.values for p in a.phrases if p.role == FRAMING)
+    frames_b = sorted(p.values for p in b.phrases if p.role == FRAMING)
+    if frames_a != frames_b:
+        return None
+    best = None
+    for phrases_a, turned_a in readings(a, lexicon):
+        for phrases_b, turned_b in readings(b, lexicon):
+            found = _match(phrases_a, phrases_b, lexicon)
+            if found is not None:
+                notes = tuple(dict.fromkeys(found.notes + turned_a + turned_b))
+                candidate = Explanation(notes, found.context)
+                if best is None or candidate.context < best.context:
+                    best = candidate
+                if not best.context:
+                    return best
+    return best
+
+
+def readings(scene: Scene, lexicon: Lexicon) -> list[tuple[list[Phrase], tuple[str, ...]]]:
+    """The scene as written, and with each relation turned the other way round, clause by clause: "X with Y" as
+    "Y in or on X", "X under Y" as "Y on X", "X beside Y" as "Y beside X", "X wearing Y" as "Y worn by X"."""
+    base = [p for p in scene.phrases if p.role != FRAMING]
+    out = [(base, ())]
+    for clause in sorted({p.clause for p in base}):
+        for phrases, notes in list(out):
+            for turned, note in _turned(phrases, clause, lexicon):
+                out.append((turned, notes + (note,)))
+                if len(out) >= MAX_READINGS:
+                    return out
+    return out
+
+
+def _turned(phrases: list[Phrase], clause: int, lexicon: Lexicon) -> list[tuple[list[Phrase], str]]:
+    mine = [n for n, p in enumerate(phrases) if p.clause == clause]
+    subjects = [n for n in mine if phrases[n].role == ""]
+    if not subjects:
+        return []
+    out = []
+    having = [n for n in mine if phrases[n].role == "with" and not phrases[n].derived]
+    furniture = lambda found: any({phrases[n].head, phrases[n].words[-1].base} & lexicon.furniture for n in found)
+    if having and not furniture(having):  # "a table with chairs": they stand around it, not on it
+        turned = list(phrases)
+        for n in having:
+            turned[n] = _with_role(phrases[n], "")
+        for n in subjects:
+            turned[n] = _with_role(phrases[n], IN_OR_ON)
+        out.append((turned, "'X with Y' as 'Y in or on X'"))
+    first = subjects[0]
+    for n in mine:
+        role = phrases[n].role
+        if role in lexicon.inverse or role in lexicon.symmetric or role and _is_verb_role(role):
+            back = lexicon.inverse.get(role) or (role if role in lexicon.symmetric else _passive(role))
+            turned = list(phrases)
+            turned[first] = _with_role(phrases[n], "")
+            turned[n] = _with_role(phrases[first], back)
+            note = (f"'{role.replace('_', ' ')}' turned around" if role in lexicon.inverse else
+                    f"'{role}' both ways" if role in lexicon.symmetric else f"'{role}' as '{back}'")
+            out.append((turned, note))
+    return out
+
+
+def _is_verb_role(role: str) -> bool:
+    words = role.split()
+    return len(words) == 1 and role not in ("with", "without", IN_OR_ON) and "_" not in role and \
+        role not in _PREPOSITION_LIKE or len(words) == 2 and words[1] == "by"
+
+
+_PREPOSITION_LIKE = frozenset({"on", "in", "at", "to", "from", "for", "of", "like", "near", "beside", "above", "below",
+                               "under", "behind", "across", "along", "around", "between", "among", "outside",
+                               "through", "toward", "after", "during", "read"})
+
+
+def _passive(role: str) -> str:
+    """"wear" <-> "wear by": a woman wearing a hat is a hat worn by a woman."""
+    return role[:-3] if role.endswith(" by") else f"{role} by"
+
+
+def _with_role(phrase: Phrase, role: str) -> Phrase:
+    return Phrase(role, phrase.words, phrase.plural, phrase.clause, phrase.derived)
+
+
+def _roles_meet(a: Phrase, b: Phrase, lexicon: Lexicon) -> bool:
+    if a.role == b.role:
+        return True
+    if IN_OR_ON in (a.role, b.role):
+        return {a.role, b.role} - {IN_OR_ON} <= {"in", "on"}
+    derived, other = (a, b) if a.derived else (b, a) if b.derived else (None, None)
+    if derived is not None and not other.derived:  # "muddy boots": boots covered in mud, or boots with mud
+        return derived.derived in (lexicon.covered_in, "with") and other.role in (lexicon.covered_in, "with")
+    return False
+
+
+@dataclass(frozen=True)
+class _Found:
+    notes: tuple[str, ...]
+    context: float = 0.0
+
+
+def _match(a: list[Phrase], b: list[Phrase], lexicon: Lexicon) -> _Found | None:
+    """A one-to-one pairing of the phrases in which every pair is explained. What things are doing ("folded",
+    "hanging", "lined up") must be the same, whichever thing the sentence hangs it on: "a shelf with toys lined up
+    on it", "toys lined up on a shelf"; "a towel with a fringe hanging on a rail", "a fringed towel hanging"."""
+    if len(a) != len(b):
+        return None
+    (a, doing_a), (b, doing_b) = _doing(a), _doing(b)
+    if doing_a != doing_b:
+        return None
+    return _pair_up(a, b, 0, [False] * len(b), lexicon)
+
+
+def _doing(phrases: list[Phrase]) -> tuple[list[Phrase], list[str]]:
+    out, doing = [], []
+    for phrase in phrases:
+        states = [w for w in phrase.words[:-1] if w.verb]
+        if states:
+            doing += [w.verb for w in states]
+            phrase = Phrase(phrase.role, tuple(w for w in phrase.words[:-1] if not w.verb) + phrase.words[-1:],
+                            phrase.plural, phrase.clause, phrase.derived)
+        out.append(phrase)
+    return out, sorted(doing)
+
+
+def _pair_up(a: list[Phrase], b: list[Phrase], at: int, used: list[bool], lexicon: Lexicon) -> _Found | None:
+    if at == len(a):
+        return _Found(())
+    best = None
+    for n, phrase in enumerate(b):
+        if used[n] or not _roles_meet(a[at], phrase, lexicon):
+            continue
+        if a[at].plural != phrase.plural and not (a[at].derived or phrase.derived):
+            continue
+        pair = words_explained(a[at].words, phrase.words, lexicon)
+        if pair is None:
+            continue
+        used[n] = True
+        rest = _pair_up(a, b, at + 1, used, lexicon)
+        used[n] = False
+        if rest is not None:
+            found = _Found(pair.notes + rest.notes, max(pair.context, rest.context))
+            if not found.context:
+                return found
+            if best is None or found.context < best.context:
+                best = found
+    return best
+
+
+def words_explained(a: tuple[Word, ...], b: tuple[Word, ...], lexicon: Lexicon) -> _Found | None:
+    """The words of two things, modifiers in any order: equal tokens pair up; what is left must be explained, the
+    head of one together with the head of the other."""
+    left_a, left_b = list(range(len(a))), list(range(len(b)))
+    heads_paired = a[-1].value == b[-1].value
+    if heads_paired:
+        left_a.remove(len(a) - 1)
+        left_b.remove(len(b) - 1)
+    for i in list(left_a):
+        j = next((j for j in left_b if b[j].value == a[i].value), None)
+        if j is not None:
+            left_a.remove(i)
+            left_b.remove(j)
+    if not left_a and not left_b:
+        return _Found(())
+    return _units(a, b, left_a, left_b, heads_paired, lexicon)
+
+
+def _units(a, b, left_a: list[int], left_b: list[int], heads_paired: bool, lexicon: Lexicon) -> _Found | None:
+    """Cover the leftover words with explained units (1:1 synonym or clipping, 2:1 compound or initialism)."""
+    if len(left_a) + len(left_b) > 6:
+        return None
+    for side_a, side_b, flipped in ((left_a, left_b, False), (left_b, left_a, True)):
+        words_x, words_y = (b, a) if flipped else (a, b)
+        found = _cover(words_x, words_y, side_a, side_b, heads_paired, lexicon)
+        if found is not None:
+            return found
+    return None
+
+
+def _cover(x, y, left_x: list[int], left_y: list[int], heads_paired: bool, lexicon: Lexicon) -> _Found | None:
+    """Units taking one or two words of x to one word of y, in every order of x's leftovers (a few at most)."""
+    if not left_x and not left_y:
+        return _Found(())
+    if not left_y or not left_x:
+        return None
+    target = left_y[0]
+    for size in (1, 2, 3):
+        for chosen in permutations(left_x, size) if size <= len(left_x) else ():
+            if len(chosen) > 1 and list(chosen) != sorted(chosen):
+                continue  # a compound keeps its words' order
+            if not heads_paired and ((len(x) - 1 in chosen) != (target == len(y) - 1)):
+                continue  # one head meets the other
+            unit = _unit([x[i] for i in chosen], y[target], lexicon)
+            if unit is None:
+                continue
+            rest = _cover(x, y, [i for i in left_x if i not in chosen], left_y[1:],
+                          heads_paired or len(x) - 1 in chosen, lexicon)
+            if rest is not None:
+                return _Found(unit.notes + rest.notes, max(unit.context, rest.context))
+    return None
+
+
+def _unit(parts: list[Word], word: Word, lexicon: Lexicon) -> _Found | None:
+    """Why `parts` (one to three words) say what `word` says, or None."""
+    if any(_describing(p, lexicon) for p in parts) or _describing(word, lexicon):
+        return None  # attribute words must be the same words: nothing explains "red" away
+    said = " ".join(p.text or p.value for p in parts)
+    if _letters(said) == _letters(word.text or word.value) or \
+            _american(said) == _american(word.text or word.value):  # "pull up", "pull-up", "pullup"
+        return _Found((f"{said} = {word.text} (compound)",))
+    if len(parts) == 1:
+        found = synonym(parts[0], word, lexicon)
+        if found is not None:
+            return found
+    short, long = (word, parts) if len(parts) > 1 else (
+        (parts[0], [word]) if len(_letters(parts[0].text)) < len(_letters(word.text)) else (word, parts))
+    if clipped(short, long, lexicon):
+        return _Found((f"{short.text} = {' '.join(w.text for w in long)} (clipping)",))
+    return None
+
+
+def _describing(word: Word, lexicon: Lexicon) -> bool:
+    return word.value in lexicon.categories or word.value.startswith(("quote:", "qty:")) or word.value.isdigit()
+
+
+def _american(text: str) -> str:
+    return "".join(spelled(w) for w in text.lower().split())
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def synonym(a: Word, b: Word, lexicon: Lexicon) -> _Found | None:
+    """Two words that share a WordNet sense of a concrete thing that is the first (most frequent) sense of both
+    (folded when the prompt is read: "couch" and "sofa"), or of one of them where a second source agrees: the other
+    word is that compound's head ("bulb" names a "light bulb": WordNet lists light_bulb.n.01 among its senses), or
+    breame pairs the two as British and American words ("torch", "flashlight"). WordNet alone is not enough for
+    the rarer sense: it also lumps products a shopper tells apart ("wreath" and "garland": wreath.n.01)."""
+    plain_a, plain_b = _plain(a), _plain(b)
+    ranks_b = dict(lexicon.senses.get(plain_b, ()))
+    shared = [(synset, rank, ranks_b[synset]) for synset, rank in lexicon.senses.get(plain_a, ()) if synset in ranks_b]
+    if not shared:
+        return None
+    synset, rank_a, rank_b = min(shared, key=lambda s: (min(s[1], s[2]), max(s[1], s[2])))
+    if min(rank_a, rank_b) > 0:
+        return None
+    if rank_a == rank_b == 0:
+        return _Found((f"{a.text} = {b.text} (WordNet synonym: {synset})",))
+    if plain_a.endswith(" " + plain_b) or plain_b.endswith(" " + plain_a):
+        return _Found((f"{a.text} = {b.text} (the compound's head names it in WordNet: {synset})",))
+    if (plain_a, plain_b) in lexicon.british:
+        return _Found((f"{a.text} = {b.text} (British and American words, breame; WordNet: {synset})",))
+    return None
+
+
+def _plain(word: Word) -> str:
+    """The dictionary form of what the prompt said ("leashes" -> "leash", "light bulb")."""
+    return word.base or word.value.replace("_", " ")
+
+
+def clipped(short: Word, long: list[Word], lexicon: Lexicon) -> bool:
+    """A short form no dictionary knows that clips the long one: "deo" for "deodorant", "sat nav" for "satellite
+    navigation", "hi vis" for "high visibility"; or its initials: "rc" for "remote control"."""
+    words = [w for w in (short.text or short.value).lower().split()]
+    longs = [w for part in long for w in (part.text or part.value).lower().split()]
+    if not words or any(not w.isalpha() for w in words + longs) or not any(not known(w) for w in words):
+        return False
+    if len(words) == len(longs) and all(len(s) >= 2 and l.startswith(s) and len(l) > len(s)
+                                        for s, l in zip(words, longs)):
+        return len("".join(words)) >= 3
+    return len(words) == 1 and len(longs) >= 2 and words[0] == "".join(l[0] for l in longs)

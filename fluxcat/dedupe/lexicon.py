@@ -1,0 +1,334 @@
+"""The guard's vocabulary, loaded once: the bundled word lists (plus a catalog's own file), an extract of WordNet
+(synonyms, compounds, containers, derived adjectives), British spellings from breame and lemmas from LemmInflect."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from fluxcat.dedupe.normalise import normalise_plain
+
+WORDS_FILE = "attributes.json"  # also read by QA (fluxcat/qa, its colour words)
+WORDNET_FILE = "wordnet.json.gz"  # built by fluxcat/dedupe/wordnet_build.py from Princeton WordNet 3.0
+_LIST_KEYS = ("stop_words", "synonyms", "short_forms", "framing_heads", "framing_links", "generic_framing",
+              "collectives", "relations", "relation_verbs", "not_inflected", "distinct", "attribute_nouns",
+              "placement_verbs", "symmetric_prepositions")
+# Attribute categories a trailing clause may hold alone ("Wireless headphones, black"), and that "in" or "made of"
+# may introduce ("a dress in red", "a vase made of glass"): they describe the thing named before them.
+DESCRIBING = ("colour", "material", "finish", "pattern", "size", "shape")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Word lists and WordNet's extract, with every entry in the guard's canonical form."""
+
+    stop_words: frozenset[str]
+    phrases: dict[tuple[str, ...], str]  # synonym, short form or relation phrase (lemmas) -> canonical token
+    longest_phrase: int
+    prepositions: frozenset[str]  # every relation's canonical name ("on", "in", "with", "covered_in", "read")
+    relations: dict[str, str]  # token of a preposition ("atop", "on_top_of") -> its relation ("on")
+    verb_relations: dict[str, str]  # token of a relation verb ("holding", "filled with") -> its relation ("with")
+    framing_heads: frozenset[str]
+    framing_links: frozenset[str]
+    generic_framing: frozenset[str]
+    collectives: frozenset[str]
+    numbers: dict[str, str]
+    units: dict[str, tuple[str, float]]
+    irregular: dict[str, str]
+    not_inflected: frozenset[str]
+    categories: dict[str, str]  # attribute token -> category (names why a merge was refused; guards folding)
+    wordnet: dict[tuple[str, ...], str]  # WordNet word or phrase -> its first noun sense, where others share it
+    compounds: dict[tuple[str, str], str]  # ("hand", "bag") -> "handbag"
+    words: frozenset[str]  # every single word the lists or WordNet's extract name: never split as a compound
+    containers: frozenset[str]  # "a bowl with fruit" is "fruit in a bowl"
+    furniture: frozenset[str]  # "a table with chairs" is not "chairs on a table": never turned
+    covered: dict[str, str]  # "muddy" -> "mud": "covered in mud"
+    attribute_nouns: frozenset[str]  # "finish", "pattern": "a lamp with a brass finish" is a "brass finish lamp"
+    placement_verbs: frozenset[str]  # "placed", "arranged", "set": before a preposition they add nothing
+    inverse: dict[str, str]  # "a rug under a table" is "a table on a rug"
+    symmetric: frozenset[str]  # "a lamp beside a chair" is "a chair beside a lamp"
+    covered_in: str  # the token of "covered in/with": "muddy boots" are "boots covered in mud"
+    made_of: str  # the token of "made of/from": "a vase made of glass" is a "glass vase"
+    senses: dict[str, tuple]  # WordNet word -> ((synset, rank among its noun senses), ...), senses others share
+    nouns: dict[tuple[str, ...], str]  # WordNet's multi-word nouns, as lemmas -> as WordNet writes them
+    pertainyms: dict[str, str]  # "floral" -> "flower": a "floral print" is a "flower print"
+    derived_attributes: frozenset[str]  # attribute words made of a noun ("striped": with stripes)
+    british: frozenset[tuple[str, str]]  # (British, American) word pairs from breame, both ways ("torch", "flashlight")
+    ing_nouns: frozenset[str]  # nouns in -ing whose first sense is a thing ("stocking", "bedding"): no participles
+    phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
+    clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+
+@lru_cache(maxsize=8)
+def load_lexicon(path: str | None = None) -> Lexicon:
+    """The bundled word lists, extended by the file at `path` (same layout; its lists are added to the bundled ones)."""
+    data = json.loads(resources.files("fluxcat.data").joinpath(WORDS_FILE).read_text())
+    if path:
+        try:
+            extra = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"dedupe word file {path}: {error}") from None
+        data = _extend(data, extra, path)
+    return _build(data, path or WORDS_FILE)
+
+
+def _extend(base: dict, extra: dict, path: str) -> dict:
+    if not isinstance(extra, dict):
+        raise ValueError(f"{path}: a dedupe word file is a JSON object, e.g. {{\"synonyms\": [[\"tote\", \"shopper\"]]}}")
+    unknown = sorted(set(extra) - set(base))
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; a dedupe word file has "
+                         f"{', '.join(sorted(k for k in base if not k.startswith('_')))}")
+    merged = dict(base)
+    for key, value in extra.items():
+        if key in _LIST_KEYS:
+            merged[key] = base[key] + value
+        elif key == "attributes":
+            merged[key] = {c: base[key].get(c, []) + value.get(c, []) for c in {*base[key], *value}}
+        elif isinstance(value, dict):
+            merged[key] = {**base[key], **value}
+    return merged
+
+
+@lru_cache(maxsize=1)
+def _wordnet() -> dict:
+    return json.loads(gzip.decompress(resources.files("fluxcat.data").joinpath(WORDNET_FILE).read_bytes()))
+
+
+@lru_cache(maxsize=1)
+def _ing_nouns() -> frozenset[str]:
+    return frozenset(_wordnet()["ing_nouns"])
+
+
+@lru_cache(maxsize=1)
+def british_spellings() -> dict[str, str]:
+    """British -> American spellings, inflected forms included (breame's list, from Wikipedia and tysto's list)."""
+    from breame.data.spelling_constants import BRITISH_ENGLISH_SPELLINGS
+
+    return {**BRITISH_ENGLISH_SPELLINGS, **{b.replace("-", " "): a for b, a in BRITISH_ENGLISH_SPELLINGS.items()}}
+
+
+@lru_cache(maxsize=200_000)
+def inflection(word: str) -> tuple[str, bool]:
+    """(lemma, is a plural noun) by LemmInflect's dictionary: a noun's lemma first ("knives" -> "knife", while
+    "jeans" and "glasses" are nouns of their own), a verb's for -ed and -ing forms ("piled" -> "pile"); adjectives
+    keep their form ("darker" is not "dark"); a word it does not know stays as it is."""
+    from lemminflect import getAllLemmas
+
+    lemmas = getAllLemmas(word)
+    if not lemmas:  # not in its dictionary (a new product word: "earbuds", "rainboots"): its rules for nouns
+        from lemminflect import getAllLemmasOOV
+
+        nouns = getAllLemmasOOV(word, "NOUN").get("NOUN", (word,))
+        return (nouns[0], True) if nouns[0] != word and word.endswith("s") else (word, False)
+    verbs, nouns = lemmas.get("VERB", ()), lemmas.get("NOUN", ())
+    if word.endswith(("ed", "ing")) and verbs and verbs[0] != word:
+        return verbs[0], False
+    if nouns:
+        return (word, False) if word in nouns else (nouns[0], True)
+    return (verbs[0], False) if verbs else (word, False)
+
+
+@lru_cache(maxsize=100_000)
+def part_of_speech(word: str) -> frozenset[str]:
+    """LemmInflect's parts of speech for the word ("ADJ", "NOUN", ...); none if it does not know it."""
+    from lemminflect import getAllLemmas
+
+    return frozenset(getAllLemmas(word))
+
+
+@lru_cache(maxsize=200_000)
+def known(word: str) -> bool:
+    """Whether LemmInflect's dictionary has the word (as any form of any part of speech)."""
+    from lemminflect import getAllLemmas
+
+    return bool(getAllLemmas(word))
+
+
+def lemma(word: str, irregular: dict, not_inflected: frozenset) -> tuple[str, bool]:
+    """(lemma, is an inflected plural): the project's irregular forms and uninflected words first, WordNet's nouns
+    in -ing ("stocking" is no "stock"), then LemmInflect."""
+    if word in not_inflected or not word.isalpha() or len(word) <= 2 or word in _ing_nouns():
+        return word, False
+    listed = irregular.get(word)
+    return (listed, inflection(word)[1]) if listed else inflection(word)
+
+
+def spelled(word: str) -> str:
+    """The American spelling of a British one (colour -> color), else the word."""
+    return british_spellings().get(word, word)
+
+
+def _build(data: dict, source: str) -> Lexicon:
+    irregular, not_inflected = data["lemmas"], frozenset(data["not_inflected"])
+
+    def lemmas(phrase: str) -> tuple[str, ...]:
+        return tuple(lemma(spelled(w), irregular, not_inflected)[0] for w in normalise_plain(phrase).split())
+
+    categories: dict[str, str] = {}
+    for category, words in data["attributes"].items():
+        for word in words:
+            categories.setdefault("_".join(lemmas(word)), category)  # a word in two categories is named by the first
+    stop_words = frozenset(lemmas(w)[0] for w in data["stop_words"])
+    clash = sorted(stop_words & categories.keys())
+    if clash:
+        raise ValueError(f"{source}: attribute words cannot be stop words: {', '.join(clash)}")
+    phrases: dict[tuple[str, ...], str] = {}
+    for group in _merged_groups([[lemmas(p) for p in group] for group in data["synonyms"] + data["short_forms"]]):
+        _check_synonym_group(group, categories, source)
+        phrases.update({words: "_".join(group[0]) for words in group})
+    relations: dict[str, str] = {}
+    for groups, mark in ((data["relations"], ""), (data["relation_verbs"], "~")):
+        for group in _merged_groups([[lemmas(p) for p in group] for group in groups]):
+            name = "_".join(group[0])  # a relation verb group's first word only names the relation it means
+            for words in group[1:] if mark else group:
+                token = mark + "_".join(words)
+                phrases[words] = token
+                relations[token] = name
+    verb_relations = {t: n for t, n in relations.items() if t.startswith("~")}
+    relations = {t: n for t, n in relations.items() if not t.startswith("~")}
+    prepositions = frozenset(relations.values()) | frozenset(verb_relations.values())
+    wordnet = _wordnet()
+    distinct = {lemmas(w) for group in data["distinct"] for w in group}
+    folded = _wordnet_synonyms(wordnet["synonyms"], distinct, categories, phrases)
+    joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
+    folded = {w: s for w, s in folded.items() if len(w) == 1 or not set(w) & joiners}
+    fold = lambda token: token if token in prepositions else folded.get(tuple(token.split("_")), token)
+    canon = lambda word: fold(phrases.get(lemmas(word), "_".join(lemmas(word))))
+    one = lambda words: frozenset(canon(w) for w in words)
+    for token, category in list(categories.items()):  # name the category of a folded attribute word too
+        categories.setdefault(fold(phrases.get(tuple(token.split("_")), token)), category)
+    derived_attributes = _derived_attributes(categories)
+    for adjective, noun in wordnet["pertainyms"].items():  # "floral" names a pattern, so does "flower"
+        if categories.get(adjective) == "pattern":
+            categories.setdefault(noun, "pattern")
+    senses = {w: tuple((s, r) for s, r, _ in found) for w, found in wordnet["senses"].items()
+              if tuple(w.split()) not in distinct}
+    nouns = {lemmas(w): w for w in senses if " " in w and not set(w.split()) & (stop_words | _relation_words(data))}
+    starts = {p[0] for p in phrases if len(p) > 1} | {p[0] for p in folded if len(p) > 1} | {p[0] for p in nouns}
+    return Lexicon(stop_words, phrases, max(map(len, [*phrases, *folded, *nouns]), default=1), prepositions,
+                   relations, verb_relations,
+                   one(data["framing_heads"]), one(data["framing_links"]), one(data["generic_framing"]),
+                   one(data["collectives"]), {w: str(n) for w, n in data["numbers"].items()},
+                   {u: (base, float(f)) for u, (base, f) in data["units"].items()}, irregular, not_inflected,
+                   categories, folded, _compounds(wordnet["compounds"], categories),
+                   frozenset(wordnet["compounds"]) | {p[0] for p in [*phrases, *folded] if len(p) == 1},
+                   frozenset(wordnet["containers"]), frozenset(wordnet["furniture"]),
+                   {a: n for a, n in wordnet["covered"].items() if n not in categories and a not in categories},
+                   one(data["attribute_nouns"]), frozenset(_verb_lemma(w) for w in data["placement_verbs"]),
+                   {relations.get(canon(a), canon(a)): relations.get(canon(b), canon(b))
+                    for a, b in data["inverse_prepositions"].items()},
+                   frozenset(relations.get(canon(w), canon(w)) for w in data["symmetric_prepositions"]),
+                   relations[phrases[lemmas("covered in")]], relations[phrases[lemmas("made of")]],
+                   senses, nouns,
+                   {a: n for a, n in wordnet["pertainyms"].items() if n not in categories or a in categories},
+                   derived_attributes,
+                   frozenset((a, b) for uk, found in wordnet["british"].items() for us, _ in found
+                             for a, b in ((uk, us), (us, uk))),
+                   frozenset(wordnet["ing_nouns"]) - {c for c, k in categories.items() if k == "state"},
+                   frozenset(starts))
+
+
+def _relation_words(data: dict) -> set[str]:
+    """Single words that relate things ("in", "on", "with"): never part of a WordNet noun we join ("stand in")."""
+    return {w for group in data["relations"] for w in group if " " not in w} | {"up", "out", "off", "down"}
+
+
+def _verb_lemma(word: str) -> str:
+    from lemminflect import getAllLemmas
+
+    return getAllLemmas(word).get("VERB", (word,))[0]
+
+
+def _derived_attributes(categories: dict) -> frozenset[str]:
+    """Pattern words made of a noun ("striped", "spotted", "checked"): their noun ("stripe") names the same pattern,
+    so "striped" and "with stripes" are one attribute (the noun joins the category)."""
+    found = set()
+    for word, category in list(categories.items()):
+        if category == "pattern" and word.isalpha():
+            having = having_word(word, word)
+            if having and having[0] == "with":
+                categories.setdefault(having[1], category)
+                found.add(word)
+    return frozenset(found)
+
+
+def _wordnet_synonyms(groups: dict, distinct: set, categories: dict, curated: dict) -> dict[tuple[str, ...], str]:
+    """Word (tuple of words) -> WordNet synset, for words sharing their first sense. Left out: words the bundled or
+    catalog lists call distinct ("headphones" vs "earphones"), any group that would join two attribute words of one
+    category (two colours must never become one), and the words of a listed synonym group whose first senses
+    disagree ("pants" is first "bloomers" in WordNet, "trousers" is not); a listed group whose words agree joins
+    their synset whole ("auto" with "automobile" and "car")."""
+    out: dict[tuple[str, ...], str] = {}
+    for synset, words in groups.items():
+        members = [tuple(w.split()) for w in words]
+        members = [m for m in members if m not in distinct]
+        seen: dict[str, tuple] = {}
+        clash = False
+        for member in members:
+            category = categories.get("_".join(member))
+            clash |= bool(category and seen.setdefault(category, member) != member)
+        if not clash and len(members) > 1:
+            out.update({m: synset for m in members})
+    listed: dict[str, list[tuple]] = {}
+    for words, canonical in curated.items():
+        listed.setdefault(canonical, []).append(words)
+    for canonical, members in listed.items():
+        members = members + [tuple(canonical.split("_"))]
+        synsets = {out[m] for m in members if m in out}
+        for member in members:
+            if len(synsets) == 1:
+                out[member] = next(iter(synsets))
+            else:
+                out.pop(member, None)
+    return out
+
+
+def _compounds(compounds: dict, categories: dict) -> dict[tuple[str, str], str]:
+    """Two words written apart that WordNet writes as one ("hand bag" = "handbag"); never after a describing word:
+    "a green house" is not "a greenhouse", nor "a gold fish" a "goldfish"."""
+    return {(a, b): word for word, (a, b) in compounds.items() if categories.get(a) not in DESCRIBING}
+
+
+def _merged_groups(groups: list[list[tuple]]) -> list[list[tuple]]:
+    """Synonym groups that share a member become one group (a catalog's file may extend a bundled group); the first
+    group's first member names it."""
+    merged: list[list[tuple]] = []
+    for group in groups:
+        joined = [m for m in merged if set(m) & set(group)]
+        into = joined[0] if joined else []
+        if not joined:
+            merged.append(into)
+        for other in joined[1:]:
+            into += [w for w in other if w not in into]
+            merged.remove(other)
+        into += [w for w in group if w not in into]
+    return merged
+
+
+def _check_synonym_group(group: list[tuple], categories: dict, source: str) -> None:
+    seen: dict[str, tuple] = {}
+    for tokens in group:
+        category = categories.get("_".join(tokens))
+        if category and category in seen and seen[category] != tokens:
+            raise ValueError(f"{source}: a synonym group joins two {category} words ({' '.join(seen[category])!r}, "
+                             f"{' '.join(tokens)!r}); variants must stay apart")
+        if category:
+            seen[category] = tokens
+
+
+@lru_cache(maxsize=50_000)
+def having_word(token: str, surface: str) -> tuple[str, str] | None:
+    """"sleeveless" -> ("without", "sleeve"), "hooded"/"striped"/"scuffed" -> ("with", "hood"/"stripe"/"scuff"):
+    an adjective or participle made of a noun and -less or -ed (LemmInflect knows the noun)."""
+    if token.endswith("less") and len(token) > 6 and "NOUN" in part_of_speech(token[:-4]):
+        return "without", token[:-4]
+    if surface.endswith("ed") and len(surface) > 5:
+        for stem in (surface[:-1], surface[:-2], surface[:-3]):
+            if "NOUN" in part_of_speech(stem) and "ADJ" not in part_of_speech(stem):
+                return "with", stem
+    return None

@@ -1,0 +1,63 @@
+"""Every labelled set through the real semantic dedupe (bundled MiniLM, the guard, default settings): no product
+variant is ever merged, and rewordings merge at the rates benchmarks/RESULTS.md reports (issue 19)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fluxcat.dedupe.pairs import SETS, labelled, merged
+
+# Rewordings merged as last measured (benchmarks/dedupe.py quality, benchmarks/RESULTS.md, issue 19). A held-out
+# figure is a report, never a target tuned to: a drop below it (less a margin of two pairs) is a regression.
+MEASURED_REWORDINGS = {"own": 113 / 114, "tuning": 186 / 189, "dev": 326 / 376, "heldout": 189 / 225}
+# Held-out v2, scored once on the frozen design (2255d97): 2 of its 218 variants merged (categories product_type and
+# view). Issue 19 requires 0; the case fails until that is fixed, and flags it (strict) the day it passes.
+VARIANTS_MERGED_KNOWN = {"heldout": 2}
+KNOWN = "held-out v2 variants merged by the frozen design (issue 19 not done)"
+MARGIN_PAIRS = 2
+
+
+class Decisions(dict):
+    """(pairs, merged?) per set, each set run once, in one dedupe call, when a test first asks for it."""
+
+    def __init__(self, embedder):
+        super().__init__()
+        self.embedder = embedder
+
+    def __missing__(self, name):
+        pairs = labelled(name)
+        self[name] = (pairs, merged(pairs, embedder=self.embedder))
+        return self[name]
+
+
+@pytest.fixture(scope="module")
+def decisions(embedder):
+    return Decisions(embedder)
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN))
+                                  if name in VARIANTS_MERGED_KNOWN else name for name in SETS])
+def test_no_variant_is_ever_merged(decisions, name):
+    pairs, merges = decisions[name]
+    variants = [p for p in pairs if p.label == "different"]
+    assert len(variants) >= 100, f"the {name} set lost its variants"
+    wrong = [f"{p.domain}/{p.category}" for p, m in zip(pairs, merges) if m and p.label == "different"]
+    assert wrong == [], f"{len(wrong)} {name} variants merged (categories: {sorted(set(wrong))})"
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS_MERGED_KNOWN))
+def test_known_variant_merges_do_not_grow(decisions, name):
+    pairs, merges = decisions[name]
+    wrong = sum(m for p, m in zip(pairs, merges) if p.label == "different")
+    assert wrong <= VARIANTS_MERGED_KNOWN[name], f"{wrong} {name} variants merged, more than the measured " \
+                                                 f"{VARIANTS_MERGED_KNOWN[name]}"
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_rewordings_merge_at_the_measured_rate(decisions, name):
+    pairs, merges = decisions[name]
+    same = [m for p, m in zip(pairs, merges) if p.label == "same"]
+    assert len(same) >= 100
+    measured = MEASURED_REWORDINGS[name]
+    floor = measured * len(same) - MARGIN_PAIRS
+    assert sum(same) >= floor, f"{name}: {sum(same)}/{len(same)} rewordings merged, below {floor:.0f}"
