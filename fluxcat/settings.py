@@ -26,6 +26,11 @@ def _number_box(kind: str):
     return rewrite
 
 
+def section(group: type[Group]):
+    """A flow parameter's default for a settings group: the group's defaults, titled as its section of the form."""
+    return Field(group(), json_schema_extra={"title": group.title()})
+
+
 # Unset (None) values are also left out of a group's serialised default, which the form pre-fills.
 OptionalCount = Annotated[Optional[int], Field(ge=0, exclude_if=lambda v: v is None, json_schema_extra=_number_box("integer"))]
 OptionalDollars = Annotated[Optional[float], Field(ge=0, exclude_if=lambda v: v is None,
@@ -38,10 +43,14 @@ NO_SECRET_NAMES = {"pattern": f"^((?!{'|'.join(SECRET_OPTION_WORDS)}).)*$|({'|'.
 
 
 class Group(BaseModel):
-    """A group of settings: a section of the flow's form and a set of CLI options."""
+    """A group of settings: a section of the flow's form and a set of CLI options, under the group's title."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, hide_input_in_errors=True,
                               defer_build=True)  # validators are built on first use: `fluxcat --help` stays instant
+
+    @classmethod
+    def title(cls) -> str:
+        return cls.model_config.get("title") or cls.__name__
 
     @model_validator(mode="before")
     @classmethod
@@ -55,6 +64,8 @@ class Group(BaseModel):
 class RunScope(Group):
     """Which rows this run covers."""
 
+    model_config = ConfigDict(title="Scope")
+
     limit: OptionalCount = None
     """Plan only the first N catalog rows (empty: every row)."""
     retry_failed: bool = False
@@ -65,6 +76,8 @@ class RunScope(Group):
 
 class RefreshScope(Group):
     """Which rows this refresh touches, and what it may delete."""
+
+    model_config = ConfigDict(title="Scope")
 
     ids: list[str] = []
     """Refresh only these ids; every other row stays as the previous manifest has it (empty: all rows)."""
@@ -163,8 +176,21 @@ class Storage(Group):
     the worker, else fsspec's own environment such as AWS_*)."""
 
 
+class Review(Group):
+    """A person's look at the images in the Prefect UI before the run ends: approve, reject or regenerate each."""
+
+    review: Literal["off", "flagged", "all"] = "off"
+    """`flagged`: after QA the run waits for a person to decide on each image QA flagged, in a form on the run's page
+    in the Prefect UI (Resume); `all`: on every image the run made (at most 50); `off`: the run does not wait."""
+    review_timeout_hours: float = Field(24.0, gt=0, title="Wait (hours)")
+    """How long the run waits for the review. A deployment's run is suspended while it waits (no worker is held);
+    when the wait runs out the run ends Failed and the images stay as QA left them (flagged)."""
+
+
 class Execution(Group):
-    """Where and how shard tasks run (operators' settings)."""
+    """Where shard tasks run, and how long to wait for another writer: the operator's settings, not the run's."""
+
+    model_config = ConfigDict(title="Operator settings")
 
     task_runner: Literal[TASK_RUNNERS] = "threads"
     """`threads` in the flow's process, or a `dask` or `ray` cluster."""
