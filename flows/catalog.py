@@ -16,7 +16,7 @@ from fluxcat.settings import (Backend, Dedupe, Execution, Images, References, Re
                               section)
 from tasks.output_access import hold_output, storage_options_for
 from tasks.outcome import ends_cleanly
-from tasks.planning import check_config_task, plan_catalog_task
+from tasks.planning import check_config, plan_catalog_task
 from tasks.reporting import core_logs_to_run, finish_run_task, publish_plan, sibling
 from tasks.review import review_images
 from tasks.runs import final_state, run_context
@@ -60,7 +60,7 @@ def _generate(catalog: str, output: str, scope: RunScope, images: Images, refere
                                          run_id=uuid.uuid4().hex,  # names the run's context (budget, ledger)
                                          storage_options=storage_options_for(storage.storage_block))
         started = datetime.now(timezone.utc)
-        check_config_task.fn(options)  # in the flow itself: a bad setting or catalog is the run's one error line
+        check_config(options)
         check_task_runner(execution.task_runner, execution.cluster_address)
         with hold_output(options, execution.lease_wait_seconds) as lease, run_context(options):
             plan = plan_catalog_task(options)

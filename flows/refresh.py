@@ -13,7 +13,7 @@ from flows.shards import run_shards
 from fluxcat.settings import Backend, Dedupe, Execution, Images, References, RefreshScope, RunOptions, Storage, section
 from tasks.output_access import hold_output, storage_options_for
 from tasks.outcome import ends_cleanly
-from tasks.planning import check_config_task, plan_catalog_task
+from tasks.planning import check_config, plan_catalog_task
 from tasks.refresh import finish_refresh_task, prepare_refresh_task
 from tasks.reporting import core_logs_to_run, publish_plan
 from tasks.runs import final_state, run_context
@@ -59,7 +59,7 @@ def _refresh(catalog: str, output: str, scope: RefreshScope, images: Images, ref
         options = RunOptions.from_groups(catalog, output, images, references, dedupe, backend, run_id=uuid.uuid4().hex,
                                          storage_options=storage_options_for(storage.storage_block))
         started = datetime.now(timezone.utc)
-        check_config_task.fn(options)  # in the flow itself: a bad setting or catalog is the run's one error line
+        check_config(options)
         check_task_runner(execution.task_runner, execution.cluster_address)
         with hold_output(options, execution.lease_wait_seconds) as lease, run_context(options):
             plan = plan_catalog_task(options)

@@ -75,10 +75,7 @@ def plan(run: RunContext) -> PlanReport:
 
 
 def run_one_shard(run: RunContext, shard: str) -> ShardOutcome:
-    options = run.options
-    settings = ShardSettings(image_format=options.image_format, retry_failed=options.retry_failed,
-                             qa=QaSettings(retries=options.qa_retries) if options.qa else None)
-    return run_shard(run, shard, settings)
+    return run_shard(run, shard, ShardSettings.of(run.options))
 
 
 def finish(options: RunOptions, shards: list[str], reused: set[str], started: datetime | None = None) -> RunSummary:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 from datetime import datetime
 from typing import Iterator
@@ -180,25 +181,40 @@ class ShardProgress:
 
 
 class ProgressLines:
-    """Log lines while a shard runs, from the core's per-image events: one each time another tenth of the shard's
-    images is done, or when a minute has passed since the last line, so a long shard is never silent."""
+    """Log lines while a shard runs, from the core's per-image events: one every `every` images, or at the next image
+    once a minute has passed since the last line, so a long shard is never silent."""
 
-    def __init__(self, log, label: str, images: int, seconds: float = 60.0, clock=time.monotonic):
-        self.log, self.label, self.images, self.seconds, self.clock = log, label, images, seconds, clock
-        self.step = max(1, -(-images // 10))
+    def __init__(self, log, every: int = 25, seconds: float = 60.0, clock=time.monotonic):
+        self.log, self.every, self.seconds, self.clock = log, every, seconds, clock
         self.counts: dict[str, int] = {}
         self.told, self.started = 0, clock()
         self.last = self.started
+        self.lock = threading.Lock()  # images are stored, and their events sent, from the shard's I/O threads
 
     def __call__(self, event: dict) -> None:
         if "status" not in event or "key" not in event:
             return
-        self.counts[event["status"]] = self.counts.get(event["status"], 0) + 1
-        done, now = sum(self.counts.values()), self.clock()
-        if done - self.told >= self.step or now - self.last >= self.seconds:
-            self.log.info("%s: %d of %d images (%s) after %.0f s", self.label, done, self.images,
-                          counts_line(self.counts), now - self.started)
+        with self.lock:
+            self.counts[event["status"]] = self.counts.get(event["status"], 0) + 1
+            done, now = sum(self.counts.values()), self.clock()
+            if done - self.told < self.every and now - self.last < self.seconds:
+                return
             self.told, self.last = done, now
+            line = counts_line(self.counts)
+        self.log.info("progress: %d images so far (%s) after %.0f s", done, line, now - self.started)
+
+
+def with_progress_lines(run):
+    """The run as one shard's task sees it: its events also move that shard's progress lines (the task's log)."""
+    import dataclasses
+
+    lines = ProgressLines(get_run_logger())
+
+    def emit(event: dict) -> None:
+        run.emit(event)
+        lines(event)
+
+    return dataclasses.replace(run, emit=emit)
 
 
 @contextlib.contextmanager

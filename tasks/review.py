@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from prefect import get_run_logger
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -14,6 +15,7 @@ from fluxcat.review import Decision, record_decisions, rows_to_review
 from fluxcat.settings import OptionalCount, Review, RunOptions
 from fluxcat.store import Store
 from tasks.reporting import md_escape
+from tasks.runs import run_for
 
 PAUSE_KEY = "fluxcat-review"  # one review per run: a resumed run finds the answer under it instead of waiting again
 
@@ -38,9 +40,9 @@ def review_form(rows: list[dict], contact_sheet: str) -> type[RunInput]:
         f"are in the contact sheet: {contact_sheet}"))
 
 
-def review_images(options: RunOptions, review: Review, shards: list[str], contact_sheet: str) -> list[dict] | None:
-    """Wait for the person's decisions on the images the `review` setting selects; record approvals and rejections.
-    Returns the rows to regenerate (each with its decision), or None when nothing was reviewed."""
+def review_images(options: RunOptions, review: Review, shards: list[str], contact_sheet: str) -> dict | None:
+    """Wait for the person's decisions on the images the `review` setting selects, and carry them out (approve,
+    reject, regenerate) in the shard parts. Returns how many of each, or None when nothing was reviewed."""
     logger = get_run_logger()
     store = Store(options.output, options.storage_options)
     rows = rows_to_review(store, shards, review.review)
@@ -56,12 +58,16 @@ def review_images(options: RunOptions, review: Review, shards: list[str], contac
         return None
     decisions = {name: Decision(**getattr(answer, name).model_dump()) for name in type(answer).model_fields
                  if isinstance(getattr(answer, name), ImageDecision)}
-    counts = record_decisions(store, rows, decisions, reviewer=_reviewer())
-    regenerate = [{**row, "decision": decisions[row["field"]]} for row in rows
-                  if decisions.get(row["field"]) and decisions[row["field"]].decision == "regenerate"]
-    logger.info("review: %d approved, %d rejected, %d to regenerate", counts["approve"], counts["reject"],
-                len(regenerate))
-    return regenerate
+    counts = carry_out_review_task(options, rows, decisions, _reviewer())
+    logger.info("review: %d approved, %d rejected, %d regenerated", counts["approve"], counts["reject"],
+                counts["regenerate"])
+    return counts
+
+
+@task(name="carry-out-review", tags=["fluxcat"], cache_policy=NO_CACHE)
+def carry_out_review_task(options: RunOptions, rows: list[dict], decisions: dict, reviewer: str) -> dict:
+    """The person's decisions in the shard parts; an image to regenerate is made again here, through generation."""
+    return record_decisions(run_for(options), rows, decisions, reviewer)
 
 
 def _wait(form: type[RunInput], timeout: int):

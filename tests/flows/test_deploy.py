@@ -153,15 +153,18 @@ def test_a_worker_outside_the_checkout_runs_a_deployment(deployed, tmp_path):
     """prefect.yaml deployed as it is (only its work pool and names changed, so that no other worker takes the run)
     and run by a process worker started in another directory, from a virtual environment where fluxcat is installed
     from its wheel and the checkout cannot be imported."""
+    import shutil
     import site
     import subprocess
     import sys
 
     import yaml
 
-    venv, elsewhere = tmp_path / "venv", tmp_path / "elsewhere"
+    venv, elsewhere, source = tmp_path / "venv", tmp_path / "elsewhere", tmp_path / "source"
     elsewhere.mkdir()
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(ROOT), "-w",
+    # the wheel is built from a copy: setuptools leaves a build/ folder where it builds
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "outputs", "build", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source), "-w",
                     str(tmp_path / "dist")], check=True, capture_output=True, timeout=300)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     packages = next((venv / "lib").glob("python3*/site-packages"))
