@@ -31,9 +31,9 @@ from fluxcat.store import Store
 __all__ = ["RunContext", "RunOptions", "check_options", "open_run", "plan", "run_one_shard", "finish"]
 
 
-def check_options(options: RunOptions) -> str:
+def check_options(options: RunOptions, to_send: bool = True) -> str:
     """Fail on bad configuration before any work, with the fix in the message; returns the backend's name (`auto`
-    resolved)."""
+    resolved). `to_send=False` (planning, cost estimates) does without what only making images needs (a key)."""
     options = validated(options)  # the settings schema: types, choices, ranges
     check_dedupe_options(options.dedupe, options.dedupe_options)
     QaSettings(retries=options.qa_retries)
@@ -41,6 +41,8 @@ def check_options(options: RunOptions) -> str:
     backend = make_backend(options)
     try:
         name = backend.name
+        if to_send:
+            backend.check_ready()
     finally:
         backend.close()
     inspect_catalog(options.catalog, options.storage_options)  # unreadable, not Parquet, no prompt column

@@ -42,6 +42,20 @@ BY_REFERENCE = ("_block", "_env")
 NO_SECRET_NAMES = {"pattern": f"^((?!{'|'.join(SECRET_OPTION_WORDS)}).)*$|({'|'.join(BY_REFERENCE)})$"}
 
 
+def _each_backends_options(schema: dict) -> None:
+    """The form and the server's parameter check: one closed, typed object per backend (`anyOf`), so a name no
+    backend takes (a secret typed in the wrong place) is refused before a run is stored."""
+    from fluxcat.backends import REGISTRY, options_for
+    from fluxcat.backends.options import json_schema
+
+    each = [json_schema(options_for(name)) for name in REGISTRY]
+    schema.pop("additionalProperties", None)
+    # Names first, so that a refusal names the option and never echoes a value (which may be a misplaced secret).
+    names = sorted({name for options in each for name in options["properties"]})
+    schema["propertyNames"] = {"allOf": [NO_SECRET_NAMES, {"enum": names}]}
+    schema["anyOf"] = each
+
+
 class Group(BaseModel):
     """A group of settings: a section of the flow's form and a set of CLI options, under the group's title."""
 
@@ -140,9 +154,9 @@ class BackendFields(Group):
     api_key_block: str = Field("", title="API key Secret block")
     """Hosted backends: name of the Prefect Secret block holding the provider's API key (empty: the provider's
     environment variable on the worker, e.g. FAL_KEY)."""
-    backend_options: dict[str, Any] = Field({}, title="More backend settings",
-                                           json_schema_extra={"propertyNames": NO_SECRET_NAMES})
-    """Backend settings by name, e.g. schnell=/models/FLUX.1-schnell or base_url=...; never secrets."""
+    backend_options: dict[str, Any] = Field({}, title="More backend settings", json_schema_extra=_each_backends_options)
+    """The chosen backend's own settings by name, e.g. schnell=/models/FLUX.1-schnell or base_url=...; each backend
+    declares the ones it takes, with their types (any other name is refused); never secrets."""
     budget_usd: OptionalDollars = Field(None, title="Budget (USD)")
     """Spending cap for hosted backends: once the estimated spend would pass it no new image is submitted and the
     rest end `skipped` (a later run makes them). Empty: no cap."""
@@ -150,8 +164,16 @@ class BackendFields(Group):
     """Reject prompts holding an e-mail address, phone, card or social security number on local backends too
     (hosted backends always refuse to send them). Blocked terms are refused on every backend regardless."""
 
+    @model_validator(mode="after")
+    def _options_the_backend_takes(self) -> "BackendFields":
+        from fluxcat.backends import options_for
+        from fluxcat.backends.options import check_options
+
+        check_options(self.backend, options_for(self.backend), self.backend_options)
+        return self
+
     def backend_settings(self) -> dict:
-        """The options the backend is built with: the free-form ones plus the key's Secret block."""
+        """The options the backend is built with: its own ones plus the key's Secret block."""
         return {**self.backend_options, **({"api_key_block": self.api_key_block} if self.api_key_block else {})}
 
 

@@ -117,7 +117,7 @@ def cmd_plan(args) -> int:
     options = _options(args, _groups(args, PLAN_GROUPS))
     if args.output is None:  # planning writes shards; keep them out of the user's output
         options.output = f"memory://fluxcat-plan-{os.getpid()}-{time.time_ns()}"
-    check_options(options)
+    check_options(options, to_send=False)  # an estimate needs no provider key
     with open_run(options) as run:
         report = plan(run)
     rejected = rejected_rows(Store(options.output, options.storage_options), [shard.name for shard in report.shards])
@@ -204,7 +204,7 @@ def _run(args, api) -> int:
 
     groups = _groups(args, RUN_GROUPS)
     options = _options(args, groups)
-    check_options(options)  # bad configuration fails here, before any flow starts
+    check_options(options, to_send=not options.dry_run)  # bad configuration fails here, before any flow starts
     _check_review(groups["review"], api)
     console = Console(stderr=True)
     started = time.perf_counter()

@@ -14,7 +14,7 @@ from tasks.runs import run_for
 def check_config(options: RunOptions) -> str:
     """Validate configuration before any work; logs and returns the resolved backend's name. Called in the flow
     itself, not as a task: a bad setting or catalog is then the run's one error line, with no task traceback."""
-    name = check_options(options)
+    name = check_options(options, to_send=not options.dry_run)  # a dry run needs no provider key
     get_run_logger().info("backend: %s", options.backend if name == options.backend else f"{options.backend} -> {name}")
     return name
 

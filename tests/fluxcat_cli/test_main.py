@@ -47,6 +47,21 @@ def test_plan_json_on_the_sample_catalog():
     assert "rejected rows" in text.stdout and all(reason[:40] in text.stdout for reason in rejected.values())
 
 
+def test_plan_estimates_hosted_cost_without_a_key_and_run_needs_one_before_any_work(tmp_path):
+    """A key is needed only to send: `plan -b fal` estimates the cost without FAL_KEY; `run -b fal` without it ends
+    with one line before Prefect runs anything or the output is written."""
+    no_key = {k: v for k, v in os.environ.items() if k != "FAL_KEY"}
+    planned = run(["plan", str(SAMPLE_CATALOG), "--json", "--dedupe", "exact", "--backend", "fal"], env=no_key)
+    assert planned.returncode == 0, planned.stderr
+    assert json.loads(planned.stdout)["estimated_cost_usd"] > 0
+    output = tmp_path / "out"
+    refused = run(["run", str(SAMPLE_CATALOG), "--output", str(output), "--dedupe", "exact", "--backend", "fal"], env=no_key)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr + refused.stdout
+    assert refused.stderr.strip() == ("fluxcat: error: fal needs an API key: set the environment variable FAL_KEY, or pass "
+                                      "--backend-option api_key_block=NAME naming a Prefect Secret block")
+    assert not output.exists()
+
+
 def test_the_readme_first_command_succeeds_beside_six_cpu_bound_processes(tmp_path):
     """The README's first `fluxcat run`, with six CPU-bound processes running beside it until its first shard starts
     (Prefect's start-up is what a busy machine broke: a 20 s limit, and a 40-line traceback)."""
