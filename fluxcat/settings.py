@@ -256,8 +256,8 @@ def validated(options: RunOptions) -> RunOptions:
 
 def readable(error: ValidationError) -> str:
     """One line per bad field: which field, what is wrong, what was given."""
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}{_given(e.get('input'))}"
-                     for e in error.errors())
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: "
+                     f"{e['msg'].removeprefix('Value error, ')}{_given(e.get('input'))}" for e in error.errors())
 
 
 def _given(value: Any) -> str:

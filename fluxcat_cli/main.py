@@ -188,11 +188,15 @@ def _print_duplicate_groups(console, duplicates, limit: int = 50) -> None:
 
 
 def cmd_run(args) -> int:
+    return _with_prefect_api(_run, args)
+
+
+def _with_prefect_api(command, args) -> int:
     from fluxcat_cli.prefect_api import PrefectApi
 
     api = PrefectApi.launch()  # first: Prefect's temporary server starts while the command checks its settings
     try:
-        return _run(args, api)
+        return command(args, api)
     finally:
         api.close()
 
@@ -386,13 +390,7 @@ def _add_refresh_command(commands) -> None:
 
 
 def cmd_refresh(args) -> int:
-    from fluxcat_cli.prefect_api import PrefectApi
-
-    api = PrefectApi.launch()  # first: Prefect's temporary server starts while the command checks its settings
-    try:
-        return _refresh(args, api)
-    finally:
-        api.close()
+    return _with_prefect_api(_refresh, args)
 
 
 def _refresh(args, api) -> int:

@@ -126,3 +126,13 @@ def logs_of(api: str, flow_run_id: str) -> list[str]:
 def artifacts_of(api: str, flow_run_id: str) -> list[dict]:
     return call("post", f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
 
+
+def poll(found, timeout: float) -> list:
+    """`found()`'s first non-empty answer, asked every second until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = found()
+        if result:
+            return result
+        time.sleep(1)
+    raise AssertionError(f"nothing after {timeout} s")

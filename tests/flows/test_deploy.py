@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from tests.conftest import ROOT, write_catalog
-from tests.flows.prefect_server import (PREFECT, artifacts_of, call, create_run, deployments, prefect_cli, run_deployment,
-                                        start, stop, wait_for)
+from tests.flows.prefect_server import (PREFECT, artifacts_of, call, create_run, deployments, poll, prefect_cli,
+                                        run_deployment, start, stop, wait_for)
 
 def manifest(output: Path) -> list[dict]:
     return pq.read_table(output / "manifest.parquet").to_pylist()
@@ -112,7 +112,7 @@ def test_nightly_schedule_creates_flow_runs_that_run(deployed, tmp_path):
 
     api = deployed["api"]
     nightly = deployments(api)["nightly"]
-    upcoming = _poll(lambda: _runs_of(api, nightly["id"], "SCHEDULED"), 90)
+    upcoming = poll(lambda: _runs_of(api, nightly["id"], "SCHEDULED"), 90)
     starts = {datetime.fromisoformat(r["expected_start_time"]).astimezone(timezone.utc) for r in upcoming}
     assert {(t.hour, t.minute) for t in starts} == {(2, 0)} and min(starts) > datetime.now(timezone.utc)
 
@@ -123,7 +123,7 @@ def test_nightly_schedule_creates_flow_runs_that_run(deployed, tmp_path):
         "schedule": {"interval": 86400, "anchor_date": soon.isoformat(), "timezone": "UTC"}, "active": True,
         "parameters": {"catalog": catalog, "output": str(tmp_path / "out"), "backend": {"backend": "fixed"}}}])
     assert added.status_code == 201, added.text
-    fired = _poll(lambda: [r for r in _runs_of(api, nightly["id"])
+    fired = poll(lambda: [r for r in _runs_of(api, nightly["id"])
                            if datetime.fromisoformat(r["expected_start_time"]) == soon], 90)
     assert fired[0]["auto_scheduled"] is True  # made by the scheduler, not by this test
     wait_for(deployed, fired[0], timeout=240)
@@ -135,18 +135,6 @@ def _runs_of(api: str, deployment_id: str, state: str | None = None) -> list[dic
     if state:
         flow_runs["state"] = {"type": {"any_": [state]}}
     return call("post", f"{api}/flow_runs/filter", json={"flow_runs": flow_runs}).json()
-
-
-def _poll(found, timeout: float) -> list:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = found()
-        if result:
-            return result
-        time.sleep(1)
-    raise AssertionError(f"nothing after {timeout} s")
 
 
 def test_a_worker_outside_the_checkout_runs_a_deployment(deployed, tmp_path):

@@ -1,6 +1,7 @@
 """What the Prefect UI tells an operator (Debian's Chromium against the real server, prefect.yaml deployed, a process
 worker): a run that made none of its images ends Failed; a missing catalog ends the run with one line and no
-traceback; a run waiting for another writer's lease says who holds it and until when. Screenshots: outputs/ui/."""
+traceback; a run waiting for another writer's lease says who holds it and until when; shard progress lines; a
+review round-trip from the Resume form. Screenshots: outputs/ui/."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import re
 import time
 from datetime import datetime, timezone
 
+import pyarrow.parquet as pq
+
 from fluxcat.layout import LEASE_PATH
 from fluxcat.store import Store
 from tests.conftest import write_catalog
-from tests.flows.browser import SHOTS, tab
-from tests.flows.prefect_server import create_run, logs_of, run_deployment, wait_for
+from tests.flows.browser import SHOTS, choose, field, tab
+from tests.flows.prefect_server import call, create_run, logs_of, poll, run_deployment, wait_for
 
 ROWS = [{"id": f"m{n}", "prompt": f"a stoneware mug, photo {n}", "width": 64, "height": 64} for n in range(3)]
 
@@ -24,16 +27,19 @@ def open_run(deployed: dict, page, flow_run: dict, shot: str) -> None:
     page.screenshot(path=SHOTS / shot, full_page=True)
 
 
-def test_a_run_that_made_none_of_its_images_shows_failed(deployed, page, tmp_path):
-    catalog = write_catalog(tmp_path / "catalog.parquet", ROWS)
+def test_a_run_that_made_none_of_its_images_shows_failed_with_progress_lines(deployed, page, tmp_path):
+    rows = [{"id": f"f{n}", "prompt": f"a stoneware mug, photo {n}", "width": 64, "height": 64} for n in range(26)]
+    catalog = write_catalog(tmp_path / "catalog.parquet", rows)
     run = run_deployment(deployed, "on-demand", {"catalog": catalog, "output": str(tmp_path / "out"), "backend": {
         "backend": "fixed", "backend_options": {"fail_prompts_containing": "mug"}}}, ends="FAILED")
-    assert run["state"]["message"] == "made none of the 3 images this run was asked to make (3 failed)"
+    assert run["state"]["message"] == "made none of the 26 images this run was asked to make (26 failed)"
     logs = final_logs(deployed, run)
     assert not [line for line in logs if "Traceback" in line], logs  # the state says why; no engine traceback
+    # progress inside the one shard of 26 rows: a line every 25 images (tasks/reporting.py ProgressLines)
+    assert [line for line in logs if line.startswith("progress: 25 images so far (0 generated, 25 failed) after ")], logs
     open_run(deployed, page, run, "8-all-failed-run.png")
     page.locator(".state-badge", has_text="Failed").first.wait_for()
-    page.get_by_text(re.compile("Finished in state Failed\\('made none of the 3 images")).first.wait_for()
+    page.get_by_text(re.compile("Finished in state Failed\\('made none of the 26 images")).first.wait_for()
     assert (tmp_path / "out" / "manifest.parquet").exists()  # the run still wrote what it has: the reasons
 
 
@@ -78,11 +84,33 @@ def final_logs(deployed: dict, run: dict) -> list[str]:
                          if any(line.startswith(closing) for line in logs)], 60)[0]
 
 
-def poll(found, timeout: float) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = found()
-        if result:
-            return result
-        time.sleep(1)
-    raise AssertionError(f"nothing after {timeout} s")
+def test_a_review_from_the_ui_form_approves_one_and_regenerates_one(deployed, page, tmp_path):
+    """review=all: after QA the run is suspended with a form (no worker held); a person opens the run in the UI,
+    presses Resume, approves one image and regenerates the other; the worker starts the run again, which carries
+    the decisions out and completes; the manifest records both."""
+    rows = [{"id": f"r{n}", "prompt": f"a linen cushion, photo {n}", "width": 64, "height": 64} for n in range(2)]
+    catalog, output = write_catalog(tmp_path / "catalog.parquet", rows), tmp_path / "out"
+    flow_run = create_run(deployed, "on-demand", {"catalog": catalog, "output": str(output),
+                                                  "backend": {"backend": "fixed"}, "review": {"review": "all"}})
+    poll(lambda: [r for r in [call("get", f"{deployed['api']}/flow_runs/{flow_run['id']}").json()]
+                  if r["state"]["type"] == "PAUSED"], 240)
+    page.goto(f"{deployed['ui']}/runs/flow-run/{flow_run['id']}", wait_until="networkidle")
+    page.get_by_role("button", name="Resume").first.click()
+    first, second = (page.locator(".schema-form-property").filter(has_text=re.compile(f"^row {n} · r{n}"))
+                     for n in (0, 1))
+    page.get_by_text("row 1 · r1").first.wait_for()
+    page.wait_for_function("() => [...document.images].every(image => image.complete)")
+    choose(page, "Decision", "approve", within=first.first)
+    choose(page, "Decision", "regenerate", within=second.first)
+    field(page, "Reason", within=second.first).first.locator("textarea, input").first.fill("too dark")
+    page.screenshot(path=SHOTS / "11-review-form.png", full_page=True)
+    thumbnails = page.evaluate("() => [...document.images].filter(i => i.src.startsWith('data:')).map(i => i.naturalWidth)")
+    assert len(thumbnails) == 2 and all(thumbnails), thumbnails  # the form shows each image to decide on
+    page.get_by_role("button", name=re.compile("^(Submit|Resume)$")).last.click()
+    run = wait_for(deployed, flow_run, timeout=300)
+    decided = {r["id"]: r for r in pq.read_table(output / "manifest.parquet").to_pylist()}
+    approve, again = (json.loads(decided[i]["qa_details"])["review"] for i in ("r0", "r1"))
+    assert approve["decision"] == "approve" and decided["r0"]["qa_status"] == "approved"
+    assert again["decision"] == "regenerate" and again["reason"] == "too dark" and decided["r1"]["seed"] == again["seed"]
+    assert [line for line in logs_of(deployed["api"], run["id"]) if line == "review: 1 approved, 0 rejected, 1 regenerated"]
+    open_run(deployed, page, run, "12-review-done-logs.png")
