@@ -82,3 +82,15 @@ def test_every_backend_has_a_closed_schema_in_the_form(flow_schema):
     options = flow_schema["definitions"]["Backend"]["properties"]["backend_options"]
     assert len(options["anyOf"]) == len(REGISTRY)
     assert all(each["additionalProperties"] is False for each in options["anyOf"])
+
+
+@pytest.mark.parametrize("backend, options, message", [("fixed", {"stepz": 1}, "takes no option 'stepz'"),
+                                                       ("fal", {}, "fal needs an API key")])
+def test_serve_refuses_a_bad_option_or_a_missing_key_before_it_listens(backend, options, message, monkeypatch, tmp_path):
+    import fluxcat.serve
+    from fluxcat.serve import ServeSettings, serve
+
+    monkeypatch.delenv("FAL_KEY", raising=False)
+    monkeypatch.setattr(fluxcat.serve, "run", lambda *a, **k: pytest.fail("it listened"))
+    with pytest.raises(ValueError, match=message):
+        serve(backend, options, str(tmp_path), "127.0.0.1", 0, ServeSettings(api_keys=("k",)))
