@@ -42,6 +42,9 @@ BY_REFERENCE = ("_block", "_env")
 NO_SECRET_NAMES = {"pattern": f"^((?!{'|'.join(SECRET_OPTION_WORDS)}).)*$|({'|'.join(BY_REFERENCE)})$"}
 
 
+DEFAULTS_ONLY = {"title": "the backend's defaults", "type": "object", "properties": {}, "additionalProperties": False}
+
+
 def _each_backends_options(schema: dict) -> None:
     """The form and the server's parameter check: one closed, typed object per backend (`anyOf`), so a name no
     backend takes (a secret typed in the wrong place) is refused before a run is stored."""
@@ -53,7 +56,9 @@ def _each_backends_options(schema: dict) -> None:
     # Names first, so that a refusal names the option and never echoes a value (which may be a misplaced secret).
     names = sorted({name for options in each for name in options["properties"]})
     schema["propertyNames"] = {"allOf": [NO_SECRET_NAMES, {"enum": names}]}
-    schema["anyOf"] = each
+    # The form starts on the first choice and sends its defaults: an empty one first, so that a run from the form
+    # with another backend is not sent the first backend's options.
+    schema["anyOf"] = [DEFAULTS_ONLY, *each]
 
 
 class Group(BaseModel):
@@ -164,14 +169,6 @@ class BackendFields(Group):
     """Reject prompts holding an e-mail address, phone, card or social security number on local backends too
     (hosted backends always refuse to send them). Blocked terms are refused on every backend regardless."""
 
-    @model_validator(mode="after")
-    def _options_the_backend_takes(self) -> "BackendFields":
-        from fluxcat.backends import options_for
-        from fluxcat.backends.options import check_options
-
-        check_options(self.backend, options_for(self.backend), self.backend_options)
-        return self
-
     def backend_settings(self) -> dict:
         """The options the backend is built with: its own ones plus the key's Secret block."""
         return {**self.backend_options, **({"api_key_block": self.api_key_block} if self.api_key_block else {})}
@@ -240,10 +237,23 @@ class RunOptions(RunScope, Images, References, Dedupe, BackendFields):
     run_id: str = ""  # names the run's shared budget tracker (the flow sets a fresh one per run)
     storage_options: dict = Field(default_factory=dict, repr=False, exclude=True)  # secrets: out of reprs and dumps
 
+    @model_validator(mode="after")
+    def _options_the_backend_takes(self) -> "RunOptions":
+        """Here, not in the Backend group: a flow's parameters pass Prefect's check (the form's schema allows any
+        backend's options), so the run itself says, in one line, that these are not the chosen backend's."""
+        from fluxcat.backends import options_for
+        from fluxcat.backends.options import check_options
+
+        check_options(self.backend, options_for(self.backend), self.backend_options)
+        return self
+
     @classmethod
     def from_groups(cls, catalog: str, output: str, *groups: Group, **runtime) -> "RunOptions":
         fields = {name: value for group in groups for name, value in group if name in cls.model_fields}
-        return cls(catalog=catalog, output=output, **fields, **runtime)
+        try:
+            return cls(catalog=catalog, output=output, **fields, **runtime)
+        except ValidationError as error:
+            raise ValueError(readable(error)) from None
 
 
 def validated(options: RunOptions) -> RunOptions:

@@ -72,9 +72,14 @@ def prefect_cli(server: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def call(method: str, url: str, **kwargs) -> httpx.Response:
-    """One API request, retried on 5xx/429 as Prefect's own client does."""
+    """One API request, retried on 5xx/429 as Prefect's own client does, and on a timeout (a loaded machine)."""
     for attempt in range(4):
-        response = httpx.request(method, url, timeout=30, **kwargs)
+        try:
+            response = httpx.request(method, url, timeout=30, **kwargs)
+        except httpx.TimeoutException:
+            if attempt == 3:
+                raise
+            continue
         if response.status_code < 500 and response.status_code != 429:
             return response
         time.sleep(1 + attempt)

@@ -36,7 +36,7 @@ def test_a_run_that_made_none_of_its_images_shows_failed_with_progress_lines(dep
     logs = final_logs(deployed, run)
     assert not [line for line in logs if "Traceback" in line], logs  # the state says why; no engine traceback
     # progress inside the one shard of 26 rows: a line every 25 images (tasks/reporting.py ProgressLines)
-    assert [line for line in logs if line.startswith("progress: 25 images so far (0 generated, 25 failed) after ")], logs
+    assert [line for line in logs if line.startswith("progress: 25 images so far (25 failed) after ")], logs
     open_run(deployed, page, run, "8-all-failed-run.png")
     page.locator(".state-badge", has_text="Failed").first.wait_for()
     page.get_by_text(re.compile("Finished in state Failed\\('made none of the 26 images")).first.wait_for()
@@ -112,5 +112,6 @@ def test_a_review_from_the_ui_form_approves_one_and_regenerates_one(deployed, pa
     approve, again = (json.loads(decided[i]["qa_details"])["review"] for i in ("r0", "r1"))
     assert approve["decision"] == "approve" and decided["r0"]["qa_status"] == "approved"
     assert again["decision"] == "regenerate" and again["reason"] == "too dark" and decided["r1"]["seed"] == again["seed"]
-    assert [line for line in logs_of(deployed["api"], run["id"]) if line == "review: 1 approved, 0 rejected, 1 regenerated"]
+    poll(lambda: [line for line in logs_of(deployed["api"], run["id"])  # logs arrive in batches
+                  if line == "review: 1 approved, 0 rejected, 1 regenerated"], 60)
     open_run(deployed, page, run, "12-review-done-logs.png")
