@@ -51,7 +51,8 @@ def _each_backends_options(schema: dict) -> None:
     from fluxcat.backends import REGISTRY, options_for
     from fluxcat.backends.options import json_schema
 
-    each = [json_schema(options_for(name)) for name in REGISTRY]
+    models = {options_for(name): None for name in REGISTRY}  # one each (`auto` takes what `diffusers` takes)
+    each = [json_schema(model) for model in models]
     schema.pop("additionalProperties", None)
     # Names first, so that a refusal names the option and never echoes a value (which may be a misplaced secret).
     names = sorted({name for options in each for name in options["properties"]})
