@@ -181,10 +181,10 @@ def test_a_worker_outside_the_checkout_runs_a_deployment(deployed, tmp_path):
     try:
         write_catalog(elsewhere / "catalog.parquet",
                       [{"id": f"o{n}", "prompt": f"a teapot, photo {n}", "width": 64, "height": 64} for n in range(3)])
-        # relative paths: they resolve where the worker runs the flow (a pull step into the checkout would put
-        # them there)
+        # absolute paths: Prefect's process worker runs a flow without pull steps in a temporary folder of its own
         run = wait_for({**deployed, "worker": worker, "home": tmp_path}, create_run(
-            deployed, "outside-on-demand", {"catalog": "catalog.parquet", "output": "out", "backend": {"backend": "fixed"}}))
+            deployed, "outside-on-demand", {"catalog": str(elsewhere / "catalog.parquet"), "output": str(elsewhere / "out"),
+                                            "backend": {"backend": "fixed"}}))
     finally:
         stop(worker)
     assert run["state"]["type"] == "COMPLETED"
