@@ -10,9 +10,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runners import check_task_runner
 from flows.shards import run_shards
-from fluxcat.settings import Backend, Dedupe, Execution, Images, References, RefreshScope, RunOptions, Storage
+from fluxcat.settings import Backend, Dedupe, Execution, Images, References, RefreshScope, RunOptions, Storage, section
 from tasks.output_access import hold_output, storage_options_for
-from tasks.planning import check_config_task, plan_catalog_task
+from tasks.outcome import ends_cleanly
+from tasks.planning import check_config, plan_catalog_task
 from tasks.refresh import finish_refresh_task, prepare_refresh_task
 from tasks.reporting import core_logs_to_run, publish_plan
 from tasks.runs import final_state, run_context
@@ -22,13 +23,13 @@ from tasks.runs import final_state, run_context
 def refresh_assets(
     catalog: str,
     output: str,
-    scope: RefreshScope = RefreshScope(),
-    images: Images = Images(),
-    references: References = References(),
-    dedupe: Dedupe = Dedupe(),
-    backend: Backend = Backend(),
-    storage: Storage = Storage(),
-    execution: Execution = Execution(),
+    scope: RefreshScope = section(RefreshScope),  # the group's defaults, under its title in the form
+    images: Images = section(Images),
+    references: References = section(References),
+    dedupe: Dedupe = section(Dedupe),
+    backend: Backend = section(Backend),
+    storage: Storage = section(Storage),
+    execution: Execution = section(Execution),
 ) -> dict:
     """Bring an output up to date with today's catalog.
 
@@ -47,13 +48,18 @@ def refresh_assets(
         dedupe: Which prompts share one image.
         backend: The image generator for the rows that need one.
         storage: Credentials for remote storage, by Secret block name only.
-        execution: Operators' settings: where shard tasks run, and how long to wait for another writer.
+        execution: The operator's settings: where shard tasks run, and how long to wait for another writer.
     """
+    return ends_cleanly(_refresh, catalog, output, scope, images, references, dedupe, backend, storage, execution)
+
+
+def _refresh(catalog: str, output: str, scope: RefreshScope, images: Images, references: References, dedupe: Dedupe,
+             backend: Backend, storage: Storage, execution: Execution):
     with core_logs_to_run():
         options = RunOptions.from_groups(catalog, output, images, references, dedupe, backend, run_id=uuid.uuid4().hex,
                                          storage_options=storage_options_for(storage.storage_block))
         started = datetime.now(timezone.utc)
-        check_config_task(options)
+        check_config(options)
         check_task_runner(execution.task_runner, execution.cluster_address)
         with hold_output(options, execution.lease_wait_seconds) as lease, run_context(options):
             plan = plan_catalog_task(options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Callable, Iterator
 
 from prefect import unmapped
@@ -63,7 +64,9 @@ def _dask(backend: str, address: str | None, workers: int | None) -> Iterator[Su
     else:
         cluster = placement.local_dask_cluster(backend, workers)
         runner = DaskTaskRunner(cluster_kwargs={**cluster, "dashboard_address": ":0"})
-    with runner:
+    # dask's own logging setting, read as each worker process starts
+    with _quiet("distributed", "prefect.task_runner.dask"), _worker_environment(DASK_LOGGING__DISTRIBUTED="warning"), \
+            runner:
         client = runner.client
         if not address and "resources" in cluster:
             client.register_plugin(PinGpuPerWorker(placement.visible_gpus(cluster["n_workers"])))
@@ -86,11 +89,11 @@ def _ray(backend: str, address: str | None, workers: int | None) -> Iterator[Sub
     from prefect_ray import RayTaskRunner
     from prefect_ray.context import remote_options
 
-    init = {"include_dashboard": False, "log_to_driver": False}
+    init = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     if not address:  # a local Ray instance: the CPUs asked for, and every GPU this machine has
         init.update({"num_cpus": workers} if workers else {})
         init["num_gpus"] = placement.gpu_count() if placement.uses_gpu_slot(backend) else 0
-    with RayTaskRunner(address=address, init_kwargs=init) as runner:
+    with _quiet("prefect.task_runner.ray"), _worker_environment(), RayTaskRunner(address=address, init_kwargs=init) as runner:
         options_for_shard = placement.ray_shard_options(backend, ray.cluster_resources().get("GPU", 0))
 
         def submit(task: Task, options, shards: list, labels: list) -> list:
@@ -98,6 +101,41 @@ def _ray(backend: str, address: str | None, workers: int | None) -> Iterator[Sub
                 return runner.map(task, _mapped(options, shards, labels))
 
         yield submit
+
+
+@contextlib.contextmanager
+def _worker_environment(**settings: str) -> Iterator[None]:
+    """The environment a local cluster's worker processes inherit as they start: the flow's own Prefect API, so that
+    they report task runs and logs there (a worker without PREFECT_API_URL starts a temporary Prefect server of
+    its own), and `settings`. Restored when the cluster is gone."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        settings = {"PREFECT_API_URL": str(client.api_url).rstrip("/"), **settings}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """The cluster's own start and stop chatter (INFO) stays out of the run's output; warnings still show."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for each, level in zip(loggers, levels):
+            each.setLevel(level)
 
 
 try:  # a plugin class needs distributed; only defined where it is installed

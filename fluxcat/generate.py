@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from fluxcat.reference import Placement
     from fluxcat.runtime import RunContext
+    from fluxcat.settings import RunOptions
 
 ENCODE_OPTIONS = {"png": {"compress_level": 3}, "webp": {"quality": 90, "method": 4}, "jpeg": {"quality": 92}}
 SEED_SPACE = SEED_RANGE[1] + 1
@@ -50,6 +51,12 @@ class ShardSettings:
     retry_failed: bool = False
     qa: QaSettings | None = QaSettings()
     io_threads: int = 8
+
+    @classmethod
+    def of(cls, options: "RunOptions") -> "ShardSettings":
+        """The settings a run's options give its shards."""
+        return cls(image_format=options.image_format, retry_failed=options.retry_failed,
+                   qa=QaSettings(retries=options.qa_retries) if options.qa else None)
 
 
 @dataclass
@@ -90,6 +97,13 @@ def run_shard(run: "RunContext", shard: str, settings: ShardSettings = ShardSett
     run.store.write_table(part_path, manifest_table(rows, plan.schema))
     run.emit({"shard": shard, "rows_done": sum(1 for row in rows if row["status"] in ("duplicate", "rejected"))})
     return outcome
+
+
+def remake(run: "RunContext", rows: list[dict], settings: ShardSettings = ShardSettings()) -> None:
+    """Make these rows' images again, each from the seed its row now holds (a reviewer asked for another), QA
+    included: the image kept replaces the old one under the row's planned key, and the rows record the outcome."""
+    with ThreadPoolExecutor(settings.io_threads, thread_name_prefix="fluxcat-io") as pool:
+        _Maker(run, settings, pool).make(rows)
 
 
 def _finished(run: "RunContext", part: list[dict], settings: ShardSettings, pool: Executor) -> bool:

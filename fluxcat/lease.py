@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -16,6 +17,9 @@ from fluxcat.store import Store, writing
 
 DEFAULT_TTL_SECONDS = 600.0  # a holder renews every third of this; a dead holder's lease lapses after it
 POLL_SECONDS = 2.0
+WAIT_LOG_SECONDS = 60.0  # while waiting for another writer, a log line this often says who and until when
+
+logger = logging.getLogger(__name__)
 
 
 class LeaseHeld(RuntimeError):
@@ -59,9 +63,12 @@ class Lease:
 
     def acquire(self) -> None:
         """Take the lease, waiting up to `wait` seconds for a live holder; a lapsed lease is taken over."""
-        deadline = time.monotonic() + self.wait
+        started = time.monotonic()
+        deadline, told = started + self.wait, None  # told: (holder's token, when) of the last wait line
         while True:
             if _create_exclusive(self.store, LEASE_PATH, self._record()):
+                if told:
+                    logger.info("took the lease on %s after waiting %.0f s", self.store.url, time.monotonic() - started)
                 return
             holder = read_lease(self.store)
             if holder is not None and (holder.get("expires_at", 0) < time.time() or _holder_is_dead(holder)):
@@ -70,6 +77,11 @@ class Lease:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LeaseHeld(held_message(self.store, holder, self.wait))
+            if told is None or told[0] != (holder or {}).get("token") or time.monotonic() - told[1] >= WAIT_LOG_SECONDS:
+                logger.info("waiting for the output %s: %s holds it until %s (renewed while it runs); waited %.0f s, "
+                            "giving up in %.0f s", self.store.url, describe(holder),
+                            holder.get("expires") if holder else "?", time.monotonic() - started, remaining)
+                told = ((holder or {}).get("token"), time.monotonic())
             time.sleep(min(POLL_SECONDS, remaining))
 
     def renew(self) -> None:

@@ -31,9 +31,9 @@ from fluxcat.store import Store
 __all__ = ["RunContext", "RunOptions", "check_options", "open_run", "plan", "run_one_shard", "finish"]
 
 
-def check_options(options: RunOptions) -> str:
+def check_options(options: RunOptions, to_send: bool = True) -> str:
     """Fail on bad configuration before any work, with the fix in the message; returns the backend's name (`auto`
-    resolved)."""
+    resolved). `to_send=False` (planning, cost estimates) does without what only making images needs (a key)."""
     options = validated(options)  # the settings schema: types, choices, ranges
     check_dedupe_options(options.dedupe, options.dedupe_options)
     QaSettings(retries=options.qa_retries)
@@ -41,6 +41,8 @@ def check_options(options: RunOptions) -> str:
     backend = make_backend(options)
     try:
         name = backend.name
+        if to_send:
+            backend.check_ready()
     finally:
         backend.close()
     inspect_catalog(options.catalog, options.storage_options)  # unreadable, not Parquet, no prompt column
@@ -75,10 +77,7 @@ def plan(run: RunContext) -> PlanReport:
 
 
 def run_one_shard(run: RunContext, shard: str) -> ShardOutcome:
-    options = run.options
-    settings = ShardSettings(image_format=options.image_format, retry_failed=options.retry_failed,
-                             qa=QaSettings(retries=options.qa_retries) if options.qa else None)
-    return run_shard(run, shard, settings)
+    return run_shard(run, shard, ShardSettings.of(run.options))
 
 
 def finish(options: RunOptions, shards: list[str], reused: set[str], started: datetime | None = None) -> RunSummary:

@@ -8,9 +8,9 @@ import json
 
 import pyarrow.parquet as pq
 
-from fluxcat.layout import INDEX, MANIFEST
+from fluxcat.layout import INDEX, MANIFEST, PLAN_DIR
 from fluxcat.manifest import RunSummary
-from fluxcat.schema import SHOWS_IMAGE
+from fluxcat.schema import SHOWS_IMAGE, WITH_IMAGE
 from fluxcat.store import Store
 
 MAX_ROWS = 2000  # a contact sheet, not a database: the manifest has every row
@@ -19,7 +19,8 @@ _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table
 td,th{border-bottom:1px solid #ddd;padding:.4rem;vertical-align:top;text-align:left;font-size:.9rem}
 img{width:128px;height:auto;background:#eee}.generated,.existing{color:#176f2c}.failed,.rejected{color:#b00020}
 .duplicate{color:#7a5b00}.reason{color:#555;font-size:.8rem}.qa{font-size:.8rem}.qa.flagged{color:#b00020;font-weight:600}
-.qa.retried{color:#7a5b00}.output{color:#555;font-size:.8rem}"""
+.qa.retried{color:#7a5b00}.qa.approved{color:#176f2c}.qa.rejected{color:#b00020;font-weight:600}
+.output{color:#555;font-size:.8rem}"""
 
 
 def write_index(store: Store, summary: RunSummary, title: str = "fluxcat run") -> str:
@@ -98,11 +99,78 @@ def _size(row: dict) -> str:
 
 
 def _qa_note(row: dict) -> str:
-    """The QA verdict under the status: flagged rows say why, retried rows how many attempts it took."""
+    """The QA verdict under the status: flagged rows say why, retried rows how many attempts it took, reviewed rows
+    what the person decided and why."""
     status = row.get("qa_status")
     if status in (None, "skipped", "passed"):
         return ""
     details = json.loads(row["qa_details"] or "{}")
+    review = details.get("review") or {}
+    if status in ("approved", "rejected"):
+        text = f"{status} by {review.get('by', 'a reviewer')}" + (f": {review['reason']}" if review.get("reason") else "")
+        return f'<div class="qa {html.escape(status)}">{html.escape(text)}</div>'
     text = details.get("reason") or f"kept attempt {details.get('kept')} of {len(details.get('attempts', []))}"
     return f'<div class="qa {html.escape(status)}">QA {html.escape(status)}: {html.escape(text)}</div>'
 
+
+THUMBNAIL_PIXELS = 128  # longest side of a gallery thumbnail: about 3-6 KB each as JPEG
+
+
+def gallery_rows(store: Store, count: int) -> list[dict]:
+    """Up to `count` rows with an image, those QA flagged first (they need a person), each with `thumbnail`: the image
+    as a data: URI a browser shows wherever the output lives (a worker's disk, a private bucket)."""
+    columns = ["row_number", "id", "prompt", "status", "image_uri", "qa_status", "qa_details"]
+    flagged, others = [], []
+    with store.fs.open(store.path(MANIFEST), "rb") as handle:
+        manifest = pq.ParquetFile(handle)
+        present = [c for c in columns if c in manifest.schema_arrow.names]
+        for batch in manifest.iter_batches(batch_size=4096, columns=present):
+            for row in batch.to_pylist():
+                if row["status"] in WITH_IMAGE and row["image_uri"]:
+                    (flagged if row.get("qa_status") == "flagged" else others).append(row)
+            if len(flagged) >= count:
+                break
+    rows = (flagged + others)[:count]
+    for row in rows:
+        row["thumbnail"] = thumbnail_uri(store, row["image_uri"])
+        row["qa_note"] = qa_reason(row)
+    return rows
+
+
+def thumbnail_uri(store: Store, image_uri: str, pixels: int = THUMBNAIL_PIXELS) -> str | None:
+    """A small JPEG of a stored image as a data: URI; None when the image cannot be read."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    relpath = store.relpath(image_uri)
+    try:
+        with Image.open(io.BytesIO(store.read_bytes(relpath or image_uri))) as image:
+            image.thumbnail((pixels, pixels))
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="JPEG", quality=80)
+    except (OSError, ValueError):  # missing or unreadable: the gallery says so instead of failing the run
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def qa_reason(row: dict) -> str:
+    """Why QA flagged a row (empty for rows it did not flag)."""
+    if row.get("qa_status") != "flagged":
+        return ""
+    return json.loads(row.get("qa_details") or "{}").get("reason") or "flagged"
+
+
+def rejected_rows(store: Store, shards: list[str], prompt_chars: int = 200) -> list[dict]:
+    """Every row the plan rejected, in catalog order, with its reason (prompts cut to `prompt_chars`)."""
+    rows = []
+    for shard in shards:
+        table = store.read_table(f"{PLAN_DIR}/{shard}.parquet").select(["row_number", "id", "prompt", "status", "reason"])
+        rows += [{"row_number": r["row_number"], "id": r["id"], "prompt": _cut(r["prompt"], prompt_chars),
+                  "reason": r["reason"]} for r in table.to_pylist() if r["status"] == "rejected"]
+    return sorted(rows, key=lambda r: r["row_number"])
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

@@ -20,7 +20,8 @@ log = logging.getLogger("fluxcat.serve")
 def serve(backend_name: str, backend_options: dict, output: str, host: str, port: int, settings: ServeSettings,
           connections: ConnectionSettings = ConnectionSettings(), log_level: str = "info") -> None:
     """Run the server until interrupted (uvicorn, one process; inference on worker threads)."""
-    from fluxcat.backends import get_backend
+    from fluxcat.backends import get_backend, options_for
+    from fluxcat.backends.options import check_options
 
     if not settings.auth:
         log.warning("authentication is OFF (--no-auth): anyone who can reach %s:%d can generate images", host, port)
@@ -31,7 +32,9 @@ def serve(backend_name: str, backend_options: dict, output: str, host: str, port
                     "one of %s (add --trusted-host NAME, or set --public-url)", ", ".join(settings.trusted_hosts))
     if connections.forwarded_allow_ips:
         log.info("believing X-Forwarded-For from %s only", ", ".join(connections.forwarded_allow_ips))
+    check_options(backend_name, options_for(backend_name), backend_options)  # before anything listens
     backend = get_backend(backend_name, backend_options)
+    backend.check_ready()  # a hosted backend's key: the server would otherwise fail each request
     app = create_app(backend, Store(output), settings)
     log.info("fluxcat serve: backend %s, images in %s, POST http://%s:%d%s", backend.name, output, host, port, ENDPOINT)
     run(app, host, port, connections, log_level)

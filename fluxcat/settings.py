@@ -26,6 +26,11 @@ def _number_box(kind: str):
     return rewrite
 
 
+def section(group: type[Group]):
+    """A flow parameter's default for a settings group: the group's defaults, titled as its section of the form."""
+    return Field(group(), json_schema_extra={"title": group.title()})
+
+
 # Unset (None) values are also left out of a group's serialised default, which the form pre-fills.
 OptionalCount = Annotated[Optional[int], Field(ge=0, exclude_if=lambda v: v is None, json_schema_extra=_number_box("integer"))]
 OptionalDollars = Annotated[Optional[float], Field(ge=0, exclude_if=lambda v: v is None,
@@ -37,11 +42,35 @@ BY_REFERENCE = ("_block", "_env")
 NO_SECRET_NAMES = {"pattern": f"^((?!{'|'.join(SECRET_OPTION_WORDS)}).)*$|({'|'.join(BY_REFERENCE)})$"}
 
 
+DEFAULTS_ONLY = {"title": "the backend's defaults", "type": "object", "properties": {}, "additionalProperties": False}
+
+
+def _each_backends_options(schema: dict) -> None:
+    """The form and the server's parameter check: one closed, typed object per backend (`anyOf`), so a name no
+    backend takes (a secret typed in the wrong place) is refused before a run is stored."""
+    from fluxcat.backends import REGISTRY, options_for
+    from fluxcat.backends.options import json_schema
+
+    models = {options_for(name): None for name in REGISTRY}  # one each (`auto` takes what `diffusers` takes)
+    each = [json_schema(model) for model in models]
+    schema.pop("additionalProperties", None)
+    # Names first, so that a refusal names the option and never echoes a value (which may be a misplaced secret).
+    names = sorted({name for options in each for name in options["properties"]})
+    schema["propertyNames"] = {"allOf": [NO_SECRET_NAMES, {"enum": names}]}
+    # The form starts on the first choice and sends its defaults: an empty one first, so that a run from the form
+    # with another backend is not sent the first backend's options.
+    schema["anyOf"] = [DEFAULTS_ONLY, *each]
+
+
 class Group(BaseModel):
-    """A group of settings: a section of the flow's form and a set of CLI options."""
+    """A group of settings: a section of the flow's form and a set of CLI options, under the group's title."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, hide_input_in_errors=True,
                               defer_build=True)  # validators are built on first use: `fluxcat --help` stays instant
+
+    @classmethod
+    def title(cls) -> str:
+        return cls.model_config.get("title") or cls.__name__
 
     @model_validator(mode="before")
     @classmethod
@@ -55,6 +84,8 @@ class Group(BaseModel):
 class RunScope(Group):
     """Which rows this run covers."""
 
+    model_config = ConfigDict(title="Scope")
+
     limit: OptionalCount = None
     """Plan only the first N catalog rows (empty: every row)."""
     retry_failed: bool = False
@@ -65,6 +96,8 @@ class RunScope(Group):
 
 class RefreshScope(Group):
     """Which rows this refresh touches, and what it may delete."""
+
+    model_config = ConfigDict(title="Scope")
 
     ids: list[str] = []
     """Refresh only these ids; every other row stays as the previous manifest has it (empty: all rows)."""
@@ -115,9 +148,9 @@ class BackendFields(Group):
     api_key_block: str = Field("", title="API key Secret block")
     """Hosted backends: name of the Prefect Secret block holding the provider's API key (empty: the provider's
     environment variable on the worker, e.g. FAL_KEY)."""
-    backend_options: dict[str, Any] = Field({}, title="More backend settings",
-                                           json_schema_extra={"propertyNames": NO_SECRET_NAMES})
-    """Backend settings by name, e.g. schnell=/models/FLUX.1-schnell or base_url=...; never secrets."""
+    backend_options: dict[str, Any] = Field({}, title="More backend settings", json_schema_extra=_each_backends_options)
+    """The chosen backend's own settings by name, e.g. schnell=/models/FLUX.1-schnell or base_url=...; each backend
+    declares the ones it takes, with their types (any other name is refused); never secrets."""
     budget_usd: OptionalDollars = Field(None, title="Budget (USD)")
     """Spending cap for hosted backends: once the estimated spend would pass it no new image is submitted and the
     rest end `skipped` (a later run makes them). Empty: no cap."""
@@ -126,7 +159,7 @@ class BackendFields(Group):
     (hosted backends always refuse to send them). Blocked terms are refused on every backend regardless."""
 
     def backend_settings(self) -> dict:
-        """The options the backend is built with: the free-form ones plus the key's Secret block."""
+        """The options the backend is built with: its own ones plus the key's Secret block."""
         return {**self.backend_options, **({"api_key_block": self.api_key_block} if self.api_key_block else {})}
 
 
@@ -151,8 +184,21 @@ class Storage(Group):
     the worker, else fsspec's own environment such as AWS_*)."""
 
 
+class Review(Group):
+    """A person's look at the images in the Prefect UI before the run ends: approve, reject or regenerate each."""
+
+    review: Literal["off", "flagged", "all"] = "off"
+    """`flagged`: after QA the run waits for a person to decide on each image QA flagged, in a form on the run's page
+    in the Prefect UI (Resume); `all`: on every image the run made (at most 50); `off`: the run does not wait."""
+    review_timeout_hours: float = Field(24.0, gt=0, title="Wait (hours)")
+    """How long the run waits for the review. A deployment's run is suspended while it waits (no worker is held);
+    when the wait runs out the run ends Failed and the images stay as QA left them (flagged)."""
+
+
 class Execution(Group):
-    """Where and how shard tasks run (operators' settings)."""
+    """Where shard tasks run, and how long to wait for another writer: the operator's settings, not the run's."""
+
+    model_config = ConfigDict(title="Operator settings")
 
     task_runner: Literal[TASK_RUNNERS] = "threads"
     """`threads` in the flow's process, or a `dask` or `ray` cluster."""
@@ -180,10 +226,23 @@ class RunOptions(RunScope, Images, References, Dedupe, BackendFields):
     run_id: str = ""  # names the run's shared budget tracker (the flow sets a fresh one per run)
     storage_options: dict = Field(default_factory=dict, repr=False, exclude=True)  # secrets: out of reprs and dumps
 
+    @model_validator(mode="after")
+    def _options_the_backend_takes(self) -> "RunOptions":
+        """Here, not in the Backend group: a flow's parameters pass Prefect's check (the form's schema allows any
+        backend's options), so the run itself says, in one line, that these are not the chosen backend's."""
+        from fluxcat.backends import options_for
+        from fluxcat.backends.options import check_options
+
+        check_options(self.backend, options_for(self.backend), self.backend_options)
+        return self
+
     @classmethod
     def from_groups(cls, catalog: str, output: str, *groups: Group, **runtime) -> "RunOptions":
         fields = {name: value for group in groups for name, value in group if name in cls.model_fields}
-        return cls(catalog=catalog, output=output, **fields, **runtime)
+        try:
+            return cls(catalog=catalog, output=output, **fields, **runtime)
+        except ValidationError as error:
+            raise ValueError(readable(error)) from None
 
 
 def validated(options: RunOptions) -> RunOptions:
@@ -196,8 +255,8 @@ def validated(options: RunOptions) -> RunOptions:
 
 def readable(error: ValidationError) -> str:
     """One line per bad field: which field, what is wrong, what was given."""
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}{_given(e.get('input'))}"
-                     for e in error.errors())
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: "
+                     f"{e['msg'].removeprefix('Value error, ')}{_given(e.get('input'))}" for e in error.errors())
 
 
 def _given(value: Any) -> str:

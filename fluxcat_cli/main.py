@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -13,11 +14,11 @@ from fluxcat_cli.options import add_group, build_group, key_value, on_off
 SAMPLE_CATALOG = "datasets/sample_catalog.parquet"
 DEFAULT_OUTPUT = "outputs/demo"
 # Which settings groups each command takes, and the flow parameter each group is.
-RUN_GROUPS = ("RunScope", "Images", "References", "Dedupe", "Backend", "Storage", "Execution")
+RUN_GROUPS = ("RunScope", "Images", "References", "Dedupe", "Backend", "Review", "Storage", "Execution")
 PLAN_GROUPS = ("RunScope", "Images", "References", "Dedupe", "Backend")
 REFRESH_GROUPS = ("RefreshScope", "Images", "References", "Dedupe", "Backend", "Storage", "Execution")
 PARAMETER = {"RunScope": "scope", "RefreshScope": "scope", "Images": "images", "References": "references",
-             "Dedupe": "dedupe", "Backend": "backend", "Storage": "storage", "Execution": "execution"}
+             "Dedupe": "dedupe", "Backend": "backend", "Review": "review", "Storage": "storage", "Execution": "execution"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,16 +33,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished shards are kept; rerun the same command to finish the rest", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as error:  # configuration and catalog errors: say what and how to fix
+    except Exception as error:
+        code = _error_status(error)
+        if code is None:
+            raise
         print(f"fluxcat: error: {error}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:
-        from fluxcat.lease import LeaseHeld, LeaseLost
+        return code
 
-        if isinstance(error, (LeaseHeld, LeaseLost)):  # another writer has the output
-            print(f"fluxcat: error: {error}", file=sys.stderr)
-            return 3
-        raise
+
+def _error_status(error: Exception) -> int | None:
+    """Expected errors and their exit status: 2 bad configuration or catalog, 3 another writer has the output,
+    4 no Prefect API; None for anything else (a bug: its traceback is wanted)."""
+    from fluxcat.lease import LeaseHeld, LeaseLost
+    from fluxcat_cli.prefect_api import PrefectUnavailable
+
+    for kinds, code in (((ValueError, FileNotFoundError), 2), ((LeaseHeld, LeaseLost), 3), ((PrefectUnavailable,), 4)):
+        if isinstance(error, kinds):
+            return code
+    return None
 
 
 class Parser(argparse.ArgumentParser):
@@ -102,22 +111,25 @@ def _key_values(pairs: list[str]) -> dict:
 
 def cmd_plan(args) -> int:
     from fluxcat.pipeline import check_options, open_run, plan
+    from fluxcat.report import rejected_rows
+    from fluxcat.store import Store
 
     options = _options(args, _groups(args, PLAN_GROUPS))
     if args.output is None:  # planning writes shards; keep them out of the user's output
         options.output = f"memory://fluxcat-plan-{os.getpid()}-{time.time_ns()}"
-    check_options(options)
+    check_options(options, to_send=False)  # an estimate needs no provider key
     with open_run(options) as run:
         report = plan(run)
+    rejected = rejected_rows(Store(options.output, options.storage_options), [shard.name for shard in report.shards])
     if args.json:
-        json.dump(report.to_dict(), sys.stdout, indent=2, default=str)
+        json.dump({**report.to_dict(), "rejected": rejected}, sys.stdout, indent=2, default=str)
         print()
     else:
-        _print_plan(report)
+        _print_plan(report, rejected)
     return 0
 
 
-def _print_plan(report) -> None:
+def _print_plan(report, rejected: list[dict]) -> None:
     from rich.console import Console
     from rich.markdown import Markdown
     from rich.table import Table
@@ -136,10 +148,24 @@ def _print_plan(report) -> None:
     for size, count in sorted(report.sizes.items()):
         table.add_row("size", size, str(count))
     console.print(table)
+    if rejected:
+        _print_rejected(console, rejected)
     if report.duplicates:
         _print_duplicate_groups(console, report.duplicates)
     if report.kept_apart:
         console.print(Markdown(kept_apart_markdown(report.kept_apart)))
+
+
+def _print_rejected(console, rejected: list[dict], limit: int = 50) -> None:
+    """Each rejected row with its reason: what to fix in the catalog before a run."""
+    from rich.table import Table
+
+    table = Table("row", "id", "reason", title="rejected rows: not generated (the other rows run)")
+    for row in rejected[:limit]:
+        table.add_row(str(row["row_number"]), str(row["id"] or ""), row["reason"])
+    console.print(table)
+    if len(rejected) > limit:
+        console.print(f"... and {len(rejected) - limit} more rejected rows (use --json for all)")
 
 
 def _print_duplicate_groups(console, duplicates, limit: int = 50) -> None:
@@ -162,16 +188,31 @@ def _print_duplicate_groups(console, duplicates, limit: int = 50) -> None:
 
 
 def cmd_run(args) -> int:
+    return _with_prefect_api(_run, args)
+
+
+def _with_prefect_api(command, args) -> int:
+    from fluxcat_cli.prefect_api import PrefectApi
+
+    api = PrefectApi.launch()  # first: Prefect's temporary server starts while the command checks its settings
+    try:
+        return command(args, api)
+    finally:
+        api.close()
+
+
+def _run(args, api) -> int:
     from rich.console import Console
 
     from fluxcat.pipeline import check_options
 
     groups = _groups(args, RUN_GROUPS)
     options = _options(args, groups)
-    check_options(options)  # bad configuration fails here, before Prefect starts
+    check_options(options, to_send=not options.dry_run)  # bad configuration fails here, before any flow starts
+    _check_review(groups["review"], api)
     console = Console(stderr=True)
     started = time.perf_counter()
-    result = _run_flow_with_progress(options.catalog, options.output, groups, console)
+    result = _run_flow_with_progress(options.catalog, options.output, groups, console, api)
     _print_summary(console, result, time.perf_counter() - started, options.output)
     return _exit_code(result.get("this_run", {}))
 
@@ -183,22 +224,17 @@ def _exit_code(made: dict) -> int:
     return 1 if made.get("failed") or not run_verdict(made).ok else 0
 
 
-def _result(state) -> dict:
-    """A flow's result, also when its state is Failed because it made nothing; an error it raised is raised."""
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, BaseException):
-        raise result
-    return result
-
-
-def _run_flow_with_progress(catalog: str, output: str, groups: dict, console) -> dict:
+def _run_flow_with_progress(catalog: str, output: str, groups: dict, console, api) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from fluxcat import events
     from fluxcat.errors import hide_user_errors_in_logs
     from flows.catalog import generate_catalog
+    from tasks.outcome import result_of
 
     hide_user_errors_in_logs(("prefect",))  # main() prints an expected error once, without Prefect's tracebacks
+    _console_says_the_end_once()
+    api.ready()
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -214,9 +250,34 @@ def _run_flow_with_progress(catalog: str, output: str, groups: dict, console) ->
 
         unsubscribe = events.subscribe(on_event)
         try:
-            return _result(generate_catalog(catalog=catalog, output=output, return_state=True, **groups))
+            return result_of(generate_catalog(catalog=catalog, output=output, **groups, return_state=True))
         finally:
             unsubscribe()
+
+
+def _check_review(review, api) -> None:
+    """A review is answered in the Prefect UI: the temporary server a command starts has none."""
+    if review.review != "off" and api.temporary:
+        raise ValueError(f"--review {review.review} needs the Prefect UI to answer in: set PREFECT_API_URL to a "
+                         "running server (`prefect server start`), or run the deployment")
+
+
+class _EndsFailed(logging.Filter):
+    """Prefect's closing "Finished in state Failed(...)" line: the command ends with its own line instead (the error,
+    or the summary and verdict), so the console says it once. The run's logs in the API keep it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "prefect.flow_runs" and record.getMessage().startswith("Finished in state Failed("))
+
+
+def _console_says_the_end_once() -> None:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    handlers = {handler for name in ("", "prefect", "prefect.flow_runs") for handler in logging.getLogger(name).handlers
+                if isinstance(handler, PrefectConsoleHandler)}
+    for handler in handlers:
+        if not any(isinstance(f, _EndsFailed) for f in handler.filters):
+            handler.addFilter(_EndsFailed())
 
 
 def _print_summary(console, result: dict, seconds: float, output: str) -> None:
@@ -227,7 +288,7 @@ def _print_summary(console, result: dict, seconds: float, output: str) -> None:
         return
     statuses = result["statuses"]
     parts = [f"{statuses.get(s, 0)} {label}" for s, label in
-             (("generated", "generated"), ("existing", "skipped (already made)"), ("duplicate", "duplicate"),
+             (("generated", "generated"), ("existing", "existing"), ("duplicate", "duplicate"),
               ("rejected", "rejected"), ("failed", "failed"), ("skipped", "skipped (budget)"))]
     console.print(f"[bold]done[/] in {seconds:.1f}s: " + ", ".join(parts))
     if result.get("remade"):
@@ -329,18 +390,25 @@ def _add_refresh_command(commands) -> None:
 
 
 def cmd_refresh(args) -> int:
+    return _with_prefect_api(_refresh, args)
+
+
+def _refresh(args, api) -> int:
     from rich.console import Console
     from rich.table import Table
 
     from fluxcat.errors import hide_user_errors_in_logs
     from fluxcat.pipeline import check_options
     from flows.refresh import refresh_assets
+    from tasks.outcome import result_of
 
     groups = _groups(args, REFRESH_GROUPS)
     options = _options(args, groups)
-    check_options(options)  # bad configuration or catalog fails here, before Prefect starts
+    check_options(options)  # bad configuration or catalog fails here, before any flow starts
     hide_user_errors_in_logs(("prefect",))
-    result = _result(refresh_assets(catalog=options.catalog, output=options.output, return_state=True, **groups))
+    _console_says_the_end_once()
+    api.ready()
+    result = result_of(refresh_assets(catalog=options.catalog, output=options.output, **groups, return_state=True))
     console = Console(stderr=True)
     table = Table("catalog rows", "count", title="refresh")
     for action, count in result["counts"].items():

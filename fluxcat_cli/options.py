@@ -18,8 +18,9 @@ FLAGS = {
 
 
 def add_group(parser: argparse.ArgumentParser, group: type[BaseModel], exclude: tuple[str, ...] = ()) -> None:
-    """One argparse section per settings group; unset flags leave the schema's default in place."""
-    section = parser.add_argument_group(group.__name__.lower(), (group.__doc__ or "").strip())
+    """One argparse section per settings group, titled as its section of the flow's form; unset flags leave the
+    schema's default in place."""
+    section = parser.add_argument_group(group.title(), (group.__doc__ or "").strip())
     for name, field in group.model_fields.items():
         if name in exclude:
             continue

@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
 from fluxcat.pipeline import RunOptions, run_one_shard
+from tasks.reporting import with_progress_lines
 from tasks.runs import run_for
 
 
@@ -17,7 +18,7 @@ from tasks.runs import run_for
 def generate_shard_task(options: RunOptions, shard: str, label: str = ""):
     """Retrying is safe: finished images are found by content key and never made twice. A shard an earlier run
     finished ends in the state `Reused`, so the UI tells it from a generated one."""
-    outcome = run_one_shard(run_for(options), shard)
+    outcome = run_one_shard(with_progress_lines(run_for(options)), shard)
     result = {"shard": outcome.shard, "statuses": dict(outcome.statuses), "seconds": outcome.seconds,
               "cost_usd": outcome.cost_usd, "reused": outcome.reused, "remade": outcome.remade}
     if outcome.reused:

@@ -6,19 +6,21 @@ from prefect import get_run_logger, task
 
 from fluxcat.dedupe.audit import audit_markdown
 from fluxcat.pipeline import RunOptions, check_options, plan
+from tasks.outcome import fails_quietly
 from tasks.reporting import publish_markdown
 from tasks.runs import run_for
 
 
-@task(name="check-config", tags=["fluxcat"])
-def check_config_task(options: RunOptions) -> str:
-    """Validate configuration before any work; logs and returns the resolved backend's name."""
-    name = check_options(options)
+def check_config(options: RunOptions) -> str:
+    """Validate configuration before any work; logs and returns the resolved backend's name. Called in the flow
+    itself, not as a task: a bad setting or catalog is then the run's one error line, with no task traceback."""
+    name = check_options(options, to_send=not options.dry_run)  # a dry run needs no provider key
     get_run_logger().info("backend: %s", options.backend if name == options.backend else f"{options.backend} -> {name}")
     return name
 
 
 @task(name="plan-catalog", tags=["fluxcat"])
+@fails_quietly  # a catalog that turns out unreadable half-way: the task's one line, not a traceback
 def plan_catalog_task(options: RunOptions) -> dict:
     report = plan(run_for(options))
     if report.duplicates or report.kept_apart:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 from datetime import datetime
 from typing import Iterator
@@ -17,6 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from fluxcat.layout import INDEX, MANIFEST
 from fluxcat.pipeline import RunOptions, finish
 from fluxcat.schema import PLANNED, STATUSES
+from fluxcat.ledger import run_verdict
 
 GALLERY_IMAGES = 8
 STATUS_ORDER = (PLANNED,) + STATUSES
@@ -25,10 +27,11 @@ STATUS_ORDER = (PLANNED,) + STATUSES
 @task(name="finish-run", tags=["fluxcat"])
 def finish_run_task(options: RunOptions, shards: list[str], reused: list[str], started: datetime) -> dict:
     summary = finish(options, shards, set(reused), started)
-    publish_table("summary", options.output, summary.table(),
-                  f"fluxcat run of {options.catalog}: images by status, model and size")
-    publish_markdown("gallery", options.output, gallery_markdown(options, summary.manifest_uri),
-                     "first images of the run, and the contact sheet")
+    publish_table("summary", options.output, summary.table(), f"{run_verdict(summary.this_run).message()}. fluxcat "
+                  f"run of {options.catalog}: images by status, model and size")
+    publish_markdown("gallery", options.output, gallery_markdown(options, summary.manifest_uri,
+                                                                 counts_line(summary.statuses)),
+                     "first images of the run (QA-flagged first), and the contact sheet")
     get_run_logger().info("done: %s; manifest %s; contact sheet %s", counts_line(summary.statuses),
                           summary.manifest_uri, sibling(summary.manifest_uri, INDEX))
     return {"statuses": dict(summary.statuses), "models": dict(summary.models), "sizes": dict(summary.sizes),
@@ -68,36 +71,42 @@ def log_shard(outcome: dict) -> None:
     get_run_logger().info("shard %s: %s%s", outcome["shard"][:12], what, cost)
 
 
-def gallery_markdown(options: RunOptions, manifest_uri: str) -> str:
-    """Inline images where the output is browsable over http(s); else a table linking each image and the
-    contact sheet (index.html), which shows them all."""
-    from fluxcat.manifest import first_images
+def gallery_markdown(options: RunOptions, manifest_uri: str, counts: str = "") -> str:
+    """Thumbnails embedded in the artifact (data: URIs: the browser shows them wherever the output lives), rows QA
+    flagged first; then where the contact sheet and manifest are (a link only where a browser can open it)."""
+    from fluxcat.report import gallery_rows
     from fluxcat.store import Store
 
-    rows = first_images(Store(options.output, options.storage_options), GALLERY_IMAGES)
-    index = sibling(manifest_uri, INDEX)
-    lines = [f"# fluxcat gallery\n\nContact sheet: [`{index.replace('`', '')}`]({_link(index)})  \n"
-             f"Manifest: `{manifest_uri}`\n"]
-    if rows and all(r["image_uri"].startswith(("http://", "https://")) for r in rows):
-        lines += [f"![{_md_escape(r['id'])}]({r['image_uri']})" for r in rows]
-    elif rows:
-        lines += ["| id | prompt | image |", "|---|---|---|"]
-        lines += [f"| {_md_escape(r['id'])} | {_md_escape(r['prompt'][:100])} | [open]({_link(r['image_uri'])}) |"
-                  for r in rows]
-    else:
-        lines.append("No images yet.")
+    rows = gallery_rows(Store(options.output, options.storage_options), GALLERY_IMAGES)
+    lines = ["# fluxcat gallery", "", (counts + ". " if counts else "") +
+             (f"The first {len(rows)} images, those QA flagged first." if rows else "No images yet."), ""]
+    if rows:
+        lines += ["| image | id | prompt | status |", "|---|---|---|---|"]
+        lines += [f"| {_thumbnail(r)} | {md_escape(r['id'])} | {md_escape(r['prompt'][:100])} | "
+                  f"{r['status']}{md_escape(' · QA flagged: ' + r['qa_note']) if r['qa_note'] else ''} |" for r in rows]
+        lines.append("")
+    lines += [f"Contact sheet (every row): {_where(sibling(manifest_uri, INDEX))}  ", f"Manifest: {_where(manifest_uri)}"]
     return "\n".join(lines)
+
+
+def _thumbnail(row: dict) -> str:
+    return f"![{md_escape(row['id'])}]({row['thumbnail']})" if row["thumbnail"] else "(image unreadable)"
 
 
 def sibling(uri: str, name: str) -> str:
     return f"{uri.rsplit('/', 1)[0]}/{name}" if uri.endswith(MANIFEST) else f"{uri.rstrip('/')}/{name}"
 
 
-def _link(uri: str) -> str:
-    return uri if "://" in uri else "file://" + uri.replace(" ", "%20")
+def _where(uri: str) -> str:
+    """A link where a browser can follow it (http, https); else the location as text to copy (a file:// link from a
+    web page is refused by the browser, and s3:// is no web address)."""
+    if uri.startswith(("http://", "https://")):
+        return f"[{md_escape(uri)}]({uri})"
+    return md_escape(uri)
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
+    """Text shown as text in markdown: no link, image or emphasis from a catalog's prompt."""
     return "".join("\\" + c if c in "\\`*_{}[]()#+!|<>" else c for c in str(text))
 
 
@@ -171,16 +180,61 @@ class ShardProgress:
             self.last_update = now
 
 
+class ProgressLines:
+    """Log lines while a shard runs, from the core's per-image events: one every `every` images, or at the next image
+    once a minute has passed since the last line, so a long shard is never silent."""
+
+    def __init__(self, log, every: int = 25, seconds: float = 60.0, clock=time.monotonic):
+        self.log, self.every, self.seconds, self.clock = log, every, seconds, clock
+        self.counts: dict[str, int] = {}
+        self.told, self.started = 0, clock()
+        self.last = self.started
+        self.lock = threading.Lock()  # images are stored, and their events sent, from the shard's I/O threads
+
+    def __call__(self, event: dict) -> None:
+        if "status" not in event or "key" not in event:
+            return
+        with self.lock:
+            self.counts[event["status"]] = self.counts.get(event["status"], 0) + 1
+            done, now = sum(self.counts.values()), self.clock()
+            if done - self.told < self.every and now - self.last < self.seconds:
+                return
+            self.told, self.last = done, now
+            line = counts_line(self.counts)
+        self.log.info("progress: %d images so far (%s) after %.0f s", done, line, now - self.started)
+
+
+def with_progress_lines(run):
+    """The run as one shard's task sees it: its events also move that shard's progress lines (the task's log)."""
+    import dataclasses
+
+    lines = ProgressLines(get_run_logger())
+
+    def emit(event: dict) -> None:
+        run.emit(event)
+        lines(event)
+
+    return dataclasses.replace(run, emit=emit)
+
+
 @contextlib.contextmanager
 def core_logs_to_run() -> Iterator[None]:
-    """The core's own log lines (`auto -> tiny` and why, hosted retries) reach the run's log in the UI."""
+    """The core's own log lines (`auto -> tiny` and why, a wait for another writer's lease, hosted retries) reach
+    the run's log in the UI: INFO and above, whatever level the process's logging left the core's logger at. The run
+    logger writes them to the console as well, so they do not also travel up to the root logger's console."""
     handler = _ToRunLogger(get_run_logger())
     core = logging.getLogger("fluxcat")
+    level, propagate = core.level, core.propagate
     core.addHandler(handler)
+    core.propagate = False
+    if not core.isEnabledFor(logging.INFO):
+        core.setLevel(logging.INFO)
     try:
         yield
     finally:
         core.removeHandler(handler)
+        core.setLevel(level)
+        core.propagate = propagate
 
 
 class _ToRunLogger(logging.Handler):

@@ -58,9 +58,11 @@ def final_state(result: dict, made: dict):
     from prefect import get_run_logger
     from prefect.states import Completed, Failed
 
+    from tasks.outcome import NothingMade
+
     verdict = run_verdict(made)
     result = {**result, "verdict": verdict.message()}
     get_run_logger().info("verdict: %s", verdict.message())
     if not verdict.ok:
-        return Failed(message=verdict.message(), data=result)
+        return Failed(message=verdict.message(), data=NothingMade(verdict.message(), result))
     return Completed(message=verdict.message(), data=result) if verdict.partial else result

@@ -31,13 +31,23 @@ def backend_names() -> list[str]:
     return sorted(REGISTRY)
 
 
-def get_backend(name: str, options: dict | None = None) -> Backend:
-    """A new backend instance for these options; its owner (a run's RunContext, `fluxcat serve`) closes it."""
+def backend_class(name: str):
+    """The class (or factory) a backend name stands for, imported."""
     if name not in REGISTRY:
         raise BackendConfigError(f"unknown backend {name!r}: choose one of {', '.join(backend_names())}")
     module, factory = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), factory)(**(options or {}))
+    return getattr(importlib.import_module(module), factory)
+
+
+def options_for(name: str):
+    """The backend's options as a typed, closed pydantic model (fluxcat/backends/options.py)."""
+    return backend_class(name).options()
+
+
+def get_backend(name: str, options: dict | None = None) -> Backend:
+    """A new backend instance for these options; its owner (a run's RunContext, `fluxcat serve`) closes it."""
+    return backend_class(name)(**(options or {}))
 
 
 __all__ = ["Backend", "BackendConfigError", "ImageRequest", "ImageResult", "batches", "get_backend",
-           "register", "backend_names", "REGISTRY"]
+           "backend_class", "options_for", "register", "backend_names", "REGISTRY"]

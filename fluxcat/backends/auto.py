@@ -31,3 +31,7 @@ def _why_not_diffusers(options: dict) -> str | None:
     paths = DiffusersBackend.default_paths(options.get("schnell"), options.get("dev"))
     missing = [name for name, path in paths.items() if not weights_available(path)]
     return f"no weights found for {', '.join(missing)}" if missing else None
+
+
+# `auto` takes what `diffusers` takes (it passes its options on when it picks it)
+resolve_auto.options = DiffusersBackend.options

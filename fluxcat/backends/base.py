@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+    from pydantic import BaseModel
 
     from fluxcat.backends.capabilities import Capabilities
     from fluxcat.ledger import Ledger
@@ -65,6 +66,7 @@ class Backend:
 
     name = "backend"
     max_batch = 1  # how many requests one `generate` call is given at most
+    kwargs_to_base = True  # a constructor's **kwargs go on to its base class's (its options include the base's)
 
     def model_id(self, model: str) -> str:
         """Identity of the weights behind a model name, part of every content key."""
@@ -87,6 +89,23 @@ class Backend:
     def row_checks(self) -> list[Callable]:
         """Planning checks (PlannedRow -> rejection reason or None) beyond what `capabilities` says."""
         return []
+
+    @classmethod
+    def options(cls) -> type["BaseModel"]:
+        """The options this backend takes, as a typed, closed model: its constructor's keyword parameters plus
+        `more_options()` (fluxcat/backends/options.py)."""
+        from fluxcat.backends.options import options_model
+
+        return options_model(cls)
+
+    @classmethod
+    def more_options(cls) -> dict[str, tuple[Any, Any]]:
+        """Options the constructor takes through **kwargs: name -> (type, default)."""
+        return {}
+
+    def check_ready(self) -> None:
+        """What making images needs beyond the options (a hosted provider's key), checked before a run's first
+        image; planning and cost estimates do without it."""
 
     def attach(self, ledger: "Ledger") -> None:
         """Called once by the run that owns this instance, before generating: billed jobs are recorded in (and

@@ -51,6 +51,14 @@ class DiffusersBackend(Backend):
         self.revision = revision
         self._configure(device, max_batch, **fast_options)
 
+    @classmethod
+    def more_options(cls) -> dict:
+        """The shared fast-path options `_configure` takes (compile, fp8, batch_pixels, ...)."""
+        from fluxcat.backends.options import declared
+
+        return {name: kind for name, kind in declared(DiffusersBackend._configure).items()
+                if name not in ("device", "max_batch")}
+
     def _configure(self, device: str = "auto", max_batch: int = 16, compile="auto", fp8=False, batch_pixels="auto",
                    encode_batch: int = ENCODE_BATCH, compile_backend: str = "inductor", compile_mode: str | None = None):
         """Options shared with subclasses; checked here, cheaply, so bad ones fail before any work."""

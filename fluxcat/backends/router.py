@@ -47,12 +47,10 @@ class RouterBackend(Backend):
         for name in names:
             try:
                 self.backends[name] = _make(name, {"prompt_safety": False, **per_provider[name]})
-            except BackendConfigError as error:  # e.g. no key: route around it, and say so
-                self.unavailable[name] = str(error).replace("api_key_block=", f"{name.replace('-', '_')}_api_key_block=")
-        if not self.backends:
-            raise BackendConfigError("router has no usable provider: " + "; ".join(self.unavailable.values()))
-        for name, why in self.unavailable.items():
-            log.warning("router: leaving out %s: %s", name, why)
+            except BackendConfigError as error:  # a provider configured wrongly: route around it, and say so
+                self.unavailable[name] = str(error)
+        self._leave_out(list(self.unavailable))
+        self.ready = False  # providers' keys are read before the first image (planning estimates without them)
         self.seconds = {name: TYPICAL_SECONDS.get(name, 5.0) for name in self.backends}
         self.ledger = Ledger()  # in memory until a run attaches its own
         self.loop = HostedLoop()
@@ -61,6 +59,29 @@ class RouterBackend(Backend):
         from fluxcat.safety import SafetyFilter
 
         self.safety = SafetyFilter.for_provider(blocked_terms, private_data=prompt_safety)
+
+    @classmethod
+    def more_options(cls) -> dict[str, tuple[Any, Any]]:
+        """Options shared by every provider, each provider's options prefixed with its name (fal_base_url), and
+        each provider's options as one group under its name ({"fal": {"base_url": ...}})."""
+        from typing import Optional
+
+        from pydantic import Field
+
+        from fluxcat.backends import REGISTRY, backend_class
+        from fluxcat.backends.hosted.settings import option_types
+
+        types = option_types()
+        options: dict[str, tuple[Any, Any]] = {name: types[name] for name in sorted(SHARED_OPTIONS)}
+        for provider in REGISTRY:
+            kind = backend_class(provider)
+            if not (isinstance(kind, type) and issubclass(kind, HostedBackend)):
+                continue
+            model, prefix = kind.options(), provider.replace("-", "_")
+            options[prefix] = (Optional[model], Field(None, alias=provider))
+            options.update({f"{prefix}_{name}": (field.annotation, field.default)
+                            for name, field in model.model_fields.items()})
+        return options
 
     # -- the Backend protocol
     def model_id(self, model: str) -> str:
@@ -86,7 +107,30 @@ class RouterBackend(Backend):
         for backend in self.backends.values():
             backend.attach(ledger)
 
+    def check_ready(self) -> None:
+        """Providers without a key are left out (and said so); none left is an error."""
+        if self.ready:
+            return
+        before = set(self.unavailable)
+        for name, backend in list(self.backends.items()):
+            try:
+                backend.check_ready()
+            except BackendConfigError as error:  # no key: route around it
+                self.unavailable[name] = str(error).replace("api_key_block=",
+                                                            f"{name.replace('-', '_')}_api_key_block=")
+                backend.close()
+                del self.backends[name]
+        self._leave_out([name for name in self.unavailable if name not in before])
+        self.ready = True
+
+    def _leave_out(self, names: list[str]) -> None:
+        if not self.backends:
+            raise BackendConfigError("router has no usable provider: " + "; ".join(self.unavailable.values()))
+        for name in names:
+            log.warning("router: leaving out %s: %s", name, self.unavailable[name])
+
     def generate(self, requests: list[ImageRequest]) -> Iterator[ImageResult]:
+        self.check_ready()
         yield from generate_on_loop(self.loop, self.name, self.generate_one, requests)
 
     def close(self) -> None:

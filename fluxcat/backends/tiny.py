@@ -36,6 +36,8 @@ class TinyBackend(DiffusersBackend):
 
     name = "tiny"
 
+    kwargs_to_base = False  # its **fast_options go to `_configure` (more_options), not DiffusersBackend()
+
     def __init__(self, cache_dir: str | None = None, device: str = "cpu", max_batch: int = 4, batch_pixels=None, **fast_options):
         self.root = cache_dir or default_cache_dir()
         self.reference_root = f"{cache_dir.rstrip('/')}-reference" if cache_dir else default_reference_root()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.flows.browser import browser, page  # noqa: F401  (fixtures for the browser tests)
 from tests.flows.prefect_server import prefect_cli, start, start_server, stop, PREFECT
 
 

@@ -25,10 +25,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+def start(command: list[str], env: dict, log: Path, cwd: Path = ROOT) -> subprocess.Popen:
     """A child in its own process group, so teardown ends it and everything it started."""
     handle = open(log, "wb")
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -72,9 +72,14 @@ def prefect_cli(server: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def call(method: str, url: str, **kwargs) -> httpx.Response:
-    """One API request, retried on 5xx/429 as Prefect's own client does."""
+    """One API request, retried on 5xx/429 as Prefect's own client does, and on a timeout (a loaded machine)."""
     for attempt in range(4):
-        response = httpx.request(method, url, timeout=30, **kwargs)
+        try:
+            response = httpx.request(method, url, timeout=30, **kwargs)
+        except httpx.TimeoutException:
+            if attempt == 3:
+                raise
+            continue
         if response.status_code < 500 and response.status_code != 429:
             return response
         time.sleep(1 + attempt)
@@ -94,27 +99,45 @@ def create_run(deployed: dict, name: str, parameters: dict) -> dict:
     return response.json()
 
 
-def run_deployment(deployed: dict, name: str, parameters: dict, timeout: float = 240) -> dict:
-    return wait_for(deployed, create_run(deployed, name, parameters), timeout)
+def run_deployment(deployed: dict, name: str, parameters: dict, timeout: float = 240, ends: str = "COMPLETED") -> dict:
+    return wait_for(deployed, create_run(deployed, name, parameters), timeout, ends)
 
 
 def worker_log(deployed: dict) -> str:
     return (deployed["home"] / "worker.log").read_text()[-4000:]
 
 
-def wait_for(deployed: dict, flow_run: dict, timeout: float = 240) -> dict:
+def wait_for(deployed: dict, flow_run: dict, timeout: float = 240, ends: str = "COMPLETED") -> dict:
+    """The flow run once it reaches a final state, which must be `ends`."""
     api = deployed["api"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = call("get", f"{api}/flow_runs/{flow_run['id']}").json()
         if run["state"]["type"] in FINAL:
-            assert run["state"]["type"] == "COMPLETED", (run["state"], worker_log(deployed))
+            assert run["state"]["type"] == ends, (run["state"], worker_log(deployed))
             return run
         assert deployed["worker"].poll() is None, worker_log(deployed)
         time.sleep(1)
     pytest.fail(f"flow run {flow_run['id']} did not finish:\n" + worker_log(deployed))
 
 
+def logs_of(api: str, flow_run_id: str) -> list[str]:
+    """Every log line the run's page shows, oldest first."""
+    found = call("post", f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}},
+                                                     "sort": "TIMESTAMP_ASC", "limit": 200})
+    return [entry["message"] for entry in found.json()]
+
+
 def artifacts_of(api: str, flow_run_id: str) -> list[dict]:
     return call("post", f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
 
+
+def poll(found, timeout: float) -> list:
+    """`found()`'s first non-empty answer, asked every second until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = found()
+        if result:
+            return result
+        time.sleep(1)
+    raise AssertionError(f"nothing after {timeout} s")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from tests.conftest import ROOT, write_catalog
-from tests.flows.prefect_server import artifacts_of, call, create_run, deployments, run_deployment, wait_for
+from tests.flows.prefect_server import (PREFECT, artifacts_of, call, create_run, deployments, poll, prefect_cli,
+                                        run_deployment, start, stop, wait_for)
 
 def manifest(output: Path) -> list[dict]:
     return pq.read_table(output / "manifest.parquet").to_pylist()
@@ -24,7 +25,7 @@ def test_deployments_come_from_prefect_yaml(deployed):
         assert deployment["work_pool_name"] == "fluxcat"
         assert deployment["global_concurrency_limit"]["limit"] == 1
         assert deployment["concurrency_options"]["collision_strategy"] == "ENQUEUE"
-        assert deployment["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == str(ROOT)
+        assert deployment["pull_steps"] == [] and deployment["entrypoint"].startswith("flows.")  # the installed package
     # typed, grouped parameters: the UI renders a form section per group, with defaults and descriptions
     schema = nightly["parameter_openapi_schema"]
     assert schema["required"] == ["catalog", "output"]
@@ -111,7 +112,7 @@ def test_nightly_schedule_creates_flow_runs_that_run(deployed, tmp_path):
 
     api = deployed["api"]
     nightly = deployments(api)["nightly"]
-    upcoming = _poll(lambda: _runs_of(api, nightly["id"], "SCHEDULED"), 90)
+    upcoming = poll(lambda: _runs_of(api, nightly["id"], "SCHEDULED"), 90)
     starts = {datetime.fromisoformat(r["expected_start_time"]).astimezone(timezone.utc) for r in upcoming}
     assert {(t.hour, t.minute) for t in starts} == {(2, 0)} and min(starts) > datetime.now(timezone.utc)
 
@@ -122,7 +123,7 @@ def test_nightly_schedule_creates_flow_runs_that_run(deployed, tmp_path):
         "schedule": {"interval": 86400, "anchor_date": soon.isoformat(), "timezone": "UTC"}, "active": True,
         "parameters": {"catalog": catalog, "output": str(tmp_path / "out"), "backend": {"backend": "fixed"}}}])
     assert added.status_code == 201, added.text
-    fired = _poll(lambda: [r for r in _runs_of(api, nightly["id"])
+    fired = poll(lambda: [r for r in _runs_of(api, nightly["id"])
                            if datetime.fromisoformat(r["expected_start_time"]) == soon], 90)
     assert fired[0]["auto_scheduled"] is True  # made by the scheduler, not by this test
     wait_for(deployed, fired[0], timeout=240)
@@ -136,13 +137,55 @@ def _runs_of(api: str, deployment_id: str, state: str | None = None) -> list[dic
     return call("post", f"{api}/flow_runs/filter", json={"flow_runs": flow_runs}).json()
 
 
-def _poll(found, timeout: float) -> list:
-    import time
+def test_a_worker_outside_the_checkout_runs_a_deployment(deployed, tmp_path):
+    """prefect.yaml deployed as it is (only its work pool and names changed, so that no other worker takes the run)
+    and run by a process worker started in another directory, from a virtual environment where fluxcat is installed
+    from its wheel and the checkout cannot be imported."""
+    import shutil
+    import site
+    import subprocess
+    import sys
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = found()
-        if result:
-            return result
-        time.sleep(1)
-    raise AssertionError(f"nothing after {timeout} s")
+    import yaml
+
+    venv, elsewhere, source = tmp_path / "venv", tmp_path / "elsewhere", tmp_path / "source"
+    elsewhere.mkdir()
+    # the wheel is built from a copy: setuptools leaves a build/ folder where it builds
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "outputs", "build", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source), "-w",
+                    str(tmp_path / "dist")], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    packages = next((venv / "lib").glob("python3*/site-packages"))
+    # the test environment's dependencies, as a plain path: its editable install of the checkout is not loaded
+    (packages / "dependencies.pth").write_text(site.getsitepackages()[0] + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(packages),
+                    *map(str, (tmp_path / "dist").glob("fluxcat-*.whl"))], check=True, capture_output=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    where = subprocess.run([python, "-c", "import flows, fluxcat; print(flows.__file__, fluxcat.__file__)"], cwd=elsewhere,
+                           capture_output=True, text=True, check=True).stdout
+    assert str(ROOT) not in where and str(packages) in where
+
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    for deployment in config["deployments"]:
+        deployment["name"] = f"outside-{deployment['name']}"
+        deployment["work_pool"] = {**deployment["work_pool"], "name": "fluxcat-outside"}
+        deployment.pop("schedules", None)
+    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump(config))
+    assert prefect_cli(deployed, "work-pool", "create", "fluxcat-outside", "--type", "process").returncode == 0
+    done = subprocess.run(PREFECT + ["--no-prompt", "deploy", "--prefect-file", str(tmp_path / "prefect.yaml"), "--name",
+                                     "outside-on-demand"], cwd=elsewhere, env=deployed["env"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    worker = start([python, "-m", "prefect", "worker", "start", "--pool", "fluxcat-outside", "--type", "process"],
+                   deployed["env"], tmp_path / "worker.log", cwd=elsewhere)
+    try:
+        write_catalog(elsewhere / "catalog.parquet",
+                      [{"id": f"o{n}", "prompt": f"a teapot, photo {n}", "width": 64, "height": 64} for n in range(3)])
+        # absolute paths: Prefect's process worker runs a flow without pull steps in a temporary folder of its own
+        run = wait_for({**deployed, "worker": worker, "home": tmp_path}, create_run(
+            deployed, "outside-on-demand", {"catalog": str(elsewhere / "catalog.parquet"), "output": str(elsewhere / "out"),
+                                            "backend": {"backend": "fixed"}}))
+    finally:
+        stop(worker)
+    assert run["state"]["type"] == "COMPLETED"
+    assert {r["status"] for r in manifest(elsewhere / "out")} == {"generated"}

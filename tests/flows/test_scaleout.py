@@ -54,6 +54,7 @@ def test_dask_local_cluster_of_two_processes_matches_threads(catalog, threads, t
     finally:
         unsubscribe()
     assert outcome(tmp_path) == threads
+    assert shard_runs_recorded(str(tmp_path)) == len(ROWS) // 3 + 1  # the workers reported to the flow's own API
     planned = sum(e["planned_rows"] for e in seen if "planned_rows" in e)
     assert planned == len(ROWS) and sum(e.get("rows_done", 0) + ("status" in e) for e in seen) == planned
     assert result["statuses"]["generated"] == sum(1 for *_, s in threads if s == "generated")
@@ -65,6 +66,20 @@ def test_ray_local_cluster_matches_threads(catalog, threads, tmp_path):
 
     generate_catalog(catalog=catalog, output=str(tmp_path), execution={"task_runner": "ray", "workers": 2}, **RUN)
     assert outcome(tmp_path) == threads
+    assert shard_runs_recorded(str(tmp_path)) == len(ROWS) // 3 + 1
+
+
+def shard_runs_recorded(output: str) -> int:
+    """Shard task runs the flow's API holds for the run that wrote `output`: a worker process with an API of its own
+    (a temporary server per worker) would leave none there."""
+    from tests.conftest import prefect_post
+
+    runs = [r for r in prefect_post("/flow_runs/filter", {"flow_runs": {"name": {"like_": "%"}}})
+            if r["parameters"].get("output") == output]
+    assert len(runs) == 1
+    tasks = prefect_post("/task_runs/filter", {"flow_runs": {"id": {"any_": [runs[0]["id"]]}},
+                                               "task_runs": {"name": {"like_": "% · from row %"}}})
+    return sum(1 for t in tasks if t["state"]["type"] == "COMPLETED")
 
 
 def test_engine_settings_fail_before_any_work(catalog, tmp_path, prefect_harness):

@@ -59,6 +59,10 @@ def test_a_marker_secret_reaches_no_parameter_log_artifact_manifest_or_output(de
     refused = call("post", f"{api}/deployments/{on_demand['id']}/create_flow_run", json={"parameters": {
         "catalog": catalog, "output": str(out / "x"), "backend": {"backend": "fal", "backend_options": {"api_key": marker}}}})
     assert refused.status_code == 409 and marker not in refused.text, refused.text
+    # ... under a name no pattern catches: no backend takes it, so the closed schema refuses it too
+    misplaced = call("post", f"{api}/deployments/{on_demand['id']}/create_flow_run", json={"parameters": {
+        "catalog": catalog, "output": str(out / "x"), "backend": {"backend": "fal", "backend_options": {"fal_credential": marker}}}})
+    assert misplaced.status_code == 409 and "fal_credential" in misplaced.text and marker not in misplaced.text
 
     # 4. the CLI: storage options from $FLUXCAT_STORAGE_OPTIONS, flow runs recorded by the same server
     env = {**deployed["env"], "FLUXCAT_STORAGE_OPTIONS": json.dumps({"auto_mkdir": True, "password": marker})}

@@ -4,58 +4,12 @@ log, summary and gallery, and see the nightly schedule's upcoming runs. Screensh
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 
-import pytest
-
-from tests.conftest import ROOT, write_catalog
+from tests.conftest import write_catalog
+from tests.flows.browser import SHOTS, choose, field, images_loaded, tab
 from tests.flows.prefect_server import call, deployments, wait_for
-
-SHOTS = ROOT / "outputs" / "ui"
-
-
-def chromium() -> str | None:
-    for candidate in (os.environ.get("FLUXCAT_CHROMIUM"), "chromium", "chromium-browser"):
-        found = candidate and shutil.which(candidate)
-        if found:
-            return found
-    return None
-
-
-@pytest.fixture(scope="module")
-def page(deployed):
-    executable = chromium()
-    if not executable:
-        pytest.skip("no Chromium found (apt-get install chromium, or set FLUXCAT_CHROMIUM): the browser test needs one")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        yield page
-        browser.close()
-
-
-def field(page, label: str):
-    """A form field by its label (the form adds " (Optional)" to fields with a default)."""
-    name = re.compile(f"^{re.escape(label)}( \\(Optional\\))?$")
-    return page.locator(".schema-form-property").filter(
-        has=page.locator(":scope > .p-label__header .schema-form-property__label", has_text=name))
-
-
-def choose(page, label: str, value: str) -> None:
-    field(page, label).locator("button.p-select-button__control").click()
-    page.keyboard.press("ArrowDown")  # opens the option list
-    page.locator(".p-select-option", has_text=re.compile(f"^{re.escape(value)}$")).click()
-
-
-def tab(page, name: str) -> None:
-    page.locator("li.p-tab", has_text=re.compile(f"^{name}$")).click()
-
 
 def test_custom_run_from_the_form_completes_with_plan_log_summary_and_gallery(deployed, page, tmp_path):
     catalog = write_catalog(tmp_path / "catalog.parquet",
@@ -95,8 +49,12 @@ def test_custom_run_from_the_form_completes_with_plan_log_summary_and_gallery(de
     page.screenshot(path=SHOTS / "5-run-artifacts.png", full_page=True)
     page.get_by_text(re.compile("^fluxcat-gallery-on-demand-ui-out-")).first.click()
     page.get_by_text("fluxcat gallery").first.wait_for()
+    widths = images_loaded(page)
     page.screenshot(path=SHOTS / "6-gallery.png", full_page=True)
-    page.get_by_role("link", name=f"{output}/index.html").first.wait_for()
+    assert len(widths) == 5 and all(widths), widths  # thumbnails in the artifact: the browser shows each image
+    # where the contact sheet is, as text to copy (a file:// link would be refused), without stray backticks
+    page.get_by_text(f"Contact sheet (every row): {output}/index.html").first.wait_for()
+    assert not page.get_by_role("link", name=re.compile("index.html")).count()
 
     # "Retry" on the finished run: it runs again (making nothing) and updates its artifacts instead of adding copies
     before = _artifact_keys(deployed["api"], flow_run["id"])

@@ -41,7 +41,7 @@ LAYERS = [
     ["fluxcat.settings", "fluxcat.plan", "fluxcat.outputs", "fluxcat.catalog"],
     ["fluxcat.runtime"],
     ["fluxcat.shards", "fluxcat.generate", "fluxcat.delivery", "fluxcat.manifest", "fluxcat.report", "fluxcat.refresh",
-     "fluxcat.export"],
+     "fluxcat.export", "fluxcat.review"],
     ["fluxcat.pipeline", "fluxcat.service", "fluxcat.serve"],
 ]
 

@@ -20,7 +20,7 @@ from fluxcat.backends.hosted.results import (
 )
 from fluxcat.backends.hosted.retry import CircuitBreaker, parse_retry_after, retry_after_from_text
 from fluxcat.backends.hosted.secrets import ProviderError, register_secret, resolve_credential, scrub, scrub_and_cut
-from fluxcat.backends.hosted.settings import HostedSettings
+from fluxcat.backends.hosted.settings import HostedSettings, option_types
 from fluxcat.backends.provider_facts import BASE_URL_ENV, DEFAULT_CONCURRENCY, KEY_ENV, MONTHLY_LIMITS, PRICES, Price
 from fluxcat.ledger import Ledger
 
@@ -72,8 +72,8 @@ class HostedBackend(Backend):
                  **tuning: Any):
         settings = HostedSettings.from_options(tuning)
         self.base_url = self._base_url(base_url)
-        self.api_key = resolve_credential(self.name, api_key_env or KEY_ENV.get(self.name, ""), api_key_block)
-        register_secret(self.auth_headers()[self.auth_header])  # the whole header value, as a provider may echo it
+        self.key_env, self.key_block = api_key_env or KEY_ENV.get(self.name, ""), api_key_block
+        self._api_key: str | None = None  # read when first needed: planning and cost estimates need no key
         self.timeouts, self.policy = settings.timeouts, settings.retries
         self.concurrency = int(settings.limits.concurrency or DEFAULT_CONCURRENCY.get(self.name, 3))
         if self.concurrency < 1:
@@ -92,6 +92,21 @@ class HostedBackend(Backend):
         from fluxcat.safety import SafetyFilter
 
         self.safety = SafetyFilter.for_provider(blocked_terms, private_data=prompt_safety)
+
+    @classmethod
+    def more_options(cls) -> dict[str, tuple[Any, Any]]:
+        return option_types()  # timeouts, limits, retries, circuit, prices: fluxcat/backends/hosted/settings.py
+
+    @property
+    def api_key(self) -> str:
+        """The provider's key, from its Secret block or environment variable; raises, teaching the fix, if absent."""
+        if self._api_key is None:
+            self._api_key = resolve_credential(self.name, self.key_env, self.key_block)
+            register_secret(self.auth_headers()[self.auth_header])  # the whole header value, as a provider may echo it
+        return self._api_key
+
+    def check_ready(self) -> None:
+        self.api_key  # noqa: B018  (resolving it is the check)
 
     # -- configuration
     def _base_url(self, option: str | None) -> str:

@@ -58,6 +58,15 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "price_schnell": ("prices", "schnell"), "price_dev": ("prices", "dev"), "price_fill": ("prices", "fill"),
     "price_kontext": ("prices", "kontext"),
 }
+def option_types() -> dict[str, tuple[Any, Any]]:
+    """Each flat option's type and default, from the group that declares it."""
+    import typing
+
+    groups = {name: type(value) for name, value in vars(HostedSettings()).items()}
+    return {option: (typing.get_type_hints(groups[group])[key], getattr(groups[group](), key))
+            for option, (group, key) in OPTIONS.items()}
+
+
 # Options every provider of a router takes when given without a provider prefix (prices and quotas are per provider).
 SHARED_OPTIONS = frozenset(name for name, (group, _) in OPTIONS.items() if group in ("timeouts", "retries", "circuit")) | {
     "reply_max_bytes", "download_max_bytes"}

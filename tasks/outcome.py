@@ -1,0 +1,76 @@
+"""How a run ends in Prefect: a final state that tells the truth about the images, and expected errors as one line."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Callable
+
+from prefect.states import Failed, State
+
+from fluxcat.lease import LeaseHeld, LeaseLost
+
+# Bad input or configuration, a held output: the message says what to fix; a traceback would only bury it.
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, LeaseHeld, LeaseLost)
+
+
+class NothingMade(Exception):
+    """The run made none of the images it was asked to make: the Failed state's data (an exception, so that Prefect's
+    engine and a Python caller raise it, not a TypeError); `result` holds its counts, manifest and summary."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result
+
+    def __reduce__(self):
+        return type(self), (str(self), self.result)
+
+
+def fails_quietly(fn: Callable) -> Callable:
+    """For a task: an expected error ends it Failed with its message, without a traceback in the run's logs (the
+    flow re-raises the same error, and `ends_cleanly` ends the run with it)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EXPECTED_ERRORS as error:
+            return Failed(message=str(error), data=error)
+    return wrapper
+
+
+def ends_cleanly(body: Callable, *args) -> State | dict:
+    """For a flow: run its body; an expected error ends the run Failed with the error's one-line message."""
+    _quiet_expected_ends()
+    try:
+        return body(*args)
+    except EXPECTED_ERRORS as error:
+        return Failed(message=str(error), data=error)
+
+
+class _ExpectedEnd(logging.Filter):
+    """Prefect's engine logs "Engine execution exited with unexpected exception" and a traceback for every run of a
+    deployment that ends Failed. For a run that ended on an expected error, or made none of its images, the final
+    state's line already says why: the traceback would only bury it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from prefect.exceptions import FailedRun
+
+        # FailedRun: what the engine raises for a Failed state whose data it does not hold (in a deployment's run it
+        # held no NothingMade: seen against a real server); our flows return Failed states only for expected ends.
+        return not (record.exc_info and isinstance(record.exc_info[1], (*EXPECTED_ERRORS, NothingMade, FailedRun)))
+
+
+def _quiet_expected_ends() -> None:
+    runs = logging.getLogger("prefect.flow_runs")
+    if not any(isinstance(each, _ExpectedEnd) for each in runs.filters):
+        runs.addFilter(_ExpectedEnd())
+
+
+def result_of(state: State):
+    """The flow's return value whatever its final state; an expected error is raised again, for the caller to say."""
+    value = state.result(raise_on_failure=False)
+    if isinstance(value, NothingMade):
+        return value.result
+    if isinstance(value, BaseException):
+        raise value
+    return value
