@@ -8,6 +8,7 @@ from PIL import Image
 from fluxcat.manifest import read_manifest
 from fluxcat.store import Store
 from tests.conftest import latest_artifact, prefect_post
+from tasks.reporting import md_escape
 
 ROWS = [
     {"id": "sq", "prompt": "a red leather wallet", "image_size": "square", "category": "bags"},
@@ -104,11 +105,10 @@ def test_artifacts_summary_progress_and_gallery_per_output(flow_run):
     assert {r["value"] for r in table if r["by"] == "size"} == {"512x512", "656x304", "304x304"}
     assert progress["type"] == "progress" and float(progress["data"]) == 100.0
     assert gallery["type"] == "markdown" and "fluxcat gallery" in gallery["data"]
-    assert f"({_link(output)}/index.html)" in gallery["data"] and "images/" in gallery["data"]
-
-
-def _link(path: str) -> str:
-    return "file://" + path
+    # thumbnails embedded (a browser loads them wherever the output lives); a local contact sheet as text to copy,
+    # never a file:// link (a web page's file:// link is refused by the browser)
+    assert "](data:image/" in gallery["data"] and "file://" not in gallery["data"]
+    assert f"Contact sheet (every row): {md_escape(output + '/index.html')}" in gallery["data"]
 
 
 def test_stage_logs_say_backend_plan_shards_and_where_the_manifest_is(flow_run):
