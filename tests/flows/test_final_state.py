@@ -3,6 +3,7 @@ Completed saying what was not made when it made only some, and the result is the
 
 from __future__ import annotations
 
+from tasks.outcome import NothingMade
 from tests.conftest import write_catalog
 
 ROWS = [{"id": f"p{i}", "prompt": f"a pewter cup, {'BROKEN ' if i < 2 else ''}style {i}", "width": 256, "height": 256}
@@ -21,8 +22,9 @@ def run(tmp_path, name: str, fail: str):
 def test_a_run_that_made_nothing_fails_and_a_partial_one_says_so(prefect_harness, tmp_path):
     nothing = run(tmp_path, "nothing", "pewter")
     assert nothing.is_failed() and "made none of the 3 images" in nothing.message
-    result = nothing.result(raise_on_failure=False)
-    assert result["statuses"] == {"failed": 3} and result["verdict"] == nothing.message
+    error = nothing.result(raise_on_failure=False)  # the Failed state's data: the error, carrying the run's result
+    assert isinstance(error, NothingMade) and str(error) == nothing.message
+    assert error.result["statuses"] == {"failed": 3} and error.result["verdict"] == nothing.message
 
     some = run(tmp_path, "some", "BROKEN")
     assert some.is_completed() and some.message == "made 1 of 3 images; 2 failed"
