@@ -123,16 +123,17 @@ def test_prompt_safety_terms_and_pii_are_data(prompt, found):
 
 def test_missing_key_and_bad_options_fail_before_work(monkeypatch, tmp_path):
     monkeypatch.delenv("SEGMIND_API_KEY", raising=False)
+    segmind = get_backend("segmind", {"base_url": "http://127.0.0.1:9"})  # planning and estimates need no key
     with pytest.raises(BackendConfigError, match="SEGMIND_API_KEY"):
-        get_backend("segmind", {"base_url": "http://127.0.0.1:9"})
+        segmind.check_ready()  # a run checks it before its first image
     monkeypatch.setenv("FAL_KEY", "k-123456")
-    with pytest.raises(BackendConfigError, match="does not accept"):
-        check_options(RunOptions(catalog="c", output=str(tmp_path), backend="fal", backend_options={"api_key": "x"}))
+    with pytest.raises(ValueError, match="takes no option 'api_key'.*api_key_env, api_key_block"):  # keys by reference
+        RunOptions(catalog="c", output=str(tmp_path), backend="fal", backend_options={"api_key": "x"})
     with pytest.raises(BackendConfigError, match="http"):
         get_backend("fal", {"base_url": "ftp://example.invalid"})
     monkeypatch.setattr(hosted_secrets, "_secret_resolvers", [])  # the core alone cannot read Prefect blocks
     with pytest.raises(BackendConfigError, match="needs Prefect"):
-        get_backend("fal", {"api_key_block": "fal-key", "base_url": "http://127.0.0.1:9"})
+        get_backend("fal", {"api_key_block": "fal-key", "base_url": "http://127.0.0.1:9"}).check_ready()
     with pytest.raises(ValueError, match="budget_usd"):
         check_options(RunOptions(catalog="c", output=str(tmp_path), backend="fixed", budget_usd=-1))
 
