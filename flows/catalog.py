@@ -16,7 +16,7 @@ from fluxcat.settings import (Backend, Dedupe, Execution, Images, References, Re
                               section)
 from tasks.output_access import hold_output, storage_options_for
 from tasks.outcome import ends_cleanly
-from tasks.planning import check_config, plan_catalog_task
+from tasks.planning import check_config, plan_catalog
 from tasks.reporting import core_logs_to_run, finish_run_task, publish_plan, sibling
 from tasks.review import review_images
 from tasks.runs import final_state, run_context
@@ -63,7 +63,7 @@ def _generate(catalog: str, output: str, scope: RunScope, images: Images, refere
         check_config(options)
         check_task_runner(execution.task_runner, execution.cluster_address)
         with hold_output(options, execution.lease_wait_seconds) as lease, run_context(options):
-            plan = plan_catalog_task(options)
+            plan = plan_catalog(options)
             publish_plan(options, plan, dry_run=scope.dry_run)
             if scope.dry_run:
                 return Completed(message=f"dry run: {plan['images_to_generate']} images would be made",

@@ -13,7 +13,7 @@ from flows.shards import run_shards
 from fluxcat.settings import Backend, Dedupe, Execution, Images, References, RefreshScope, RunOptions, Storage, section
 from tasks.output_access import hold_output, storage_options_for
 from tasks.outcome import ends_cleanly
-from tasks.planning import check_config, plan_catalog_task
+from tasks.planning import check_config, plan_catalog
 from tasks.refresh import finish_refresh_task, prepare_refresh_task
 from tasks.reporting import core_logs_to_run, publish_plan
 from tasks.runs import final_state, run_context
@@ -62,7 +62,7 @@ def _refresh(catalog: str, output: str, scope: RefreshScope, images: Images, ref
         check_config(options)
         check_task_runner(execution.task_runner, execution.cluster_address)
         with hold_output(options, execution.lease_wait_seconds) as lease, run_context(options):
-            plan = plan_catalog_task(options)
+            plan = plan_catalog(options)
             publish_plan(options, plan, dry_run=False)
             plan_shards = [shard["name"] for shard in plan["shards"]]
             refresh = prepare_refresh_task(options, plan_shards, scope.ids or None)

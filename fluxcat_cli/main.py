@@ -263,17 +263,19 @@ def _check_review(review, api) -> None:
 
 
 class _EndsFailed(logging.Filter):
-    """Prefect's closing "Finished in state Failed(...)" line: the command ends with its own line instead (the error,
-    or the summary and verdict), so the console says it once. The run's logs in the API keep it."""
+    """Prefect's closing "Finished in state Failed(...)" lines of the flow and of a task that ended on an expected
+    error: the command ends with its own line instead (the error, or the summary and verdict), so the console says
+    it once. The run's logs in the API keep them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name == "prefect.flow_runs" and record.getMessage().startswith("Finished in state Failed("))
+        return not (record.name in ("prefect.flow_runs", "prefect.task_runs")
+                    and record.getMessage().startswith("Finished in state Failed("))
 
 
 def _console_says_the_end_once() -> None:
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    handlers = {handler for name in ("", "prefect", "prefect.flow_runs") for handler in logging.getLogger(name).handlers
+    handlers = {handler for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs") for handler in logging.getLogger(name).handlers
                 if isinstance(handler, PrefectConsoleHandler)}
     for handler in handlers:
         if not any(isinstance(f, _EndsFailed) for f in handler.filters):

@@ -38,6 +38,15 @@ def fails_quietly(fn: Callable) -> Callable:
     return wrapper
 
 
+def raise_if_failed(result):
+    """A task's return value; where a `fails_quietly` task returned a Failed state (Prefect hands that state back to
+    the caller as the value), its error is raised here, in the flow, for `ends_cleanly` to end the run with."""
+    if isinstance(result, State) and result.is_failed():
+        error = result.result(raise_on_failure=False)  # the engine keeps the error in a result record
+        raise error if isinstance(error, BaseException) else RuntimeError(result.message)
+    return result
+
+
 def ends_cleanly(body: Callable, *args) -> State | dict:
     """For a flow: run its body; an expected error ends the run Failed with the error's one-line message."""
     _quiet_expected_ends()

@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 
 from fluxcat.dedupe.audit import audit_markdown
 from fluxcat.pipeline import RunOptions, check_options, plan
-from tasks.outcome import fails_quietly
+from tasks.outcome import fails_quietly, raise_if_failed
 from tasks.reporting import publish_markdown
 from tasks.runs import run_for
 
@@ -27,3 +27,8 @@ def plan_catalog_task(options: RunOptions) -> dict:
         publish_markdown("dedupe-audit", options.output, audit_markdown(report.duplicates, report.kept_apart),
                          "rows dedupe merged, and the closest pairs it kept apart, each with the reason")
     return report.to_dict()
+
+
+def plan_catalog(options: RunOptions) -> dict:
+    """The plan, from the plan-catalog task; an expected error it ended on is raised in the flow as its one line."""
+    return raise_if_failed(plan_catalog_task(options))
