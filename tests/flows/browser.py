@@ -25,7 +25,9 @@ def chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: sync Playwright keeps an event loop running on the main thread while it is open, and
+# every later test would see it (asyncio.run() and another sync_playwright() refuse to start inside it).
+@pytest.fixture(scope="module")
 def browser(deployed):
     executable = chromium()
     if not executable:
