@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import permutations
 
-from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known, spelled
+from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known, siblings, spelled
 from fluxcat.dedupe.parse import FRAMING, Phrase, Scene, Word
 
 IN_OR_ON = "in|on"  # "a tray with bottles": the bottles are on it or in it, the words do not say which
@@ -260,6 +260,8 @@ def synonym(a: Word, b: Word, lexicon: Lexicon) -> _Found | None:
     breame pairs the two as British and American words ("torch", "flashlight"). WordNet alone is not enough for
     the rarer sense: it also lumps products a shopper tells apart ("wreath" and "garland": wreath.n.01)."""
     plain_a, plain_b = _plain(a), _plain(b)
+    if siblings(plain_a, plain_b):
+        return None
     ranks_b = dict(lexicon.senses.get(plain_b, ()))
     shared = [(synset, rank, ranks_b[synset]) for synset, rank in lexicon.senses.get(plain_a, ()) if synset in ranks_b]
     if not shared:

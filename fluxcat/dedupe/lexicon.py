@@ -20,6 +20,7 @@ _LIST_KEYS = ("stop_words", "synonyms", "short_forms", "framing_heads", "framing
 # Attribute categories a trailing clause may hold alone ("Wireless headphones, black"), and that "in" or "made of"
 # may introduce ("a dress in red", "a vase made of glass"): they describe the thing named before them.
 DESCRIBING = ("colour", "material", "finish", "pattern", "size", "shape")
+SIBLING_BASE = 4  # letters two words must end with to be built on one base ("-tard", "-phone", "-cycle")
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,7 @@ def _wordnet_synonyms(groups: dict, distinct: set, categories: dict, curated: di
     for synset, words in groups.items():
         members = [tuple(w.split()) for w in words]
         members = [m for m in members if m not in distinct]
+        members = [m for m in members if not any(siblings(" ".join(m), " ".join(o)) for o in members)]
         seen: dict[str, tuple] = {}
         clash = False
         for member in members:
@@ -286,6 +288,21 @@ def _wordnet_synonyms(groups: dict, distinct: set, categories: dict, curated: di
             else:
                 out.pop(member, None)
     return out
+
+
+def siblings(a: str, b: str) -> bool:
+    """Two words built on one base with different first parts ("leotard" and "unitard", "headphone" and "earphone",
+    "bicycle" and "tricycle"): the first parts tell products apart, so WordNet's shared sense does not join them.
+    Spelling variants keep their first letter ("aeroplane", "airplane") or change one letter ("kerb", "curb")."""
+    if " " in a or " " in b or "_" in a or "_" in b:
+        return False
+    tail = 0
+    while tail < min(len(a), len(b)) and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    first_a, first_b = a[:len(a) - tail], b[:len(b) - tail]
+    if tail < SIBLING_BASE or not first_a or not first_b or first_a[0] == first_b[0]:
+        return False
+    return not (len(first_a) == len(first_b) and sum(x != y for x, y in zip(first_a, first_b)) == 1)
 
 
 def _compounds(compounds: dict, categories: dict) -> dict[tuple[str, str], str]:

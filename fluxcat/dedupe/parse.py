@@ -509,6 +509,8 @@ def _close(things: list, role: str, words: list[Word], lexicon: Lexicon) -> None
         things.append((role, _headed(words, lexicon)))
     elif role and role.split()[-1] in ("in", "on", "with") and things:
         things.append((role, [Word("it", "", kind="it")]))  # "with a newborn inside", "with glasses on top": of it
+    elif role and things:  # "seen from above", "shot from below": a relation with no object says where, so it stays
+        things[-1][1].insert(len(things[-1][1]) - 1, Word(role, role, kind="word", noun=False))
 
 
 def _headed(words: list[Word], lexicon: Lexicon) -> list[Word]:
