@@ -184,7 +184,26 @@ def words_explained(a: tuple[Word, ...], b: tuple[Word, ...], lexicon: Lexicon) 
             left_b.remove(j)
     if not left_a and not left_b:
         return _Found(())
-    return _units(a, b, left_a, left_b, heads_paired, lexicon)
+    return _clipped_words(a, b, left_a, left_b, lexicon) or _units(a, b, left_a, left_b, heads_paired, lexicon)
+
+
+def _clipped_words(a, b, left_a: list[int], left_b: list[int], lexicon: Lexicon) -> _Found | None:
+    """Two or more words, each clipped from its counterpart in the same order: "hi vis" for "high visibility",
+    "dash cam" for "dashboard camera" (each clipping alone may be a word of its own: "dash", "cam")."""
+    if len(left_a) != len(left_b) or len(left_a) < 2:
+        return None
+    said_a = [(a[i].text or a[i].value).lower() for i in left_a]
+    said_b = [(b[j].text or b[j].value).lower() for j in left_b]
+    if any(" " in w or not w.isalpha() for w in said_a + said_b) or \
+            any(_describing(w, lexicon) for w in [a[i] for i in left_a] + [b[j] for j in left_b]):
+        return None
+    if all(len(y) > len(x) >= 2 and y.startswith(x) for x, y in zip(said_a, said_b)):
+        short, long = said_a, said_b
+    elif all(len(x) > len(y) >= 2 and x.startswith(y) for x, y in zip(said_a, said_b)):
+        short, long = said_b, said_a
+    else:
+        return None
+    return _Found((f"{' '.join(short)} = {' '.join(long)} (clipping)",))
 
 
 def _units(a, b, left_a: list[int], left_b: list[int], heads_paired: bool, lexicon: Lexicon) -> _Found | None:

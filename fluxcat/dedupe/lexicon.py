@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -159,9 +160,24 @@ def lemma(word: str, irregular: dict, not_inflected: frozenset) -> tuple[str, bo
     return (listed, inflection(word)[1]) if listed else inflection(word)
 
 
+@lru_cache(maxsize=200_000)
 def spelled(word: str) -> str:
-    """The American spelling of a British one (colour -> color), else the word."""
-    return british_spellings().get(word, word)
+    """The American spelling of a British one (colour -> color), else the word. A word breame does not list is
+    spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a consonant doubled
+    before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as "travelled" is)."""
+    spellings = british_spellings()
+    listed = spellings.get(word)
+    if listed or not word.isalpha() or len(word) < 7 or known(word):
+        return listed or word
+    for cut in range(2, len(word) - 3):
+        tail = spellings.get(word[cut:])
+        if tail:
+            return word[:cut] + tail
+    doubled = _DOUBLED.match(word)
+    return doubled.group(1) + doubled.group(3) if doubled else word
+
+
+_DOUBLED = re.compile(r"^(.*[aeiou]([^aeiouy]))\2((?:ed|ing|er)s?)$")
 
 
 def _build(data: dict, source: str) -> Lexicon:

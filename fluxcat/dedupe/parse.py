@@ -109,11 +109,18 @@ def _raw_tokens(clause: str) -> list[str]:
 
 
 def _quantities(words: list[str], lexicon: Lexicon) -> list[str]:
-    """Number words become digits ("1,000" is 1000); a number and its unit become one token in a base unit
+    """Number words become digits ("1,000" is 1000, "one hundred" 100, "twenty five" 25); a number and its unit become one token in a base unit
     (750 ml == 0.75 l)."""
     out: list[str] = []
+    spoken = False  # the previous token was a number word ("one hundred", "twenty five" are one number)
     for word in words:
-        word = lexicon.numbers.get(word, word)
+        said, word = word, lexicon.numbers.get(word, word)
+        if said != word and spoken and out and out[-1].isdigit():
+            before, this = int(out[-1]), int(word)
+            if this in (100, 1000) and before < this or before >= 20 and before % 10 == 0 and this < 10:
+                out[-1] = str(before * this if this in (100, 1000) else before + this)
+                continue
+        spoken = said != word
         if _THOUSANDS.match(word):
             word = word.replace(",", "")
         unit = lexicon.units.get(word) or (lexicon.units.get(word[:-1]) if word.endswith("s") else None)
