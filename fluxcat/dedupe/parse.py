@@ -449,7 +449,12 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
     while i < len(words):
         word = words[i]
         after = words[i + 1] if i + 1 < len(words) else None
-        if word.kind == "prep" or word.kind == "vrel" and _has_noun(current):
+        if word.kind == "vrel" and _has_noun(current) and after is not None and after.text == "by":
+            _close(things, role, current, lexicon)  # "a bouquet held by a bride": the bride holds the bouquet
+            things[-1] = (word.value, things[-1][1])
+            current = []
+            i += 1
+        elif word.kind == "prep" or word.kind == "vrel" and _has_noun(current):
             _close(things, role, current, lexicon)
             role, current = word.value, []
         elif word.kind == "vrel":
