@@ -354,12 +354,15 @@ def _resolve_it(phrases: list[Phrase], subject: int | None, rewrites: set) -> li
     for at, phrase in enumerate(phrases):
         if phrase.words and phrase.words[-1].kind == "it" and subject is not None and at > subject:
             start = at
-            while start > subject + 1 and phrases[start - 1].role == "with" and phrases[start - 1].clause == phrase.clause:
-                start -= 1
+            while start > subject + 1 and phrases[start - 1].role in ("with", "of") and \
+                    phrases[start - 1].clause == phrase.clause:
+                start -= 1  # "a stirrer with a beaker of liquid on top": the beaker (of liquid) is on it
+            while start < at and phrases[start].role != "with":
+                start += 1
             if start == at:
                 return phrases
             first = phrases[subject]
-            moved = [Phrase("", p.words, p.plural, p.clause) for p in phrases[start:at]]
+            moved = [Phrase("" if p.role == "with" else p.role, p.words, p.plural, p.clause) for p in phrases[start:at]]
             rest = phrases[:subject] + phrases[subject + 1:start] + phrases[at + 1:]
             rewrites.add("'X with Y ... it' as 'Y ... X'")
             return moved + rest + [Phrase(phrase.role, first.words, first.plural, phrase.clause)]
