@@ -160,6 +160,9 @@ def lemma(word: str, irregular: dict, not_inflected: frozenset) -> tuple[str, bo
     return (listed, inflection(word)[1]) if listed else inflection(word)
 
 
+_DOUBLED = re.compile(r"^(.*[aeiou]([^aeiouy]))\2((?:ed|ing|er)s?)$")  # "sequinned": "sequin" + "n" + "ed"
+
+
 @lru_cache(maxsize=200_000)
 def spelled(word: str) -> str:
     """The American spelling of a British one (colour -> color), else the word. A word breame does not list is
@@ -175,9 +178,6 @@ def spelled(word: str) -> str:
             return word[:cut] + tail
     doubled = _DOUBLED.match(word)
     return doubled.group(1) + doubled.group(3) if doubled else word
-
-
-_DOUBLED = re.compile(r"^(.*[aeiou]([^aeiouy]))\2((?:ed|ing|er)s?)$")
 
 
 def _build(data: dict, source: str) -> Lexicon:
