@@ -44,6 +44,9 @@ def readings(scene: Scene, lexicon: Lexicon) -> list[tuple[list[Phrase], tuple[s
     having = _having_as_modifier(base)
     if having != base:
         out.append((having, ("'N-ed X' as 'N X'",)))
+    hyphened = _hyphen_joined(base)
+    if hyphened != base:
+        out.append((hyphened, ("'N-Ved X' as 'X with N V'",)))
     for clause in sorted({p.clause for p in base}):
         for phrases, notes in list(out):
             for turned, note in _turned(phrases, clause, lexicon):
@@ -64,6 +67,22 @@ def _having_as_modifier(phrases: list[Phrase]) -> list[Phrase]:
                              owner.clause)
         else:
             out.append(phrase)
+    return out
+
+
+def _hyphen_joined(phrases: list[Phrase]) -> list[Phrase]:
+    """The word a hyphen joined to a derived adjective goes with it: "lemon-scented sponges" are "sponges with a
+    lemon scent", "grey-tinted glasses" are "glasses with a grey tint"."""
+    out: list[Phrase] = []
+    for phrase in phrases:
+        owner = next((n for n in range(len(out) - 1, -1, -1) if not out[n].derived), None)
+        if phrase.joined and owner is not None and phrase.joined[0] in out[owner].words[:-1]:
+            word = phrase.joined[0]
+            had = out[owner]
+            at = next(n for n, w in enumerate(had.words) if w is word)
+            out[owner] = Phrase(had.role, had.words[:at] + had.words[at + 1:], had.plural, had.clause, had.derived)
+            phrase = Phrase(phrase.role, (word,) + phrase.words, phrase.plural, phrase.clause, phrase.derived)
+        out.append(phrase)
     return out
 
 

@@ -5,7 +5,7 @@ prompt shows, "on", "with", "hang from", "wear by", "framing"). Order-free: the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, having_word, known, lemma, part_of_speech, spelled
@@ -20,6 +20,10 @@ _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
 # apostrophe; quotes are cut out first, so a quoted 'DON'T' is never read as one.
 _POSSESSIVE = re.compile(r"(?<=[^\W\d_])['’]s\b|(?<=[^\W\d_]s)['’](?=\s|$)")
 POSSESSIVE = "zzpossessivezz"
+# "lemon-scented", "paint-splattered": a hyphen joins a noun to a derived -ed adjective (a lemon scent, paint
+# splatters). Marked before normalising drops the hyphen; the key ignores it ("hand-painted" = "hand painted").
+_HYPHEN_ED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_]+ed\b)")
+JOINED = "zzjoinedzz"
 PRONOUNS = frozenset({"it", "them"})  # "a pergola with lights draped over it": the thing the clause began with
 # Kept as boundaries only: "two kids building a fort" (a verb and its object) vs "mens running shoes" (a modifier).
 DETERMINERS = frozenset({"a", "an", "the", "this", "these", "those", "its", "their", "his", "her", "some"})
@@ -46,6 +50,7 @@ class Word:
     adjective: bool = False  # may be an adjective: "soft and warm" are one thing's words, "a mug and a spoon" two
     verb: str = ""  # the verb, if the word is a participle ("hanging" -> "hang"), for relations ("hanging on")
     base: str = ""  # its dictionary form before WordNet folded it ("glasses" for spectacles.n.01)
+    hyphened: bool = False  # a hyphen joins it to the word before ("scented" of "lemon-scented")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Phrase:
     plural: bool = False
     clause: int = 0  # which clause it came from (relations are turned within a clause only)
     derived: str = ""  # made from a derived adjective: "covered" (muddy), "with" (hooded), "without" (sleeveless)
+    joined: tuple = ()  # of a derived phrase: the word a hyphen joined to it ("lemon" of "lemon-scented")
 
     @property
     def head(self) -> str:
@@ -104,7 +110,8 @@ def _raw_tokens(clause: str) -> list[str]:
     out: list[str] = []
     for piece, quote in split_quoted(clause):
         # what the image spells out: verbatim, case kept
-        out += ["quote:" + quote.text] if quote else normalise_plain(_POSSESSIVE.sub(f" {POSSESSIVE} ", piece)).split()
+        marked = _HYPHEN_ED.sub(f" {JOINED} ", _POSSESSIVE.sub(f" {POSSESSIVE} ", piece)) if not quote else ""
+        out += ["quote:" + quote.text] if quote else normalise_plain(marked).split()
     return out
 
 
@@ -136,7 +143,7 @@ def _lemmas(words: list[str], lexicon: Lexicon) -> list[tuple[str, bool, str]]:
     """(lemma, inflected plural, rule) per word: British spellings become American, then the lemma."""
     out = []
     for word in words:
-        if word.startswith(("quote:", "qty:")) or word == POSSESSIVE:
+        if word.startswith(("quote:", "qty:")) or word in (POSSESSIVE, JOINED):
             out.append((word, False, ""))
             continue
         american = spelled(word)
@@ -150,7 +157,13 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
     words, lemmas = _split_unknown_compounds(words, _lemmas(words, lexicon), lexicon)
     out: list[Word] = []
     i = 0
+    hyphen = None  # (words made, position) after a hyphen before an -ed word: the next word made is that word
     while i < len(words):
+        hyphen = _mark_hyphened(out, hyphen, i)
+        if lemmas[i][0] == JOINED:
+            i += 1
+            hyphen = (len(out), i)
+            continue
         token, length, rule, base = _match(lemmas, i, lexicon)
         plural = lemmas[i + length - 1][1] and base not in lexicon.not_inflected  # "sunnies" are "sunglasses"
         text = " ".join(words[i:i + length])
@@ -177,7 +190,17 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
             continue
         else:
             out.append(_word(token, text, rule, plural, base, lexicon))
+    _mark_hyphened(out, hyphen, len(words) + 1)
     return out
+
+
+def _mark_hyphened(out: list[Word], hyphen: tuple | None, at: int) -> tuple | None:
+    """Once the word after a hyphen has been read, mark it (a word dropped there, "heart-shaped", marks none)."""
+    if hyphen is None or at == hyphen[1]:
+        return hyphen
+    if len(out) > hyphen[0] and out[hyphen[0]].kind == "word":
+        out[hyphen[0]] = replace(out[hyphen[0]], hyphened=True)
+    return None
 
 
 def _word(token: str, text: str, rule: str, plural: bool, base: str, lexicon: Lexicon) -> Word:
@@ -622,7 +645,9 @@ def _derived(phrase: Phrase, lexicon: Lexicon) -> list[Phrase]:
         if found:
             relation, noun = found
             token, _, rule, base = _folded(lexicon.phrases.get((noun,), noun), 1, DERIVED, lexicon)  # "lidded": a lid
-            extra.append(Phrase(relation, (Word(token, word.text, rule, base=base),), False, phrase.clause, relation))
+            joined = (keep[-1],) if n and keep and keep[-1] is phrase.words[n - 1] and word.hyphened else ()
+            extra.append(Phrase(relation, (Word(token, word.text, rule, base=base),), False, phrase.clause, relation,
+                                joined))
         else:
             keep.append(word)
     if not extra:

@@ -58,6 +58,8 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A cushion with a beaded cover", "A cushion with a bead cover"),  # "N-ed X" as "N X"
     ("A kite held by a boy", "A boy holding a kite"),  # a relation verb before "by" is passive
     ("A tray with a bowl of cherries on top", "A bowl of cherries on top of a tray"),
+    ("A candle with a vanilla scent", "A vanilla-scented candle"),  # a hyphen joins the noun to the -ed word
+    ("A vase with a blue tint", "A blue-tinted vase"),
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -107,6 +109,7 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A black leotard on a hook", "A black unitard on a hook"),  # WordNet: one sense (leotard.n.01)
     (None, "A pack of thirty pegs", "A pack of forty pegs"),
     (None, "A jar of one hundred buttons", "A jar of two hundred buttons"),
+    (None, "A red jacket with a hood", "A jacket with a red hood"),
 ]
 
 

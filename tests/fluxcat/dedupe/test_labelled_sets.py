@@ -9,7 +9,7 @@ from tests.fluxcat.dedupe.pairs import SETS, labelled, merged, present
 
 # Rewordings merged as last measured (benchmarks/dedupe.py quality, benchmarks/RESULTS.md, issue 19). A held-out
 # figure is a report, never a target tuned to: a drop below it (less a margin of two pairs) is a regression.
-MEASURED_REWORDINGS = {"own": 113 / 114, "tuning": 186 / 189, "dev": 330 / 376, "dev2": 198 / 225}
+MEASURED_REWORDINGS = {"own": 113 / 114, "tuning": 186 / 189, "dev": 330 / 376, "dev2": 201 / 225}
 # A held-out set's variants merged when it was scored once on a frozen design: issue 19 requires 0, so such a case
 # fails until fixed, and flags it (strict) the day it passes. Held-out v3 (heldout/) is scored after round 3 froze.
 VARIANTS_MERGED_KNOWN: dict[str, int] = {}
