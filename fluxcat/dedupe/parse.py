@@ -116,8 +116,8 @@ def _raw_tokens(clause: str) -> list[str]:
 
 
 def _quantities(words: list[str], lexicon: Lexicon) -> list[str]:
-    """Number words become digits ("1,000" is 1000, "one hundred" 100, "twenty five" 25); a number and its unit become one token in a base unit
-    (750 ml == 0.75 l)."""
+    """Number words become digits ("1,000" is 1000, "one hundred" 100, "twenty five" 25); a number and its unit
+    become one token in a base unit (750 ml == 0.75 l)."""
     out: list[str] = []
     spoken = False  # the previous token was a number word ("one hundred", "twenty five" are one number)
     for word in words:

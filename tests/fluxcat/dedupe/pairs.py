@@ -11,8 +11,8 @@ Five sets (train / dev / test):
   a second development set.
 - heldout: heldout/<domain>.tsv, the third blind set (v3), written by someone who never read the code, copied in
   after round 3's design was frozen and scored once (report only: never read, never tuned on). Absent until then.
-tuning/, dev/, dev2/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording: same product,
-same shot) or `different` (a product variant, or another shot); the file name is the domain.
+tuning/, dev/, dev2/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording:
+same product, same shot) or `different` (a product variant, or another shot); the file name is the domain.
 """
 
 from __future__ import annotations
