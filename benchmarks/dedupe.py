@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/dedupe.py embed --prompts 2000
     .venv/bin/python benchmarks/dedupe.py search --sizes 100000 1000000 --baseline main --rounds 2
     .venv/bin/python benchmarks/dedupe.py agreement          # ONNX / int8 backends vs fp32 on the labelled pairs
-    .venv/bin/python benchmarks/dedupe.py quality --sets own tuning dev   # rewordings / variants merged, per domain, category
+    .venv/bin/python benchmarks/dedupe.py quality --sets own tuning dev dev2   # rewordings / variants merged, per domain, category
     .venv/bin/python benchmarks/dedupe.py quality --sets heldout          # the held-out domains: scores only, once
     .venv/bin/python benchmarks/dedupe.py quality --folder PATH           # any folder of <domain>.tsv files: scores only
     .venv/bin/python benchmarks/dedupe.py lemmas                      # lemmatisers compared on tests/fluxcat/dedupe/lemmas.tsv
@@ -237,7 +237,7 @@ def _similarity(vectors, texts: list[str], a: str, b: str) -> float:
 
 def bench_quality(args) -> dict:
     """Rewordings merged and variants merged through fluxcat's semantic dedupe at its defaults, per labelled set
-    (own, tuning, dev, heldout: tests/fluxcat/dedupe/pairs.py) or folder (--folder), per domain and per category, as
+    (own, tuning, dev, dev2, heldout: tests/fluxcat/dedupe/pairs.py) or folder (--folder), per domain and per category, as
     markdown tables; plus the guard alone, a threshold sweep (guard on) and, with --baseline REF, the code at REF on
     the same pairs. A held-out set or a folder is scored only: its pairs are never printed."""
     import numpy as np
@@ -245,7 +245,7 @@ def bench_quality(args) -> dict:
     from fluxcat.dedupe import DEFAULT_THRESHOLD, normalise_prompt
     from fluxcat.dedupe.encoders import Embedder
     from fluxcat.dedupe.guard import compare, load_lexicon, tokenise
-    from tests.fluxcat.dedupe.pairs import labelled, merged
+    from tests.fluxcat.dedupe.pairs import SEEN, labelled, merged
 
     embedder, lexicon = Embedder(), load_lexicon()
     results: dict = {"default_threshold": DEFAULT_THRESHOLD, "sets": {}}
@@ -263,7 +263,7 @@ def bench_quality(args) -> dict:
             "sweep_merged_with_guard": {str(t): _counts(pairs, [g and c >= t for g, c in zip(guard, cosine)])
                                         for t in args.thresholds},
             "by_domain": tables["domain"]["rows"], "by_category": tables["category"]["rows"]}
-        if name in ("own", "tuning", "dev"):  # held-out sets and folders are scored, their pairs never printed
+        if name in SEEN:  # held-out sets and folders are scored, their pairs never printed
             results["sets"][name]["not_as_labelled"] = [
                 f"{p.domain}/{p.category}/{p.label}: {p.a} | {p.b} | "
                 f"{compare(tokenise(p.a, lexicon), tokenise(p.b, lexicon), lexicon).reason} | cos {c:.3f}"
@@ -429,8 +429,10 @@ def main() -> None:
     one.add_argument("threshold", type=float)
     agreement = commands.add_parser("agreement")
     agreement.add_argument("--backends", nargs="*", default=["onnx", "onnx-int8"])
+    from tests.fluxcat.dedupe.pairs import SETS
+
     quality = commands.add_parser("quality")
-    quality.add_argument("--sets", nargs="*", default=["own", "tuning", "dev"], choices=["own", "tuning", "dev", "heldout"])
+    quality.add_argument("--sets", nargs="*", default=["own", "tuning", "dev", "dev2"], choices=list(SETS))
     quality.add_argument("--folder", nargs="*", default=[], help="folders of <domain>.tsv pairs to score (never printed)")
     quality.add_argument("--thresholds", type=float, nargs="*", default=[0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
     quality.add_argument("--baseline", default=None, help="git ref whose find_duplicates runs the same pairs, e.g. main")

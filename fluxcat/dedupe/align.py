@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import permutations
 
-from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known, spelled
+from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known, siblings, spelled
 from fluxcat.dedupe.parse import FRAMING, Phrase, Scene, Word
 
 IN_OR_ON = "in|on"  # "a tray with bottles": the bottles are on it or in it, the words do not say which
@@ -17,8 +17,9 @@ MAX_READINGS = 12  # readings per prompt (relations turned); prompts have a few 
 
 @dataclass(frozen=True)
 class Explanation:
-    notes: tuple[str, ...]
-    context: float = 0.0  # the cosine the embeddings must reach for it (0: the rules alone decide)
+    """What differed, and the rule that explains each difference."""
+
+    notes: tuple[str, ...] = ()
 
 
 def explain(a: Scene, b: Scene, lexicon: Lexicon) -> Explanation | None:
@@ -27,18 +28,12 @@ def explain(a: Scene, b: Scene, lexicon: Lexicon) -> Explanation | None:
     frames_b = sorted(p.values for p in b.phrases if p.role == FRAMING)
     if frames_a != frames_b:
         return None
-    best = None
     for phrases_a, turned_a in readings(a, lexicon):
         for phrases_b, turned_b in readings(b, lexicon):
             found = _match(phrases_a, phrases_b, lexicon)
             if found is not None:
-                notes = tuple(dict.fromkeys(found.notes + turned_a + turned_b))
-                candidate = Explanation(notes, found.context)
-                if best is None or candidate.context < best.context:
-                    best = candidate
-                if not best.context:
-                    return best
-    return best
+                return Explanation(tuple(dict.fromkeys(found.notes + turned_a + turned_b)))
+    return None
 
 
 def readings(scene: Scene, lexicon: Lexicon) -> list[tuple[list[Phrase], tuple[str, ...]]]:
@@ -46,12 +41,48 @@ def readings(scene: Scene, lexicon: Lexicon) -> list[tuple[list[Phrase], tuple[s
     "Y in or on X", "X under Y" as "Y on X", "X beside Y" as "Y beside X", "X wearing Y" as "Y worn by X"."""
     base = [p for p in scene.phrases if p.role != FRAMING]
     out = [(base, ())]
+    having = _having_as_modifier(base)
+    if having != base:
+        out.append((having, ("'N-ed X' as 'N X'",)))
+    hyphened = _hyphen_joined(base)
+    if hyphened != base:
+        out.append((hyphened, ("'N-Ved X' as 'X with N V'",)))
     for clause in sorted({p.clause for p in base}):
         for phrases, notes in list(out):
             for turned, note in _turned(phrases, clause, lexicon):
                 out.append((turned, notes + (note,)))
                 if len(out) >= MAX_READINGS:
                     return out
+    return out
+
+
+def _having_as_modifier(phrases: list[Phrase]) -> list[Phrase]:
+    """What a derived adjective says a thing has, as the noun before it: "mirrored lenses" are "mirror lenses",
+    "a beaded bodice" a "bead bodice" (never what it lacks: "sleeveless")."""
+    out: list[Phrase] = []
+    for phrase in phrases:
+        if phrase.derived == "with" and out and len(phrase.words) == 1 and not out[-1].derived:
+            owner = out[-1]
+            out[-1] = Phrase(owner.role, owner.words[:-1] + phrase.words + owner.words[-1:], owner.plural,
+                             owner.clause)
+        else:
+            out.append(phrase)
+    return out
+
+
+def _hyphen_joined(phrases: list[Phrase]) -> list[Phrase]:
+    """The word a hyphen joined to a derived adjective goes with it: "lemon-scented sponges" are "sponges with a
+    lemon scent", "grey-tinted glasses" are "glasses with a grey tint"."""
+    out: list[Phrase] = []
+    for phrase in phrases:
+        owner = next((n for n in range(len(out) - 1, -1, -1) if not out[n].derived), None)
+        if phrase.joined and owner is not None and phrase.joined[0] in out[owner].words[:-1]:
+            word = phrase.joined[0]
+            had = out[owner]
+            at = next(n for n, w in enumerate(had.words) if w is word)
+            out[owner] = Phrase(had.role, had.words[:at] + had.words[at + 1:], had.plural, had.clause, had.derived)
+            phrase = Phrase(phrase.role, (word,) + phrase.words, phrase.plural, phrase.clause, phrase.derived)
+        out.append(phrase)
     return out
 
 
@@ -115,13 +146,7 @@ def _roles_meet(a: Phrase, b: Phrase, lexicon: Lexicon) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class _Found:
-    notes: tuple[str, ...]
-    context: float = 0.0
-
-
-def _match(a: list[Phrase], b: list[Phrase], lexicon: Lexicon) -> _Found | None:
+def _match(a: list[Phrase], b: list[Phrase], lexicon: Lexicon) -> Explanation | None:
     """A one-to-one pairing of the phrases in which every pair is explained. What things are doing ("folded",
     "hanging", "lined up") must be the same, whichever thing the sentence hangs it on: "a shelf with toys lined up
     on it", "toys lined up on a shelf"; "a towel with a fringe hanging on a rail", "a fringed towel hanging"."""
@@ -145,10 +170,9 @@ def _doing(phrases: list[Phrase]) -> tuple[list[Phrase], list[str]]:
     return out, sorted(doing)
 
 
-def _pair_up(a: list[Phrase], b: list[Phrase], at: int, used: list[bool], lexicon: Lexicon) -> _Found | None:
+def _pair_up(a: list[Phrase], b: list[Phrase], at: int, used: list[bool], lexicon: Lexicon) -> Explanation | None:
     if at == len(a):
-        return _Found(())
-    best = None
+        return Explanation()
     for n, phrase in enumerate(b):
         if used[n] or not _roles_meet(a[at], phrase, lexicon):
             continue
@@ -161,15 +185,11 @@ def _pair_up(a: list[Phrase], b: list[Phrase], at: int, used: list[bool], lexico
         rest = _pair_up(a, b, at + 1, used, lexicon)
         used[n] = False
         if rest is not None:
-            found = _Found(pair.notes + rest.notes, max(pair.context, rest.context))
-            if not found.context:
-                return found
-            if best is None or found.context < best.context:
-                best = found
-    return best
+            return Explanation(pair.notes + rest.notes)
+    return None
 
 
-def words_explained(a: tuple[Word, ...], b: tuple[Word, ...], lexicon: Lexicon) -> _Found | None:
+def words_explained(a: tuple[Word, ...], b: tuple[Word, ...], lexicon: Lexicon) -> Explanation | None:
     """The words of two things, modifiers in any order: equal tokens pair up; what is left must be explained, the
     head of one together with the head of the other."""
     left_a, left_b = list(range(len(a))), list(range(len(b)))
@@ -183,11 +203,30 @@ def words_explained(a: tuple[Word, ...], b: tuple[Word, ...], lexicon: Lexicon) 
             left_a.remove(i)
             left_b.remove(j)
     if not left_a and not left_b:
-        return _Found(())
-    return _units(a, b, left_a, left_b, heads_paired, lexicon)
+        return Explanation(())
+    return _clipped_words(a, b, left_a, left_b, lexicon) or _units(a, b, left_a, left_b, heads_paired, lexicon)
 
 
-def _units(a, b, left_a: list[int], left_b: list[int], heads_paired: bool, lexicon: Lexicon) -> _Found | None:
+def _clipped_words(a, b, left_a: list[int], left_b: list[int], lexicon: Lexicon) -> Explanation | None:
+    """Two or more words, each clipped from its counterpart in the same order: "hi vis" for "high visibility",
+    "dash cam" for "dashboard camera" (each clipping alone may be a word of its own: "dash", "cam")."""
+    if len(left_a) != len(left_b) or len(left_a) < 2:
+        return None
+    said_a = [(a[i].text or a[i].value).lower() for i in left_a]
+    said_b = [(b[j].text or b[j].value).lower() for j in left_b]
+    if any(" " in w or not w.isalpha() for w in said_a + said_b) or \
+            any(_describing(w, lexicon) for w in [a[i] for i in left_a] + [b[j] for j in left_b]):
+        return None
+    if all(len(y) > len(x) >= 2 and y.startswith(x) for x, y in zip(said_a, said_b)):
+        short, long = said_a, said_b
+    elif all(len(x) > len(y) >= 2 and x.startswith(y) for x, y in zip(said_a, said_b)):
+        short, long = said_b, said_a
+    else:
+        return None
+    return Explanation((f"{' '.join(short)} = {' '.join(long)} (clipping)",))
+
+
+def _units(a, b, left_a: list[int], left_b: list[int], heads_paired: bool, lexicon: Lexicon) -> Explanation | None:
     """Cover the leftover words with explained units (1:1 synonym or clipping, 2:1 compound or initialism)."""
     if len(left_a) + len(left_b) > 6:
         return None
@@ -199,10 +238,10 @@ def _units(a, b, left_a: list[int], left_b: list[int], heads_paired: bool, lexic
     return None
 
 
-def _cover(x, y, left_x: list[int], left_y: list[int], heads_paired: bool, lexicon: Lexicon) -> _Found | None:
+def _cover(x, y, left_x: list[int], left_y: list[int], heads_paired: bool, lexicon: Lexicon) -> Explanation | None:
     """Units taking one or two words of x to one word of y, in every order of x's leftovers (a few at most)."""
     if not left_x and not left_y:
-        return _Found(())
+        return Explanation(())
     if not left_y or not left_x:
         return None
     target = left_y[0]
@@ -218,18 +257,18 @@ def _cover(x, y, left_x: list[int], left_y: list[int], heads_paired: bool, lexic
             rest = _cover(x, y, [i for i in left_x if i not in chosen], left_y[1:],
                           heads_paired or len(x) - 1 in chosen, lexicon)
             if rest is not None:
-                return _Found(unit.notes + rest.notes, max(unit.context, rest.context))
+                return Explanation(unit.notes + rest.notes)
     return None
 
 
-def _unit(parts: list[Word], word: Word, lexicon: Lexicon) -> _Found | None:
+def _unit(parts: list[Word], word: Word, lexicon: Lexicon) -> Explanation | None:
     """Why `parts` (one to three words) say what `word` says, or None."""
     if any(_describing(p, lexicon) for p in parts) or _describing(word, lexicon):
         return None  # attribute words must be the same words: nothing explains "red" away
     said = " ".join(p.text or p.value for p in parts)
     if _letters(said) == _letters(word.text or word.value) or \
             _american(said) == _american(word.text or word.value):  # "pull up", "pull-up", "pullup"
-        return _Found((f"{said} = {word.text} (compound)",))
+        return Explanation((f"{said} = {word.text} (compound)",))
     if len(parts) == 1:
         found = synonym(parts[0], word, lexicon)
         if found is not None:
@@ -237,7 +276,7 @@ def _unit(parts: list[Word], word: Word, lexicon: Lexicon) -> _Found | None:
     short, long = (word, parts) if len(parts) > 1 else (
         (parts[0], [word]) if len(_letters(parts[0].text)) < len(_letters(word.text)) else (word, parts))
     if clipped(short, long, lexicon):
-        return _Found((f"{short.text} = {' '.join(w.text for w in long)} (clipping)",))
+        return Explanation((f"{short.text} = {' '.join(w.text for w in long)} (clipping)",))
     return None
 
 
@@ -253,13 +292,15 @@ def _letters(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-def synonym(a: Word, b: Word, lexicon: Lexicon) -> _Found | None:
+def synonym(a: Word, b: Word, lexicon: Lexicon) -> Explanation | None:
     """Two words that share a WordNet sense of a concrete thing that is the first (most frequent) sense of both
     (folded when the prompt is read: "couch" and "sofa"), or of one of them where a second source agrees: the other
     word is that compound's head ("bulb" names a "light bulb": WordNet lists light_bulb.n.01 among its senses), or
     breame pairs the two as British and American words ("torch", "flashlight"). WordNet alone is not enough for
     the rarer sense: it also lumps products a shopper tells apart ("wreath" and "garland": wreath.n.01)."""
     plain_a, plain_b = _plain(a), _plain(b)
+    if siblings(plain_a, plain_b):
+        return None
     ranks_b = dict(lexicon.senses.get(plain_b, ()))
     shared = [(synset, rank, ranks_b[synset]) for synset, rank in lexicon.senses.get(plain_a, ()) if synset in ranks_b]
     if not shared:
@@ -268,11 +309,11 @@ def synonym(a: Word, b: Word, lexicon: Lexicon) -> _Found | None:
     if min(rank_a, rank_b) > 0:
         return None
     if rank_a == rank_b == 0:
-        return _Found((f"{a.text} = {b.text} (WordNet synonym: {synset})",))
+        return Explanation((f"{a.text} = {b.text} (WordNet synonym: {synset})",))
     if plain_a.endswith(" " + plain_b) or plain_b.endswith(" " + plain_a):
-        return _Found((f"{a.text} = {b.text} (the compound's head names it in WordNet: {synset})",))
+        return Explanation((f"{a.text} = {b.text} (the compound's head names it in WordNet: {synset})",))
     if (plain_a, plain_b) in lexicon.british:
-        return _Found((f"{a.text} = {b.text} (British and American words, breame; WordNet: {synset})",))
+        return Explanation((f"{a.text} = {b.text} (British and American words, breame; WordNet: {synset})",))
     return None
 
 

@@ -65,7 +65,6 @@ def tokenise(prompt: str, lexicon: Lexicon | None = None) -> PromptTokens:
 class Verdict:
     same: bool
     reason: str
-    context: float = 0.0  # the cosine the prompts' embeddings must reach for this explanation to hold
 
 
 def compare(a: PromptTokens, b: PromptTokens, lexicon: Lexicon | None = None) -> Verdict:
@@ -79,7 +78,7 @@ def compare(a: PromptTokens, b: PromptTokens, lexicon: Lexicon | None = None) ->
         if found is not None:
             notes = list(found.notes) + _word_notes(a, b)
             return Verdict(True, "same picture: " + "; ".join(dict.fromkeys(notes)) if notes else
-                           "same words in another order", found.context)
+                           "same words in another order")
     return Verdict(False, _refusal(a, b, lexicon))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -20,6 +21,7 @@ _LIST_KEYS = ("stop_words", "synonyms", "short_forms", "framing_heads", "framing
 # Attribute categories a trailing clause may hold alone ("Wireless headphones, black"), and that "in" or "made of"
 # may introduce ("a dress in red", "a vase made of glass"): they describe the thing named before them.
 DESCRIBING = ("colour", "material", "finish", "pattern", "size", "shape")
+SIBLING_BASE = 4  # letters two words must end with to be built on one base ("-tard", "-phone", "-cycle")
 
 
 @dataclass(frozen=True)
@@ -158,9 +160,24 @@ def lemma(word: str, irregular: dict, not_inflected: frozenset) -> tuple[str, bo
     return (listed, inflection(word)[1]) if listed else inflection(word)
 
 
+_DOUBLED = re.compile(r"^(.*[aeiou]([^aeiouy]))\2((?:ed|ing|er)s?)$")  # "sequinned": "sequin" + "n" + "ed"
+
+
+@lru_cache(maxsize=200_000)
 def spelled(word: str) -> str:
-    """The American spelling of a British one (colour -> color), else the word."""
-    return british_spellings().get(word, word)
+    """The American spelling of a British one (colour -> color), else the word. A word breame does not list is
+    spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a consonant doubled
+    before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as "travelled" is)."""
+    spellings = british_spellings()
+    listed = spellings.get(word)
+    if listed or not word.isalpha() or len(word) < 7 or known(word):
+        return listed or word
+    for cut in range(2, len(word) - 3):
+        tail = spellings.get(word[cut:])
+        if tail:
+            return word[:cut] + tail
+    doubled = _DOUBLED.match(word)
+    return doubled.group(1) + doubled.group(3) if doubled else word
 
 
 def _build(data: dict, source: str) -> Lexicon:
@@ -267,6 +284,7 @@ def _wordnet_synonyms(groups: dict, distinct: set, categories: dict, curated: di
     for synset, words in groups.items():
         members = [tuple(w.split()) for w in words]
         members = [m for m in members if m not in distinct]
+        members = [m for m in members if not any(siblings(" ".join(m), " ".join(o)) for o in members)]
         seen: dict[str, tuple] = {}
         clash = False
         for member in members:
@@ -286,6 +304,21 @@ def _wordnet_synonyms(groups: dict, distinct: set, categories: dict, curated: di
             else:
                 out.pop(member, None)
     return out
+
+
+def siblings(a: str, b: str) -> bool:
+    """Two words built on one base with different first parts ("leotard" and "unitard", "headphone" and "earphone",
+    "bicycle" and "tricycle"): the first parts tell products apart, so WordNet's shared sense does not join them.
+    Spelling variants keep their first letter ("aeroplane", "airplane") or change one letter ("kerb", "curb")."""
+    if " " in a or " " in b or "_" in a or "_" in b:
+        return False
+    tail = 0
+    while tail < min(len(a), len(b)) and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    first_a, first_b = a[:len(a) - tail], b[:len(b) - tail]
+    if tail < SIBLING_BASE or not first_a or not first_b or first_a[0] == first_b[0]:
+        return False
+    return not (len(first_a) == len(first_b) and sum(x != y for x, y in zip(first_a, first_b)) == 1)
 
 
 def _compounds(compounds: dict, categories: dict) -> dict[tuple[str, str], str]:

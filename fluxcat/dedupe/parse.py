@@ -5,7 +5,7 @@ prompt shows, "on", "with", "hang from", "wear by", "framing"). Order-free: the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, having_word, known, lemma, part_of_speech, spelled
@@ -20,6 +20,10 @@ _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
 # apostrophe; quotes are cut out first, so a quoted 'DON'T' is never read as one.
 _POSSESSIVE = re.compile(r"(?<=[^\W\d_])['’]s\b|(?<=[^\W\d_]s)['’](?=\s|$)")
 POSSESSIVE = "zzpossessivezz"
+# "lemon-scented", "paint-splattered": a hyphen joins a noun to a derived -ed adjective (a lemon scent, paint
+# splatters). Marked before normalising drops the hyphen; the key ignores it ("hand-painted" = "hand painted").
+_HYPHEN_ED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_]+ed\b)")
+JOINED = "zzjoinedzz"
 PRONOUNS = frozenset({"it", "them"})  # "a pergola with lights draped over it": the thing the clause began with
 # Kept as boundaries only: "two kids building a fort" (a verb and its object) vs "mens running shoes" (a modifier).
 DETERMINERS = frozenset({"a", "an", "the", "this", "these", "those", "its", "their", "his", "her", "some"})
@@ -46,6 +50,7 @@ class Word:
     adjective: bool = False  # may be an adjective: "soft and warm" are one thing's words, "a mug and a spoon" two
     verb: str = ""  # the verb, if the word is a participle ("hanging" -> "hang"), for relations ("hanging on")
     base: str = ""  # its dictionary form before WordNet folded it ("glasses" for spectacles.n.01)
+    hyphened: bool = False  # a hyphen joins it to the word before ("scented" of "lemon-scented")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Phrase:
     plural: bool = False
     clause: int = 0  # which clause it came from (relations are turned within a clause only)
     derived: str = ""  # made from a derived adjective: "covered" (muddy), "with" (hooded), "without" (sleeveless)
+    joined: tuple = ()  # of a derived phrase: the word a hyphen joined to it ("lemon" of "lemon-scented")
 
     @property
     def head(self) -> str:
@@ -104,16 +110,24 @@ def _raw_tokens(clause: str) -> list[str]:
     out: list[str] = []
     for piece, quote in split_quoted(clause):
         # what the image spells out: verbatim, case kept
-        out += ["quote:" + quote.text] if quote else normalise_plain(_POSSESSIVE.sub(f" {POSSESSIVE} ", piece)).split()
+        marked = _HYPHEN_ED.sub(f" {JOINED} ", _POSSESSIVE.sub(f" {POSSESSIVE} ", piece)) if not quote else ""
+        out += ["quote:" + quote.text] if quote else normalise_plain(marked).split()
     return out
 
 
 def _quantities(words: list[str], lexicon: Lexicon) -> list[str]:
-    """Number words become digits ("1,000" is 1000); a number and its unit become one token in a base unit
-    (750 ml == 0.75 l)."""
+    """Number words become digits ("1,000" is 1000, "one hundred" 100, "twenty five" 25); a number and its unit
+    become one token in a base unit (750 ml == 0.75 l)."""
     out: list[str] = []
+    spoken = False  # the previous token was a number word ("one hundred", "twenty five" are one number)
     for word in words:
-        word = lexicon.numbers.get(word, word)
+        said, word = word, lexicon.numbers.get(word, word)
+        if said != word and spoken and out and out[-1].isdigit():
+            before, this = int(out[-1]), int(word)
+            if this in (100, 1000) and before < this or before >= 20 and before % 10 == 0 and this < 10:
+                out[-1] = str(before * this if this in (100, 1000) else before + this)
+                continue
+        spoken = said != word
         if _THOUSANDS.match(word):
             word = word.replace(",", "")
         unit = lexicon.units.get(word) or (lexicon.units.get(word[:-1]) if word.endswith("s") else None)
@@ -129,7 +143,7 @@ def _lemmas(words: list[str], lexicon: Lexicon) -> list[tuple[str, bool, str]]:
     """(lemma, inflected plural, rule) per word: British spellings become American, then the lemma."""
     out = []
     for word in words:
-        if word.startswith(("quote:", "qty:")) or word == POSSESSIVE:
+        if word.startswith(("quote:", "qty:")) or word in (POSSESSIVE, JOINED):
             out.append((word, False, ""))
             continue
         american = spelled(word)
@@ -143,7 +157,13 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
     words, lemmas = _split_unknown_compounds(words, _lemmas(words, lexicon), lexicon)
     out: list[Word] = []
     i = 0
+    hyphen = None  # (words made, position) after a hyphen before an -ed word: the next word made is that word
     while i < len(words):
+        hyphen = _mark_hyphened(out, hyphen, i)
+        if lemmas[i][0] == JOINED:
+            i += 1
+            hyphen = (len(out), i)
+            continue
         token, length, rule, base = _match(lemmas, i, lexicon)
         plural = lemmas[i + length - 1][1] and base not in lexicon.not_inflected  # "sunnies" are "sunglasses"
         text = " ".join(words[i:i + length])
@@ -170,7 +190,17 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
             continue
         else:
             out.append(_word(token, text, rule, plural, base, lexicon))
+    _mark_hyphened(out, hyphen, len(words) + 1)
     return out
+
+
+def _mark_hyphened(out: list[Word], hyphen: tuple | None, at: int) -> tuple | None:
+    """Once the word after a hyphen has been read, mark it (a word dropped there, "heart-shaped", marks none)."""
+    if hyphen is None or at == hyphen[1]:
+        return hyphen
+    if len(out) > hyphen[0] and out[hyphen[0]].kind == "word":
+        out[hyphen[0]] = replace(out[hyphen[0]], hyphened=True)
+    return None
 
 
 def _word(token: str, text: str, rule: str, plural: bool, base: str, lexicon: Lexicon) -> Word:
@@ -347,12 +377,15 @@ def _resolve_it(phrases: list[Phrase], subject: int | None, rewrites: set) -> li
     for at, phrase in enumerate(phrases):
         if phrase.words and phrase.words[-1].kind == "it" and subject is not None and at > subject:
             start = at
-            while start > subject + 1 and phrases[start - 1].role == "with" and phrases[start - 1].clause == phrase.clause:
-                start -= 1
+            while start > subject + 1 and phrases[start - 1].role in ("with", "of") and \
+                    phrases[start - 1].clause == phrase.clause:
+                start -= 1  # "a stirrer with a beaker of liquid on top": the beaker (of liquid) is on it
+            while start < at and phrases[start].role != "with":
+                start += 1
             if start == at:
                 return phrases
             first = phrases[subject]
-            moved = [Phrase("", p.words, p.plural, p.clause) for p in phrases[start:at]]
+            moved = [Phrase("" if p.role == "with" else p.role, p.words, p.plural, p.clause) for p in phrases[start:at]]
             rest = phrases[:subject] + phrases[subject + 1:start] + phrases[at + 1:]
             rewrites.add("'X with Y ... it' as 'Y ... X'")
             return moved + rest + [Phrase(phrase.role, first.words, first.plural, phrase.clause)]
@@ -442,7 +475,12 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
     while i < len(words):
         word = words[i]
         after = words[i + 1] if i + 1 < len(words) else None
-        if word.kind == "prep" or word.kind == "vrel" and _has_noun(current):
+        if word.kind == "vrel" and _has_noun(current) and after is not None and after.text == "by":
+            _close(things, role, current, lexicon)  # "a bouquet held by a bride": the bride holds the bouquet
+            things[-1] = (word.value, things[-1][1])
+            current = []
+            i += 1
+        elif word.kind == "prep" or word.kind == "vrel" and _has_noun(current):
             _close(things, role, current, lexicon)
             role, current = word.value, []
         elif word.kind == "vrel":
@@ -509,6 +547,8 @@ def _close(things: list, role: str, words: list[Word], lexicon: Lexicon) -> None
         things.append((role, _headed(words, lexicon)))
     elif role and role.split()[-1] in ("in", "on", "with") and things:
         things.append((role, [Word("it", "", kind="it")]))  # "with a newborn inside", "with glasses on top": of it
+    elif role and things:  # "seen from above", "shot from below": a relation with no object says where, so it stays
+        things[-1][1].insert(len(things[-1][1]) - 1, Word(role, role, kind="word", noun=False))
 
 
 def _headed(words: list[Word], lexicon: Lexicon) -> list[Word]:
@@ -605,7 +645,9 @@ def _derived(phrase: Phrase, lexicon: Lexicon) -> list[Phrase]:
         if found:
             relation, noun = found
             token, _, rule, base = _folded(lexicon.phrases.get((noun,), noun), 1, DERIVED, lexicon)  # "lidded": a lid
-            extra.append(Phrase(relation, (Word(token, word.text, rule, base=base),), False, phrase.clause, relation))
+            joined = (keep[-1],) if n and keep and keep[-1] is phrase.words[n - 1] and word.hyphened else ()
+            extra.append(Phrase(relation, (Word(token, word.text, rule, base=base),), False, phrase.clause, relation,
+                                joined))
         else:
             keep.append(word)
     if not extra:

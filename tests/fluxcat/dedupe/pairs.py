@@ -1,16 +1,18 @@
 """Labelled prompt pairs, shared by tests and benchmarks/dedupe.py: rewordings must merge, variants never.
 
-Four sets (train / dev / test):
+Five sets (train / dev / test):
 - own: rewordings.tsv / variants.tsv (`category<TAB>first<TAB>second`), the project's first pairs, mixed domains;
   every fourth pair of each file (lines 4, 8, ...) was held out when they were first tuned on.
 - tuning: tuning/<domain>.tsv, product domains the guard is tuned on.
 - dev: dev/<domain>.tsv, the first held-out set (16 domains and a newcomer's catalog), written blind by another
   engineer, scored twice, then read to find general mechanisms: a development set, no longer held out.
-- heldout: heldout/<domain>.tsv, the second set (held-out v2: 225 same / 218 different), written blind in ten domains
-  that appear in no other set and reviewed by a second engineer (heldout/README.md, REVIEW.md); copied in after the
-  design was frozen (2255d97) and scored once (report only: never read, never tuned on).
-tuning/, dev/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording: same product,
-same shot) or `different` (a product variant, or another shot); the file name is the domain.
+- dev2: dev2/<domain>.tsv, the second blind set (held-out v2: 225 same / 218 different, ten domains found in no
+  other set, dev2/README.md, REVIEW.md), scored once on the frozen design of round 2 (2255d97), then read in round 3:
+  a second development set.
+- heldout: heldout/<domain>.tsv, the third blind set (v3), written by someone who never read the code, copied in
+  after round 3's design was frozen and scored once (report only: never read, never tuned on). Absent until then.
+tuning/, dev/, dev2/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording:
+same product, same shot) or `different` (a product variant, or another shot); the file name is the domain.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SETS = ("own", "tuning", "dev", "heldout")
+SETS = ("own", "tuning", "dev", "dev2", "heldout")
+SEEN = SETS[:-1]  # sets whose pairs may be read (printed by benchmarks/dedupe.py)
 PARAMS = "schnell|512x512|4|0|1"
 
 
@@ -33,6 +36,11 @@ class Pair:
     b: str
 
 
+def present(name: str) -> bool:
+    """Whether a named set's pairs are here (the held-out set arrives only after a design is frozen)."""
+    return name == "own" or (HERE / name).is_dir() and any((HERE / name).glob("*.tsv"))
+
+
 def load(name: str, split: str = "all") -> list[tuple[str, str, str]]:
     """(category, first, second) triples of `rewordings` or `variants`; split is all, tune or holdout."""
     lines = [line.split("\t") for line in (HERE / f"{name}.tsv").read_text().splitlines() if line.strip()]
@@ -44,7 +52,7 @@ def load(name: str, split: str = "all") -> list[tuple[str, str, str]]:
 
 
 def labelled(name: str) -> list[Pair]:
-    """Every pair of one set (own, tuning, dev or heldout), or of any folder of `<domain>.tsv` files (a path)."""
+    """Every pair of one set (own, tuning, dev, dev2 or heldout), or of any folder of `<domain>.tsv` files (a path)."""
     if name == "own":
         return [Pair("own", "own", label, c, a, b) for file, label in (("rewordings", "same"), ("variants", "different"))
                 for c, a, b in load(file)]

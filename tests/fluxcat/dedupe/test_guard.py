@@ -48,6 +48,18 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A red automobile", "A red car"),  # WordNet: the same first sense
     ("A pile of gold bangles", "Gold bangles piled up"),
     ("Candles arranged on a tray", "Candles on a tray"),
+    # round 3's general rules (sentences of our own, not from the labelled sets)
+    ("A pack of forty tea bags", "A pack of 40 tea bags"),  # number words compose
+    ("A jar of two hundred buttons", "A jar of 200 buttons"),
+    ("Sixty five pegs in a tub", "65 pegs in a tub"),
+    ("A microfibre duster", "A microfiber duster"),  # a British ending of a word breame does not list
+    ("A sequinned clutch bag", "A sequined clutch bag"),  # a doubled consonant, as in "travelled"
+    ("A dash cam on a windscreen", "A dashboard camera on a windscreen"),  # clipped word by word
+    ("A cushion with a beaded cover", "A cushion with a bead cover"),  # "N-ed X" as "N X"
+    ("A kite held by a boy", "A boy holding a kite"),  # a relation verb before "by" is passive
+    ("A tray with a bowl of cherries on top", "A bowl of cherries on top of a tray"),
+    ("A candle with a vanilla scent", "A vanilla-scented candle"),  # a hyphen joins the noun to the -ed word
+    ("A vase with a blue tint", "A blue-tinted vase"),
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -92,6 +104,12 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A phone lying face up", "A phone lying face down"),
     ("audience", "A man's watch", "A woman's watch"),
     (None, "A leathery bag", "A leather bag"),
+    # round 3: a relation with no object still says where; words on one base with other first parts differ
+    (None, "A drone seen from above", "A drone seen from below"),
+    (None, "A black leotard on a hook", "A black unitard on a hook"),  # WordNet: one sense (leotard.n.01)
+    (None, "A pack of thirty pegs", "A pack of forty pegs"),
+    (None, "A jar of one hundred buttons", "A jar of two hundred buttons"),
+    (None, "A red jacket with a hood", "A jacket with a red hood"),
 ]
 
 

@@ -5,16 +5,29 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fluxcat.dedupe.pairs import SETS, labelled, merged
+from tests.fluxcat.dedupe.pairs import SETS, labelled, merged, present
 
 # Rewordings merged as last measured (benchmarks/dedupe.py quality, benchmarks/RESULTS.md, issue 19). A held-out
 # figure is a report, never a target tuned to: a drop below it (less a margin of two pairs) is a regression.
-MEASURED_REWORDINGS = {"own": 113 / 114, "tuning": 186 / 189, "dev": 326 / 376, "heldout": 189 / 225}
-# Held-out v2, scored once on the frozen design (2255d97): 2 of its 218 variants merged (categories product_type and
-# view). Issue 19 requires 0; the case fails until that is fixed, and flags it (strict) the day it passes.
-VARIANTS_MERGED_KNOWN = {"heldout": 2}
-KNOWN = "held-out v2 variants merged by the frozen design (issue 19 not done)"
+# Held-out v3 (heldout/), scored once on round 3's frozen design (bee53bd): 118/144 rewordings, 0/145 variants.
+MEASURED_REWORDINGS = {"own": 113 / 114, "tuning": 186 / 189, "dev": 330 / 376, "dev2": 201 / 225,
+                       "heldout": 118 / 144}
+# A held-out set's variants merged when it was scored once on a frozen design: issue 19 requires 0, so such a case
+# fails until fixed, and flags it (strict) the day it passes. None now: held-out v3 merged 0 of its 145 variants.
+VARIANTS_MERGED_KNOWN: dict[str, int] = {}
+KNOWN = "held-out variants merged by the frozen design (issue 19 not done)"
 MARGIN_PAIRS = 2
+MISSING = "held-out v3 (tests/fluxcat/dedupe/heldout/) is copied in only after the design is frozen"
+
+
+def _case(name: str, known: dict | None = None):
+    """A set as a test case: skipped, with its reason, only while its folder is not there yet; a strict xfail where
+    `known` records merged variants."""
+    if not present(name):
+        return pytest.param(name, marks=pytest.mark.skip(reason=MISSING))
+    if known and name in known:
+        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN))
+    return name
 
 
 class Decisions(dict):
@@ -35,8 +48,7 @@ def decisions(embedder):
     return Decisions(embedder)
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN))
-                                  if name in VARIANTS_MERGED_KNOWN else name for name in SETS])
+@pytest.mark.parametrize("name", [_case(name, VARIANTS_MERGED_KNOWN) for name in SETS])
 def test_no_variant_is_ever_merged(decisions, name):
     pairs, merges = decisions[name]
     variants = [p for p in pairs if p.label == "different"]
@@ -53,7 +65,7 @@ def test_known_variant_merges_do_not_grow(decisions, name):
                                                  f"{VARIANTS_MERGED_KNOWN[name]}"
 
 
-@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("name", [_case(name) for name in SETS if name in MEASURED_REWORDINGS or not present(name)])
 def test_rewordings_merge_at_the_measured_rate(decisions, name):
     pairs, merges = decisions[name]
     same = [m for p, m in zip(pairs, merges) if p.label == "same"]
