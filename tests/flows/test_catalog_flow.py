@@ -142,7 +142,11 @@ def test_dry_run_leaves_a_plan_artifact_and_log(prefect_harness, tmp_path, catal
     from flows.catalog import generate_catalog
 
     output = str(tmp_path / "dry")
-    generate_catalog(catalog=catalog_factory(ROWS), output=output, backend="tiny", scope={"dry_run": True})
+    # the final state, not its result: once in three fresh-clone CI runs Prefect handed back this state without its
+    # data (MissingResult), a flake not yet understood (see the stop's note); what this test checks is the artifact
+    state = generate_catalog(catalog=catalog_factory(ROWS), output=output, backend="tiny", scope={"dry_run": True},
+                             return_state=True)
+    assert state.is_completed() and state.message == "dry run: 5 images would be made"
     plan = latest_artifact("plan", output)
     assert plan["description"].startswith("dry run: plan: 7 catalog rows -> 5 images to generate")
     rows = {(r["by"], r["value"]): r["count"] for r in json.loads(plan["data"])}
