@@ -7,10 +7,10 @@ from typing import Any, Iterator
 
 import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fluxcat.errors import UserError
 from fluxcat.plan import PLAN_COLUMNS
+from fluxcat.parquet_read import open_parquet, parquet_batches
 
 DEFAULT_BATCH_ROWS = 8192
 # A catalog column named like a manifest column passes through under this prefix (repeated until unique).
@@ -56,7 +56,7 @@ def inspect_catalog(url: str, storage_options: dict | None = None) -> CatalogInf
         with fsspec.open(url, "rb", **(storage_options or {})) as handle:
             head = handle.read(len(PARQUET_MAGIC))
             handle.seek(0)
-            metadata = pq.ParquetFile(handle).metadata
+            metadata = open_parquet(handle).metadata
             schema = metadata.schema.to_arrow_schema()
     except FileNotFoundError:
         raise CatalogError(f"catalog not found: {url}. Check the path or URL (local path, s3://, gs://, memory://).") from None
@@ -101,7 +101,7 @@ def iter_rows(url: str, storage_options: dict | None = None, limit: int | None =
 
 def _row_batches(url: str, handle, batch_rows: int, position) -> Iterator[list[dict[str, Any]]]:
     """Record batches as rows; a page that cannot be decoded ends the read with where it happened."""
-    batches = pq.ParquetFile(handle).iter_batches(batch_size=batch_rows)
+    batches = parquet_batches(handle, batch_size=batch_rows)
     while True:
         try:
             batch = next(batches, None)

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from fluxcat.layout import MANIFEST
 from fluxcat.schema import SHOWS_IMAGE as WITH_IMAGE  # a duplicate's image is its canonical row's
 from fluxcat.store import Store
+from fluxcat.parquet_read import parquet_batches
 
 EXPORT_FORMATS = ("hf", "webdataset")
 HF_METADATA = "metadata.parquet"
@@ -56,7 +57,7 @@ def export(output: str, fmt: str, dest: str | None = None, storage_options: dict
 def _samples(source: Store, pool: ThreadPoolExecutor, report: ExportReport) -> Iterator[tuple[dict, str, bytes]]:
     """(manifest row, image file name, image bytes) for every row whose image is there, in manifest order."""
     with source.fs.open(source.path(MANIFEST), "rb") as handle:
-        for batch in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
+        for batch in parquet_batches(handle, batch_size=BATCH_ROWS):
             rows = batch.to_pylist()
             for row in rows:
                 if not (row["status"] in WITH_IMAGE and row["image_uri"]):

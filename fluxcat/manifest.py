@@ -16,6 +16,7 @@ from fluxcat.errors import UserError
 from fluxcat.layout import HISTORY_DIR, MANIFEST, PARTS_DIR
 from fluxcat.schema import REMADE, STATUSES, WITH_IMAGE
 from fluxcat.store import Store
+from fluxcat.parquet_read import parquet_batches, read_parquet
 
 FLAGGED_LISTED = 50  # flagged rows listed by id in a summary; the manifest has them all
 log = logging.getLogger("fluxcat")
@@ -90,7 +91,7 @@ def _unmade_images(store: Store, shards: list[str]) -> dict[str, tuple[str, str]
     unmade = {}
     for shard in shards:
         with store.fs.open(store.path(f"{PARTS_DIR}/{shard}.parquet"), "rb") as handle:
-            columns = pq.read_table(handle, columns=["status", "key", "reason"]).to_pydict()
+            columns = read_parquet(handle, columns=["status", "key", "reason"]).to_pydict()
         for status, key, reason in zip(columns["status"], columns["key"], columns["reason"]):
             if status in ("failed", "skipped"):
                 unmade[key] = (status, reason)
@@ -174,7 +175,7 @@ def first_images(store: Store, count: int) -> list[dict]:
     """The first `count` rows with an image, read batch by batch (manifests can be large)."""
     found: list[dict] = []
     with store.fs.open(store.path(MANIFEST), "rb") as handle:
-        for batch in pq.ParquetFile(handle).iter_batches(columns=["id", "prompt", "status", "image_uri"]):
+        for batch in parquet_batches(handle, columns=["id", "prompt", "status", "image_uri"]):
             found += [r for r in batch.to_pylist() if r["status"] in WITH_IMAGE]
             if len(found) >= count:
                 break

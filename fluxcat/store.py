@@ -20,6 +20,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from fluxcat.errors import UserError
 from fluxcat.layout import TEMP_DIR, image_path
+from fluxcat.parquet_read import read_parquet
 
 STALE_TEMP_SECONDS = 3600  # a temp file of another host's writer is left this long before it is swept
 # Write failures the user fixes on the output's side, not by retrying: each ends the run with one line.
@@ -154,7 +155,7 @@ class Store:
 
     def read_table(self, relpath: str) -> pa.Table:
         with self.fs.open(self.path(relpath), "rb") as handle:
-            return pq.read_table(handle)
+            return read_parquet(handle)
 
     def iter_tables(self, prefix: str) -> Iterator[pa.Table]:
         for relpath in self.list(prefix):

@@ -34,7 +34,7 @@ KNOWN_CIRCLES: dict[frozenset, str] = {}
 LAYERS = [
     ["fluxcat", "fluxcat.errors", "fluxcat.limits", "fluxcat.layout", "fluxcat.schema", "fluxcat.quoted",
      "fluxcat.events", "fluxcat.storage_options", "fluxcat.data", "fluxcat.gpus", "fluxcat.placement",
-     "fluxcat.budget", "fluxcat.lookalikes", "fluxcat.safety", "fluxcat.channels"],
+     "fluxcat.budget", "fluxcat.lookalikes", "fluxcat.safety", "fluxcat.channels", "fluxcat.parquet_read"],
     ["fluxcat.store", "fluxcat.ledger", "fluxcat.lease", "fluxcat.reference"],
     ["fluxcat.qa", "fluxcat.dedupe"],
     ["fluxcat.backends"],
