@@ -250,7 +250,7 @@ def _run_flow_with_progress(catalog: str, output: str, groups: dict, console, ap
 
         unsubscribe = events.subscribe(on_event)
         try:
-            return result_of(generate_catalog(catalog=catalog, output=output, **groups, return_state=True))
+            return result_of(lambda: generate_catalog(catalog=catalog, output=output, **groups, return_state=True))
         finally:
             unsubscribe()
 
@@ -410,7 +410,8 @@ def _refresh(args, api) -> int:
     hide_user_errors_in_logs(("prefect",))
     _console_says_the_end_once()
     api.ready()
-    result = result_of(refresh_assets(catalog=options.catalog, output=options.output, **groups, return_state=True))
+    result = result_of(lambda: refresh_assets(catalog=options.catalog, output=options.output, **groups,
+                                                 return_state=True))
     console = Console(stderr=True)
     table = Table("catalog rows", "count", title="refresh")
     for action, count in result["counts"].items():

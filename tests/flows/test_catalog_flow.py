@@ -140,13 +140,17 @@ def test_dry_run_leaves_a_plan_artifact_and_log(prefect_harness, tmp_path, catal
     import json
 
     from flows.catalog import generate_catalog
+    from tasks.outcome import result_of
 
     output = str(tmp_path / "dry")
-    # the final state, not its result: once in three fresh-clone CI runs Prefect handed back this state without its
-    # data (MissingResult), a flake not yet understood (see the stop's note); what this test checks is the artifact
-    state = generate_catalog(catalog=catalog_factory(ROWS), output=output, backend="tiny", scope={"dry_run": True},
-                             return_state=True)
-    assert state.is_completed() and state.message == "dry run: 5 images would be made"
+    # read as the CLI reads it: Prefect may hand back the server's copy of the final state, without its data (a
+    # resent proposal on a loaded machine: tests/tasks/test_outcome.py)
+    states = []
+    result = result_of(lambda: states.append(generate_catalog(catalog=catalog_factory(ROWS), output=output,
+                                                              backend="tiny", scope={"dry_run": True},
+                                                              return_state=True)) or states[-1])
+    assert states[0].is_completed() and states[0].message == "dry run: 5 images would be made"
+    assert result["dry_run"] and result["plan"]["images_to_generate"] == 5
     plan = latest_artifact("plan", output)
     assert plan["description"].startswith("dry run: plan: 7 catalog rows -> 5 images to generate")
     rows = {(r["by"], r["value"]): r["count"] for r in json.loads(plan["data"])}
