@@ -211,3 +211,42 @@ def test_8_a_key_echoed_base64_or_url_encoded_in_its_auth_header_is_scrubbed(tmp
     assert manifest[0]["status"] == "failed" and "***" in manifest[0]["reason"]
     for form in (base64.b64encode(f"Key {key}".encode()).decode(), urllib.parse.quote(f"Key {key}"), key):
         assert scan_output_for(tmp_path / "out", form) == [], form
+
+
+def test_9_a_disk_that_fills_mid_run_stops_the_paying_and_the_rerun_collects_what_was_recorded(tmp_path, keys,
+                                                                                                 monkeypatch):
+    """The output fills up after 3 images are stored (every later write fails with ENOSPC, at the store's one write
+    seam). A billed job's intent is recorded before its create, so nothing more is paid once the disk is full; only a
+    create already under way when it filled can lose its job id. Main before this: 44 creates for 24 images."""
+    import errno
+
+    from fluxcat.store import OutputNotWritable, Store
+
+    catalog = write_catalog(tmp_path / "c.parquet", square_rows([f"a copper kettle, angle {i}" for i in range(24)]))
+    output, concurrency, threads = tmp_path / "out", 2, 2
+    stored, write_temp = [], Store.write_temp
+
+    def filling_write_temp(store, data):
+        if len(stored) >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_temp(store, data)
+
+    def counting_write_bytes(store, relpath, data, write_bytes=Store.write_bytes):
+        write_bytes(store, relpath, data)
+        if relpath.startswith("images/"):
+            stored.append(relpath)
+
+    with FalServer(keys["FAL_KEY"], job_seconds=0.2) as fal:
+        options = {**FAST, "base_url": fal.url, "max_wait": 30, "concurrency": concurrency}
+        with monkeypatch.context() as full:
+            full.setattr(Store, "write_temp", filling_write_temp)
+            full.setattr(Store, "write_bytes", counting_write_bytes)
+            with pytest.raises(OutputNotWritable, match="no space left on the device"):
+                run_pipeline(catalog, str(output), "fal", options, shard_size=12, threads=threads)
+        in_flight = concurrency * threads  # creates that can be under way when the disk fills
+        assert sum(fal.creates.values()) <= len(stored) + in_flight, dict(fal.creates)
+        _, _, manifest = run_pipeline(catalog, str(output), "fal", options, shard_size=12, threads=threads)
+    assert {row["status"] for row in manifest} <= {"generated", "existing"} and len(manifest) == 24
+    paid_twice = [prompt for prompt, creates in fal.creates.items() if creates > 1]
+    assert len(fal.creates) == 24 and len(paid_twice) <= in_flight, dict(fal.creates)
+    assert list((output / "_work" / "ledger" / "open").glob("*.json")) == []

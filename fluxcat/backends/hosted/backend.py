@@ -23,6 +23,7 @@ from fluxcat.backends.hosted.secrets import ProviderError, register_secret, reso
 from fluxcat.backends.hosted.settings import HostedSettings, option_types
 from fluxcat.backends.provider_facts import BASE_URL_ENV, DEFAULT_CONCURRENCY, KEY_ENV, MONTHLY_LIMITS, PRICES, Price
 from fluxcat.ledger import Ledger
+from fluxcat.store import OutputNotWritable
 
 if TYPE_CHECKING:
     import httpx
@@ -235,8 +236,7 @@ class HostedBackend(Backend):
             details["reattached"] = job.get("id")
             log.info("%s: re-attaching to job %s for %s", self.name, job.get("id"), key)
         elif self.queued:
-            job, price = await self.submit(request), self.cost_per_image(request)
-            await asyncio.to_thread(self.ledger.open, key, seed, self.name, job, price)
+            job, price = await self._create(request, record), self.cost_per_image(request)
         else:
             if record is not None:  # a one-call API's call cut by a crash: there is no job to collect
                 log.warning("%s: a call for %s was cut by a crash and cannot be collected; calling again", self.name, key)
@@ -255,9 +255,28 @@ class HostedBackend(Backend):
                 await asyncio.to_thread(self.ledger.close, key, seed, "failed")
             raise  # a queue job stays open: it may still finish, and a rerun collects it
 
+    async def _create(self, request: ImageRequest, record: dict | None) -> dict:
+        """A new billed job, recorded twice: its intent before the create, so that an output which cannot take a
+        record (full, read-only) refuses before anything is paid; its job id right after, for a rerun to collect."""
+        key, seed, price = request.key, request.seed, self.cost_per_image(request)
+        if record is not None:  # an intent cut by a crash or a full disk between the create and its job id
+            log.warning("%s: a create for %s may have been sent, its job id never recorded; creating again", self.name,
+                        key)
+            await asyncio.to_thread(self.ledger.close, key, seed, "lost")
+        await asyncio.to_thread(self.ledger.open, key, seed, self.name, None, price)
+        try:
+            job = await self.submit(request)
+        except Exception:
+            await asyncio.to_thread(self.ledger.close, key, seed, "failed")
+            raise
+        await asyncio.to_thread(self.ledger.open, key, seed, self.name, job, price)
+        return job
+
     def _judge(self, error: Exception) -> None:
         """Tell the breaker what a failure says about the provider."""
-        if isinstance(error, ProviderError) and error.status in HOPELESS:
+        if isinstance(error, OutputNotWritable):  # our disk, not the provider
+            self.circuit.release_probe()
+        elif isinstance(error, ProviderError) and error.status in HOPELESS:
             self.circuit.trip()
         elif not isinstance(error, ProviderError) or error.circuit:
             self.circuit.record_failure()
