@@ -58,16 +58,35 @@ CHECKSUMS = {"luhn": lambda found: luhn(re.sub(r"\D", "", found))}
 
 
 def _term_pattern(term: str) -> str | None:
-    """A term as a regex over the matching form: any separators between its letters, leetspeak for each letter,
-    whole words at both ends."""
+    """A term as a regex over the matching form: leetspeak for each letter; its words joined by any separators or
+    none; inside a word, separators other than a space between any letters ("c.s.a.m", "cs-am"), or a gap between
+    every two letters ("c s a m"). A space that splits a word into longer pieces is read as two words: "C. Sam's" is
+    a name, not the term."""
     data = _data()
-    separators = data["separators"]
-    letters = [c for c in matching_form(term) if c not in separators]
-    if not letters:
+    separators, leet = data["separators"], data["leetspeak"]
+    any_gap, joining_gap = "[" + re.escape(separators) + "]", "[" + re.escape(separators.replace(" ", "")) + "]*"
+    words = _term_words(term, separators)
+    if not words:
         return None
-    gap = "[" + re.escape(separators) + "]*"
-    leet = data["leetspeak"]
-    return gap.join("[" + re.escape(c + leet.get(c, "")) + "]" for c in letters)
+
+    def word_pattern(word: list[str]) -> str:
+        letters = ["".join("[" + re.escape(c + leet.get(c, "")) + "]" for c in letter) for letter in word]
+        return letters[0] if len(letters) == 1 else f"(?:{joining_gap.join(letters)}|{(any_gap + '+').join(letters)})"
+
+    return (any_gap + "*").join(word_pattern(word) for word in words)
+
+
+def _term_words(term: str, separators: str) -> list[list[str]]:
+    """The term's words, each a list of its letters in the matching form; one letter may stand for several ('m' is
+    'rn' there), and those stay together."""
+    words, word = [], []
+    for char in unicodedata.normalize("NFKC", term):
+        letter = matching_form(char)
+        if char.isspace() or (letter and not letter.strip(separators)):
+            words, word = words + [word] if word else words, []
+        elif letter:
+            word.append(letter)
+    return words + [word] if word else words
 
 
 @dataclass(frozen=True)

@@ -37,3 +37,16 @@ def test_extra_terms_are_matched_the_same_way_and_the_lists_stay_data():
     assert safety.check("a firedragon mural") is None and safety.check("an acme of logos") is None
     assert SafetyFilter.for_provider(None, private_data=False) is None
     assert SafetyFilter.for_provider("x y", private_data=False).blocked_terms == ("x y",)
+
+
+@pytest.mark.parametrize("prompt", ["C. Sam's bakery sign on a brick wall", "a mug printed 'Mac S. Amos, est. 1990'",
+                                    "a cs amp meter on a bench", "a poster for Chi Ldporn Street"])
+def test_a_space_that_splits_a_word_into_longer_pieces_is_two_words_not_the_term(prompt):
+    """Names and words that contain a term's letters across a space are not the term (once "C. Sam's" was)."""
+    assert SafetyFilter().check(prompt) is None
+
+
+@pytest.mark.parametrize("prompt", ["C S A M folder", "the C.S. A.M. archive", "c-s-a-m", "cs.am", "c s a m",
+                                    "s n u f f   f i l m still", "childporn", "child   porn"])
+def test_spelled_out_and_joined_terms_are_still_blocked(prompt):
+    assert "blocked term" in SafetyFilter().check(prompt)
