@@ -337,6 +337,9 @@ def _add_serve_command(commands) -> None:
                        help="a connection must send a request's headers within this, or is closed (default 10)")
     serve.add_argument("--max-connections", type=int, default=None,
                        help="open connections at once; more are closed as they arrive (default 1024)")
+    serve.add_argument("--max-clients", type=int, default=None,
+                       help="client addresses and keys each rate limiter remembers; past that the longest unseen is "
+                            "forgotten (default 100000; memory grows with it)")
     serve.add_argument("--private-data-check", type=on_off, default=None, metavar="{on,off}",
                        help="refuse prompts holding an e-mail address, phone, card or SSN (default: on); blocked terms "
                             "are always refused")
@@ -346,24 +349,33 @@ def _add_serve_command(commands) -> None:
 def cmd_serve(args) -> int:
     import logging
 
-    from fluxcat.serve import API_KEY_ENV, LOOPBACK_HOSTS, ConnectionSettings, ServeSettings, api_keys_from_env, serve
+    from fluxcat.serve import API_KEY_ENV, api_keys_from_env, serve
 
     keys = api_keys_from_env()
     if not keys and not args.no_auth:
         raise ValueError(f"set {API_KEY_ENV} to the API key clients must send (Authorization: Bearer <key>), "
                          "or pass --no-auth to serve without authentication")
+    settings, connections = serve_settings(args, keys)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    serve(args.backend, _key_values(args.backend_option), args.output, args.host, args.port, settings, connections)
+    return 0
+
+
+def serve_settings(args, keys: tuple[str, ...]):
+    """`fluxcat serve`'s flags as the server's two settings objects, checked there before anything listens."""
+    from fluxcat.serve import LOOPBACK_HOSTS, ConnectionSettings, ServeSettings
+
     settings = ServeSettings(api_keys=() if args.no_auth else keys, rate_limit=args.rate_limit,
                              rate_window_s=args.rate_window, image_format=args.image_format, workers=args.workers,
                              inject_latency_s=args.inject_latency, public_url=args.public_url,
                              trusted_hosts=LOOPBACK_HOSTS + tuple(args.trusted_host), **_given(
                                  max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
-                                 auth_failure_limit=args.auth_failure_limit, private_data_check=args.private_data_check))
+                                 auth_failure_limit=args.auth_failure_limit, max_clients=args.max_clients,
+                                 private_data_check=args.private_data_check))
     connections = ConnectionSettings(**_given(
         forwarded_allow_ips=_comma_list(args.forwarded_allow_ips), header_timeout_s=args.header_timeout,
         max_connections=args.max_connections))
-    serve(args.backend, _key_values(args.backend_option), args.output, args.host, args.port, settings, connections)
-    return 0
+    return settings, connections
 
 
 def _comma_list(text: str | None) -> tuple[str, ...] | None:

@@ -61,6 +61,8 @@ class ServeSettings:
         if self.max_body_bytes < 1024 or self.max_queue < 1:
             raise ValueError(f"max_body_bytes must be at least 1024 and max_queue at least 1, got "
                              f"{self.max_body_bytes} and {self.max_queue}")
+        if self.max_clients < 1:
+            raise ValueError(f"max_clients must be at least 1, got {self.max_clients}")
         if self.public_url is not None and urlsplit(self.public_url).scheme not in ("http", "https"):
             raise ValueError(f"public_url must be an http(s) URL such as https://images.example.com, got {self.public_url!r}")
         if self.image_format not in IMAGE_FORMATS:

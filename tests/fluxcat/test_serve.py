@@ -457,3 +457,20 @@ def test_the_curl_call_in_docs_serve_md_works(tiny_server):
     assert done.returncode == 0, done.stderr
     body = httpx.Response(200, content=done.stdout).json()
     assert body["seed"] == 42 and fetch_image(body["images"][0]["url"]).size == (512, 512)
+
+
+def test_the_limiters_memory_is_a_serve_flag_checked_before_anything_listens():
+    from fluxcat_cli.main import build_parser, serve_settings
+
+    def settings(*flags):
+        return serve_settings(build_parser().parse_args(["serve", "--backend", "fixed", *flags]), ("k1",))[0]
+
+    assert settings().max_clients == 100_000
+    served = settings("--max-clients", "5000")
+    assert served.max_clients == 5000
+    from fluxcat.service.app import Guards, ServerStats
+
+    guards = Guards(served, ServerStats())
+    assert guards.rate.max_clients == guards.auth_failures.max_clients == 5000
+    with pytest.raises(ValueError, match="max_clients must be at least 1, got 0"):
+        settings("--max-clients", "0")
