@@ -195,7 +195,10 @@ class HostedContract(BackendContract):
             child = subprocess.Popen([sys.executable, "-c", KILL_RUN, catalog, str(output), self.name,
                                       json.dumps(options)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
             deadline = time.monotonic() + 60
-            while len(_records(output, OPEN_DIR)) < 3 or sum(service.creates().values()) < 3:  # billed, in flight
+            # billed and in flight: a queue job once its id is recorded (its intent, recorded before the create,
+            # names no job yet), a one-call API's call once recorded
+            while len([r for r in _records(output, OPEN_DIR) if r["job"] or not self.queued]) < 3 or \
+                    sum(service.creates().values()) < 3:
                 assert time.monotonic() < deadline and child.poll() is None, "the run never had billed work in flight"
                 time.sleep(0.05)
             child.send_signal(signal.SIGKILL)
