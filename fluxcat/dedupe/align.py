@@ -301,15 +301,21 @@ def synonym(a: Word, b: Word, lexicon: Lexicon) -> Explanation | None:
     plain_a, plain_b = _plain(a), _plain(b)
     if siblings(plain_a, plain_b):
         return None
-    ranks_b = dict(lexicon.senses.get(plain_b, ()))
-    shared = [(synset, rank, ranks_b[synset]) for synset, rank in lexicon.senses.get(plain_a, ()) if synset in ranks_b]
+    senses_b = {synset: (rank, kin, thing) for synset, rank, kin, thing in lexicon.senses.get(plain_b, ())}
+    shared = [(synset, rank, kin, thing, *senses_b[synset]) for synset, rank, kin, thing in
+              lexicon.senses.get(plain_a, ()) if synset in senses_b]
     if not shared:
         return None
-    synset, rank_a, rank_b = min(shared, key=lambda s: (min(s[1], s[2]), max(s[1], s[2])))
+    synset, rank_a, kin_a, thing_a, rank_b, kin_b, thing_b = min(
+        shared, key=lambda s: (min(s[1], s[4]), max(s[1], s[4])))
     if min(rank_a, rank_b) > 0:
         return None
     if rank_a == rank_b == 0:
         return Explanation((f"{a.text} = {b.text} (WordNet synonym: {synset})",))
+    if thing_a == thing_b == 0 and not (kin_a or kin_b):
+        rarer = b.text if rank_b else a.text
+        return Explanation((f"{a.text} = {b.text} (WordNet synonym: {synset}, a sense of {rarer!r} that is no kind "
+                            "of its first)",))
     if plain_a.endswith(" " + plain_b) or plain_b.endswith(" " + plain_a):
         return Explanation((f"{a.text} = {b.text} (the compound's head names it in WordNet: {synset})",))
     if (plain_a, plain_b) in lexicon.british:

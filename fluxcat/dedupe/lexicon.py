@@ -55,7 +55,7 @@ class Lexicon:
     symmetric: frozenset[str]  # "a lamp beside a chair" is "a chair beside a lamp"
     covered_in: str  # the token of "covered in/with": "muddy boots" are "boots covered in mud"
     made_of: str  # the token of "made of/from": "a vase made of glass" is a "glass vase"
-    senses: dict[str, tuple]  # WordNet word -> ((synset, rank among its noun senses), ...), senses others share
+    senses: dict[str, tuple]  # WordNet word -> ((synset, rank among its noun senses, kin of its first), ...), shared
     nouns: dict[tuple[str, ...], str]  # WordNet's multi-word nouns, as lemmas -> as WordNet writes them
     pertainyms: dict[str, str]  # "floral" -> "flower": a "floral print" is a "flower print"
     derived_attributes: frozenset[str]  # attribute words made of a noun ("striped": with stripes)
@@ -223,7 +223,7 @@ def _build(data: dict, source: str) -> Lexicon:
     for adjective, noun in wordnet["pertainyms"].items():  # "floral" names a pattern, so does "flower"
         if categories.get(adjective) == "pattern":
             categories.setdefault(noun, "pattern")
-    senses = {w: tuple((s, r) for s, r, _ in found) for w, found in wordnet["senses"].items()
+    senses = {w: tuple((s, r, bool(kin), c) for s, r, _, kin, c in found) for w, found in wordnet["senses"].items()
               if tuple(w.split()) not in distinct}
     nouns = {lemmas(w): w for w in senses if " " in w and not set(w.split()) & (stop_words | _relation_words(data))}
     starts = {p[0] for p in phrases if len(p) > 1} | {p[0] for p in folded if len(p) > 1} | {p[0] for p in nouns}

@@ -54,9 +54,19 @@ def synonyms(wn) -> dict[str, list[str]]:
     return {synset: sorted(words) for synset, words in sorted(groups.items()) if len(words) > 1}
 
 
+def _kin(first, sense) -> bool:
+    """Whether a word's rarer sense is kin of its first one: a kind of it, what it is a kind of, or a co-hyponym
+    (another kind of the same thing: "garland" is first a festoon, and WordNet's wreath.n.01 sits beside it)."""
+    if first == sense:
+        return False
+    above_first, above_sense = set(first.hypernyms()), set(sense.hypernyms())
+    return bool(first in above_sense or sense in above_first or above_first & above_sense)
+
+
 def shared_senses(wn) -> dict[str, list]:
     """Word -> [synset, the sense's rank among the word's noun senses (0: its first, most frequent), how many noun
-    senses the word has], for every sense of a concrete thing (FOLDED_LEXNAMES) that two or more words share. The
+    senses the word has, 1 if the sense is kin of the word's first sense (a kind of it, what it is a kind of, or
+    another kind of the same thing)], for every sense of a concrete thing (FOLDED_LEXNAMES) that two or more words share. The
     guard reads synonymy from it: "torch" and "flashlight" share flashlight.n.01, the first sense of "flashlight"."""
     out: dict[str, list] = {}
     for synset in wn.all_synsets("n"):
@@ -65,7 +75,9 @@ def shared_senses(wn) -> dict[str, list]:
             continue
         for name, lemma in sorted(names.items()):
             senses = wn.synsets(lemma, "n")
-            out.setdefault(name, []).append([synset.name(), senses.index(synset), len(senses)])
+            concrete = [s for s in senses if s.lexname() in FOLDED_LEXNAMES]
+            out.setdefault(name, []).append([synset.name(), senses.index(synset), len(senses),
+                                             int(_kin(senses[0], synset)), concrete.index(synset)])
     return {name: sorted(found, key=lambda sense: sense[1]) for name, found in sorted(out.items())}
 
 
