@@ -172,8 +172,8 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
             out.append(Word(token, "'s", kind="poss"))
         elif token in PRONOUNS:
             out.append(Word("it", text, kind="it"))
-        elif token == "shape" and out and out[-1].kind == "word" and i < len(words):
-            continue  # "heart-shaped pendant" is a "heart pendant"
+        elif token == "shape" and out and out[-1].kind == "word" and i < len(words) and not _ends_thing(lemmas, i, lexicon):
+            continue  # "heart-shaped pendant" is a "heart pendant" ("with a cone shape and ..." keeps its head)
         elif token == "and" or token == "or":
             out.append(Word("and", text, kind="and"))
         elif token in lexicon.framing_links:
@@ -192,6 +192,12 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
             out.append(_word(token, text, rule, plural, base, lexicon))
     _mark_hyphened(out, hyphen, len(words) + 1)
     return out
+
+
+def _ends_thing(lemmas: list, at: int, lexicon: Lexicon) -> bool:
+    """Whether the word before `at` ends a thing: a relation or "and" comes next."""
+    after = lemmas[at][0]
+    return after in ("and", "or") or after in lexicon.relations or lexicon.phrases.get((after,)) in lexicon.relations
 
 
 def _mark_hyphened(out: list[Word], hyphen: tuple | None, at: int) -> tuple | None:
@@ -506,8 +512,8 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
                 _close(things, role, current, lexicon)
                 role, current = word.verb, []
         elif word.kind == "and":
-            if current and current[-1].noun and not current[-1].adjective and \
-                    not _describing_word(current[-1].value, lexicon):
+            if current and current[-1].noun and not current[-1].adjective and (
+                    not _describing_word(current[-1].value, lexicon) or current[-1].plural):  # "stripes and a button"
                 _close(things, role, current, lexicon)
                 current = []
             # coordinated describing words ("soft and warm") stay in one thing
@@ -603,7 +609,8 @@ def _relations(things: list, clause: int, lexicon: Lexicon, rewrites: set) -> li
         if out and (role in ("for", lexicon.made_of) or role == "in" and _describes(head, lexicon, strict=True) or
                     role in ("with", "in") and head.value in lexicon.attribute_nouns and len(words) > 1 and
                     _describing_word(words[-2].value, lexicon) or
-                    role == "shape_like" or role == "in" and head.value == "shape"):
+                    role == "shape_like" or role in ("in", "with") and head.value == "shape" and
+                    (role == "in" or len(words) > 1)):
             out[-1] = _merged(out[-1], [w for w in words if w.value != "shape" and
                                         not (w.value in lexicon.attribute_nouns and len(words) > 1)])
             rewrites.add({"for": "'for ...' as a modifier", "shape_like": "'shaped like' as a modifier"}.get(
