@@ -330,9 +330,14 @@ def _plain(word: Word) -> str:
 
 def clipped(short: Word, long: list[Word], lexicon: Lexicon) -> bool:
     """A short form no dictionary knows that clips the long one: "deo" for "deodorant", "sat nav" for "satellite
-    navigation", "hi vis" for "high visibility"; or its initials: "rc" for "remote control"."""
+    navigation", "hi vis" for "high visibility"; or its initials: "rc" for "remote control"; or a short form WordNet
+    lists with the word it clips ("math" and "mathematics", "decaf" and "decaffeinated coffee")."""
     words = [w for w in (short.text or short.value).lower().split()]
     longs = [w for part in long for w in (part.text or part.value).lower().split()]
+    listed = lexicon.clippings.get(_plain(short)) or lexicon.clippings.get(" ".join(words))
+    if listed and len(long) == 1 and (_plain(long[0]) in listed or any(
+            longs == [w.split()[0]] for w in listed)):
+        return True
     if not words or any(not w.isalpha() for w in words + longs) or not any(not known(w) for w in words):
         return False
     if len(words) == len(longs) and all(len(s) >= 2 and l.startswith(s) and len(l) > len(s)

@@ -61,6 +61,7 @@ class Lexicon:
     derived_attributes: frozenset[str]  # attribute words made of a noun ("striped": with stripes)
     british: frozenset[tuple[str, str]]  # (British, American) word pairs from breame, both ways ("torch", "flashlight")
     ing_nouns: frozenset[str]  # nouns in -ing whose first sense is a thing ("stocking", "bedding"): no participles
+    clippings: dict[str, frozenset[str]] = field(default_factory=dict)  # "math" -> {"mathematics"}: WordNet's own
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
     clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -223,6 +224,11 @@ def _build(data: dict, source: str) -> Lexicon:
     for adjective, noun in wordnet["pertainyms"].items():  # "floral" names a pattern, so does "flower"
         if categories.get(adjective) == "pattern":
             categories.setdefault(noun, "pattern")
+    pertaining = {a: n for a, n in wordnet["pertainyms"].items() if n not in categories or a in categories}
+    for adjective, noun in wordnet["derived_adjectives"].items():  # "rectangular" is the shape "rectangle"
+        category = categories.get(adjective)
+        if adjective not in pertaining and category and categories.setdefault(noun, category) == category:
+            pertaining[adjective] = noun
     senses = {w: tuple((s, r, bool(kin), c) for s, r, _, kin, c in found) for w, found in wordnet["senses"].items()
               if tuple(w.split()) not in distinct}
     nouns = {lemmas(w): w for w in senses if " " in w and not set(w.split()) & (stop_words | _relation_words(data))}
@@ -242,12 +248,12 @@ def _build(data: dict, source: str) -> Lexicon:
                    frozenset(relations.get(canon(w), canon(w)) for w in data["symmetric_prepositions"]),
                    relations[phrases[lemmas("covered in")]], relations[phrases[lemmas("made of")]],
                    senses, nouns,
-                   {a: n for a, n in wordnet["pertainyms"].items() if n not in categories or a in categories},
+                   pertaining,
                    derived_attributes,
                    frozenset((a, b) for uk, found in wordnet["british"].items() for us, _ in found
                              for a, b in ((uk, us), (us, uk))),
                    frozenset(wordnet["ing_nouns"]) - {c for c, k in categories.items() if k == "state"},
-                   frozenset(starts))
+                   {s: frozenset(longs) for s, longs in wordnet["clippings"].items()}, frozenset(starts))
 
 
 def _relation_words(data: dict) -> set[str]:

@@ -35,7 +35,8 @@ def build(wn) -> dict:
             "synonyms": synonyms(wn), "senses": shared_senses(wn), "compounds": compounds(wn),
             "containers": kinds_of(wn, "container.n.01"), "furniture": kinds_of(wn, "furniture.n.01"),
             "covered": adjectives_from_nouns(wn, ("y",), HAVING), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES),
-            "pertainyms": pertainyms(wn), "british": british_words(wn), "ing_nouns": ing_nouns(wn)}
+            "pertainyms": pertainyms(wn), "british": british_words(wn), "ing_nouns": ing_nouns(wn),
+            "derived_adjectives": derived_adjectives(wn), "clippings": clippings(wn)}
 
 
 def _word(name: str) -> str:
@@ -151,6 +152,39 @@ def pertainyms(wn) -> dict[str, str]:
                         and noun.synset().lexname() in FOLDED_LEXNAMES + SUBSTANCES:
                     out.setdefault(name, _word(noun.name()))
     return dict(sorted(out.items()))
+
+
+def derived_adjectives(wn) -> dict[str, str]:
+    """Adjectives WordNet derives from a noun that they begin like ("rectangular" <- "rectangle", "golden" <-
+    "gold", "circular" <- "circle"): the guard reads them as their noun only where both name one attribute."""
+    out = {}
+    for name in sorted(wn.all_lemma_names("a")):
+        for lemma in (l for s in wn.synsets(name, "a") for l in s.lemmas() if l.name() == name):
+            for related in lemma.derivationally_related_forms():
+                noun = related.name()
+                if name.isalpha() and noun.isalpha() and related.synset().pos() == "n" and noun != name and \
+                        len(noun) >= 3 and name.startswith(noun[:max(3, len(noun) - 2)]):
+                    out.setdefault(name.lower(), noun.lower())
+    return dict(sorted(out.items()))
+
+
+def clippings(wn) -> dict[str, list[str]]:
+    """Short forms WordNet confirms: a one-word noun that begins another word of its own synset ("math",
+    "mathematics"; "decaf", "decaffeinated coffee"; "bra", "brassiere") -> those words (their first word is what
+    the short form clips). Only where that synset is the short word's first sense ("cat" is first a feline, not a
+    "caterpillar"; "calf" a young cow, not "calfskin") and the long word is not its gerund ("pulling")."""
+    out: dict[str, set[str]] = {}
+    for synset in wn.all_synsets("n"):
+        names = [_word(lemma.name()) for lemma in synset.lemmas()]
+        for short in names:
+            if not short.isalpha() or len(short) < 3 or wn.synsets(short, "n")[0] != synset:
+                continue
+            for other in names:
+                first = other.split()[0]
+                if first != short and first.startswith(short) and len(first) >= len(short) + 2 and \
+                        not first.endswith("ing"):
+                    out.setdefault(short, set()).add(other)
+    return {short: sorted(longs) for short, longs in sorted(out.items())}
 
 
 def compounds(wn) -> dict[str, list[str]]:
