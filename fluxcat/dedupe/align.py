@@ -149,13 +149,15 @@ def _roles_meet(a: Phrase, b: Phrase, lexicon: Lexicon) -> bool:
 def _match(a: list[Phrase], b: list[Phrase], lexicon: Lexicon) -> Explanation | None:
     """A one-to-one pairing of the phrases in which every pair is explained. What things are doing ("folded",
     "hanging", "lined up") must be the same, whichever thing the sentence hangs it on: "a shelf with toys lined up
-    on it", "toys lined up on a shelf"; "a towel with a fringe hanging on a rail", "a fringed towel hanging"."""
+    on it", "toys lined up on a shelf"; "a towel with a fringe hanging on a rail", "a fringed towel hanging".
+    Otherwise each participle stays in its place and must be explained there like any word ("decaffeinated" by
+    "decaf", "role-playing game" by "RPG")."""
     if len(a) != len(b):
         return None
-    (a, doing_a), (b, doing_b) = _doing(a), _doing(b)
-    if doing_a != doing_b:
-        return None
-    return _pair_up(a, b, 0, [False] * len(b), lexicon)
+    (still_a, doing_a), (still_b, doing_b) = _doing(a), _doing(b)
+    if doing_a == doing_b:
+        return _pair_up(still_a, still_b, 0, [False] * len(b), lexicon)
+    return _pair_up(a, b, 0, [False] * len(b), lexicon)  # a participle said another way, in place ("role-playing")
 
 
 def _doing(phrases: list[Phrase]) -> tuple[list[Phrase], list[str]]:
