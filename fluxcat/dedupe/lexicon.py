@@ -199,6 +199,8 @@ def _build(data: dict, source: str) -> Lexicon:
     for group in _merged_groups([[lemmas(p) for p in group] for group in data["synonyms"] + data["short_forms"]]):
         _check_synonym_group(group, categories, source)
         phrases.update({words: "_".join(group[0]) for words in group})
+    wordnet = _wordnet()
+    phrases.update(_one_value(wordnet["adjective_heads"], categories, phrases, lemmas))
     relations: dict[str, str] = {}
     for groups, mark in ((data["relations"], ""), (data["relation_verbs"], "~")):
         for group in _merged_groups([[lemmas(p) for p in group] for group in groups]):
@@ -210,7 +212,6 @@ def _build(data: dict, source: str) -> Lexicon:
     verb_relations = {t: n for t, n in relations.items() if t.startswith("~")}
     relations = {t: n for t, n in relations.items() if not t.startswith("~")}
     prepositions = frozenset(relations.values()) | frozenset(verb_relations.values())
-    wordnet = _wordnet()
     distinct = {lemmas(w) for group in data["distinct"] for w in group}
     folded = _wordnet_synonyms(wordnet["synonyms"], distinct, categories, phrases)
     joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
@@ -254,6 +255,22 @@ def _build(data: dict, source: str) -> Lexicon:
                              for a, b in ((uk, us), (us, uk))),
                    frozenset(wordnet["ing_nouns"]) - {c for c, k in categories.items() if k == "state"},
                    {s: frozenset(longs) for s, longs in wordnet["clippings"].items()}, frozenset(starts))
+
+
+def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[tuple[str, ...], str]:
+    """Adjectives sharing their first sense, a head synset of WordNet ("big" and "large": large.a.01; "little" and
+    "small"), name one value of an attribute where one of them is an attribute word: they become its token."""
+    out = {}
+    for words in groups.values():
+        members = [lemmas(w) for w in words]
+        listed = sorted({categories["_".join(m)] for m in members if "_".join(m) in categories})
+        if len(listed) != 1 or any(m in phrases for m in members):
+            continue  # none is an attribute word, two categories, or a list already says what they are
+        token = next("_".join(m) for m in members if "_".join(m) in categories)
+        for member in members:
+            categories.setdefault("_".join(member), listed[0])
+            out[member] = token
+    return out
 
 
 def _relation_words(data: dict) -> set[str]:

@@ -36,7 +36,8 @@ def build(wn) -> dict:
             "containers": kinds_of(wn, "container.n.01"), "furniture": kinds_of(wn, "furniture.n.01"),
             "covered": adjectives_from_nouns(wn, ("y",), HAVING), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES),
             "pertainyms": pertainyms(wn), "british": british_words(wn), "ing_nouns": ing_nouns(wn),
-            "derived_adjectives": derived_adjectives(wn), "clippings": clippings(wn)}
+            "derived_adjectives": derived_adjectives(wn), "clippings": clippings(wn),
+            "adjective_heads": adjective_heads(wn)}
 
 
 def _word(name: str) -> str:
@@ -166,6 +167,23 @@ def derived_adjectives(wn) -> dict[str, str]:
                         len(noun) >= 3 and name.startswith(noun[:max(3, len(noun) - 2)]):
                     out.setdefault(name.lower(), noun.lower())
     return dict(sorted(out.items()))
+
+
+def adjective_heads(wn) -> dict[str, list[str]]:
+    """Head adjective synset (WordNet's core of a cluster, with an antonym: large.a.01, small.a.01) -> the one-word
+    words whose first adjective sense it is, where that sense is used more often than any noun sense of the word
+    (WordNet's tagged counts: "large", "big"; not "metal", mostly a noun). Satellites are left out: "violet" and
+    "purple", "tiny" and "petite" share a satellite, and tell variants apart."""
+    groups: dict[str, set[str]] = {}
+    for name in wn.all_lemma_names("a"):
+        senses = wn.synsets(name, "a")
+        if not (name.isalpha() and senses and senses[0].pos() == "a"):
+            continue
+        used = sum(l.count() for l in senses[0].lemmas() if l.name() == name)
+        nouns = [l.count() for s in wn.synsets(name, "n") for l in s.lemmas() if l.name().lower() == name]
+        if used > max(nouns, default=0):
+            groups.setdefault(senses[0].name(), set()).add(name.lower())
+    return {synset: sorted(words) for synset, words in sorted(groups.items()) if len(words) > 1}
 
 
 def clippings(wn) -> dict[str, list[str]]:
