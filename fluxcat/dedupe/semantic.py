@@ -75,8 +75,10 @@ def _merge_blocks(entries, blocks, words, embedder, store, threshold, exact_limi
 
 def _grouped(local, tokens: list, threshold: float, exact_limit: int, words: Lexicon) -> UnionFind:
     """Rows of one block (catalog order) grouped: nominated pairs with the same key join at once; a nominated pair
-    with other keys joins when the guard explains the first rows of the two groups (so no chain of merges ever
-    joins two rows the guard would keep apart through a third)."""
+    with other keys joins when the guard explains every reading held by one group by every reading held by the
+    other (the first row of each key, and of each derived adjective read another way), so no chain of merges ever
+    joins two rows the guard would keep apart through a third: "a red-hooded jacket" (the key of "a red jacket with
+    a hood") also reads as "a jacket with a red hood", but a group never holds both."""
     union = UnionFind(len(tokens))  # the block is in catalog order, so roots are first rows
     candidates: dict[int, list[tuple[float, int]]] = {}
     for rows, cols, sims in iter_similar_pairs(local, threshold, exact_limit):
@@ -89,12 +91,33 @@ def _grouped(local, tokens: list, threshold: float, exact_limit: int, words: Lex
             if len(found) > 2 * MAX_CANDIDATES:
                 found.sort()
                 del found[MAX_CANDIDATES:]
+    keys: dict[int, list[int]] = {}  # group's first row -> the first row of each reading it holds
+    seen = set()
+    for row in range(len(tokens)) if candidates else ():
+        first = union.find(row)
+        reading = (first, tokens[row].key, _derived_readings(tokens[row]))
+        if reading not in seen:
+            seen.add(reading)
+            keys.setdefault(first, []).append(row)
     for b in sorted(candidates):
         for _, a in sorted(candidates[b])[:MAX_CANDIDATES]:
             first_a, first_b = union.find(a), union.find(b)
-            if first_a != first_b and compare(tokens[first_b], tokens[first_a], words).same:
+            if first_a == first_b:
+                continue
+            held_a, held_b = keys.get(first_a, [first_a]), keys.get(first_b, [first_b])
+            if all(compare(tokens[max(x, y)], tokens[min(x, y)], words).same for x in held_a for y in held_b):
                 union.union(first_a, first_b)
+                first, other = sorted((first_a, first_b))
+                keys[first] = held_a + held_b if first == first_a else held_b + held_a
+                keys.pop(other, None)
     return union
+
+
+def _derived_readings(tokens) -> tuple:
+    """What a row's derived adjectives may also say ("red-hooded": a red hood or a red jacket with a hood): rows of
+    one key that differ here are read differently against a third."""
+    return tuple(sorted((p.role, p.values, p.derived, tuple(w.value for w in p.joined))
+                        for p in tokens.scene.phrases if p.derived or p.joined))
 
 
 def _match(first: DedupeEntry, entry: DedupeEntry, first_tokens, tokens, similarity: float, threshold: float,
