@@ -115,6 +115,25 @@ def british_spellings() -> dict[str, str]:
     return {**BRITISH_ENGLISH_SPELLINGS, **{b.replace("-", " "): a for b, a in BRITISH_ENGLISH_SPELLINGS.items()}}
 
 
+_ENDINGS = ("ing", "ed", "s")  # a British and an American form with one of these endings share a stem's spellings
+
+
+@lru_cache(maxsize=1)
+def british_stems() -> dict[str, str]:
+    """British -> American stems of breame's inflected pairs ("chequered" -> "checkered": "chequer" -> "checker"),
+    for compounds built on them ("chequerboard"); stems of four letters or more."""
+    out = {}
+    for british, american in british_spellings().items():
+        for ending in _ENDINGS:
+            if british.endswith(ending) and american.endswith(ending) and british.isalpha() and \
+                    not british.endswith("ss"):
+                stem, other = british[:-len(ending)], american[:-len(ending)]
+                if len(stem) >= 4 and stem != other:
+                    out.setdefault(stem, other)
+                break
+    return out
+
+
 @lru_cache(maxsize=200_000)
 def inflection(word: str) -> tuple[str, bool]:
     """(lemma, is a plural noun) by LemmInflect's dictionary: a noun's lemma first ("knives" -> "knife", while
@@ -166,13 +185,20 @@ _DOUBLED = re.compile(r"^(.*[aeiou]([^aeiouy]))\2((?:ed|ing|er)s?)$")  # "sequin
 
 @lru_cache(maxsize=200_000)
 def spelled(word: str) -> str:
-    """The American spelling of a British one (colour -> color), else the word. A word breame does not list is
-    spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a consonant doubled
+    """The American spelling of a British one (colour -> color), else the word. A compound on the stem of a British
+    form breame lists takes the stem's American spelling ("chequerboard": "chequered" is "checkered"); a word breame
+    does not list is spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a consonant doubled
     before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as "travelled" is)."""
     spellings = british_spellings()
     listed = spellings.get(word)
-    if listed or not word.isalpha() or len(word) < 7 or known(word):
+    if listed or not word.isalpha() or len(word) < 7:
         return listed or word
+    stems = british_stems()
+    for cut in range(4, len(word) - 2):  # "chequerboard": a compound on a British stem and a word
+        if word[:cut] in stems and known(word[cut:]):
+            return stems[word[:cut]] + word[cut:]
+    if known(word):
+        return word
     for cut in range(2, len(word) - 3):
         tail = spellings.get(word[cut:])
         if tail:
