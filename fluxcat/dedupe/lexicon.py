@@ -62,6 +62,7 @@ class Lexicon:
     british: frozenset[tuple[str, str]]  # (British, American) word pairs from breame, both ways ("torch", "flashlight")
     ing_nouns: frozenset[str]  # nouns in -ing whose first sense is a thing ("stocking", "bedding"): no participles
     clippings: dict[str, frozenset[str]] = field(default_factory=dict)  # "math" -> {"mathematics"}: WordNet's own
+    values: dict[str, str] = field(default_factory=dict)  # "big" -> "large": one head adjective sense (WordNet)
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
     clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -226,7 +227,7 @@ def _build(data: dict, source: str) -> Lexicon:
         _check_synonym_group(group, categories, source)
         phrases.update({words: "_".join(group[0]) for words in group})
     wordnet = _wordnet()
-    phrases.update(_one_value(wordnet["adjective_heads"], categories, phrases, lemmas))
+    values = _one_value(wordnet["adjective_heads"], categories, phrases, lemmas)
     relations: dict[str, str] = {}
     for groups, mark in ((data["relations"], ""), (data["relation_verbs"], "~")):
         for group in _merged_groups([[lemmas(p) for p in group] for group in groups]):
@@ -280,10 +281,10 @@ def _build(data: dict, source: str) -> Lexicon:
                    frozenset((a, b) for uk, found in wordnet["british"].items() for us, _ in found
                              for a, b in ((uk, us), (us, uk))),
                    frozenset(wordnet["ing_nouns"]) - {c for c, k in categories.items() if k == "state"},
-                   {s: frozenset(longs) for s, longs in wordnet["clippings"].items()}, frozenset(starts))
+                   {s: frozenset(longs) for s, longs in wordnet["clippings"].items()}, values, frozenset(starts))
 
 
-def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[tuple[str, ...], str]:
+def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[str, str]:
     """Adjectives sharing their first sense, a head synset of WordNet ("big" and "large": large.a.01; "little" and
     "small"), name one value of an attribute where one of them is an attribute word: they become its token."""
     out = {}
@@ -295,7 +296,7 @@ def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[tu
         token = next("_".join(m) for m in members if "_".join(m) in categories)
         for member in members:
             categories.setdefault("_".join(member), listed[0])
-            out[member] = token
+            out["_".join(member)] = token
     return out
 
 

@@ -31,8 +31,9 @@ IRREGULAR_PARTICIPLES = frozenset({"worn", "hung", "held", "laid", "lit", "stuck
                                    "ridden", "tied", "dried", "sewn", "sewed", "shown", "sown", "woven", "knit",
                                    "bound", "wound", "cut", "split", "torn", "frozen", "broken", "spun", "strung"})
 # Rules a reason may name: how a word became its token.
-SPELLING, LEMMA, SYNONYM, WORDNET, COMPOUND, DERIVED, PERTAINYM = (
-    "spelling", "inflection", "synonym list", "WordNet synonym", "compound", "derived adjective", "WordNet pertainym")
+SPELLING, LEMMA, SYNONYM, WORDNET, COMPOUND, DERIVED, PERTAINYM, ADJECTIVE = (
+    "spelling", "inflection", "synonym list", "WordNet synonym", "compound", "derived adjective", "WordNet pertainym",
+    "WordNet adjective synonym")
 FRAMING = "framing"
 COLOUR_NOUNS = frozenset({"color", "colour", "tone", "shade", "hue"})
 
@@ -275,6 +276,8 @@ def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tup
         if joined:
             return _folded(joined, 2, COMPOUND, lexicon)
     listed = lexicon.phrases.get((word,), word)
+    if listed == word and word in lexicon.values:
+        return lexicon.values[word], 1, ADJECTIVE, word  # "big" -> "large"
     if listed == word and word in lexicon.pertainyms:
         return _folded(lexicon.pertainyms[word], 1, PERTAINYM, lexicon)  # "floral" -> "flower"
     return _folded(listed, 1, SYNONYM if listed != word else rule, lexicon)
