@@ -23,7 +23,18 @@ class Explanation:
 
 
 def explain(a: Scene, b: Scene, lexicon: Lexicon) -> Explanation | None:
-    """How b says what a says, or None if some difference has no explanation."""
+    """How b says what a says, or None if some difference has no explanation; each prompt as written, then with
+    its hyphen-joined prepositions read as words ("a pour-over dripper")."""
+    for scene_a in (a, a.joined) if a.joined else (a,):
+        for scene_b in (b, b.joined) if b.joined else (b,):
+            found = _explained(scene_a, scene_b, lexicon)
+            if found is not None:
+                other = scene_a is not a or scene_b is not b
+                return Explanation(found.notes + (("a hyphen-joined preposition as part of a word",) if other else ()))
+    return None
+
+
+def _explained(a: Scene, b: Scene, lexicon: Lexicon) -> Explanation | None:
     frames_a = sorted(p.values for p in a.phrases if p.role == FRAMING)
     frames_b = sorted(p.values for p in b.phrases if p.role == FRAMING)
     if frames_a != frames_b:

@@ -188,7 +188,8 @@ _DOUBLED = re.compile(r"^(.*[aeiou]([^aeiouy]))\2((?:ed|ing|er)s?)$")  # "sequin
 def spelled(word: str) -> str:
     """The American spelling of a British one (colour -> color), else the word. A compound on the stem of a British
     form breame lists takes the stem's American spelling ("chequerboard": "chequered" is "checkered"); a word breame
-    does not list is spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a consonant doubled
+    does not list is spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a
+    consonant doubled
     before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as "travelled" is)."""
     spellings = british_spellings()
     listed = spellings.get(word)

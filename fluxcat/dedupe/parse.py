@@ -24,6 +24,14 @@ POSSESSIVE = "zzpossessivezz"
 # splatters). Marked before normalising drops the hyphen; the key ignores it ("hand-painted" = "hand painted").
 _HYPHEN_ED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_]+ed\b)")
 JOINED = "zzjoinedzz"
+# "pour-over", "over-ear", "built-in", "clip-on": a preposition hyphen-joined to a word may make one modifier rather
+# than a relation ("a pour-over dripper sitting on a carafe" relates the dripper and the carafe only): a second
+# reading of the prompt (Scene.joined), since "carry on luggage" is written apart too. Not "up", "down", "back"
+# ("close-up", "top-down", "pull-up": views and words the lists name).
+_JOINING = ("over", "in", "on", "off", "out", "under", "through")
+_HYPHEN_PREPOSITION = re.compile(r"(?<=[^\W\d_])-(?=(?:%s)\b)|(?:%s)-(?=[^\W\d_])" % (
+    "|".join(_JOINING), "|".join(r"(?<=\b%s)" % p for p in _JOINING)), re.IGNORECASE)
+PREPOSITION_JOINED = "zzprepjoinedzz"
 PRONOUNS = frozenset({"it", "them"})  # "a pergola with lights draped over it": the thing the clause began with
 # Kept as boundaries only: "two kids building a fort" (a verb and its object) vs "mens running shoes" (a modifier).
 DETERMINERS = frozenset({"a", "an", "the", "this", "these", "those", "its", "their", "his", "her", "some"})
@@ -97,22 +105,37 @@ def clauses(prompt: str) -> list[str]:
 CLAUSE_CACHE_SIZE = 20_000  # templated catalogs repeat most clauses ("on a white background"): each is read once
 
 
-def clause_words(text: str, lexicon: Lexicon) -> tuple[Word, ...]:
-    """The clause's canonical words (stop words gone), read once per distinct clause text."""
-    cached = lexicon.clause_cache.get(text)
+def clause_words(text: str, lexicon: Lexicon, joined: bool = False) -> tuple[Word, ...]:
+    """The clause's canonical words (stop words gone), read once per distinct clause text (and reading)."""
+    key = "\0" + text if joined else text
+    cached = lexicon.clause_cache.get(key)
     if cached is None:
         if len(lexicon.clause_cache) >= CLAUSE_CACHE_SIZE:
             lexicon.clause_cache.clear()
-        cached = lexicon.clause_cache[text] = tuple(_canonical(_quantities(_raw_tokens(text), lexicon), lexicon))
+        cached = lexicon.clause_cache[key] = tuple(_canonical(_quantities(_raw_tokens(text, joined), lexicon), lexicon))
     return cached
 
 
-def _raw_tokens(clause: str) -> list[str]:
+def _raw_tokens(clause: str, joined: bool = False) -> list[str]:
     out: list[str] = []
     for piece, quote in split_quoted(clause):
         # what the image spells out: verbatim, case kept
         marked = _HYPHEN_ED.sub(f" {JOINED} ", _POSSESSIVE.sub(f" {POSSESSIVE} ", piece)) if not quote else ""
-        out += ["quote:" + quote.text] if quote else normalise_plain(marked).split()
+        if joined:
+            marked = _HYPHEN_PREPOSITION.sub(f" {PREPOSITION_JOINED} ", marked)
+        out += ["quote:" + quote.text] if quote else _preposition_joined(normalise_plain(marked).split())
+    return out
+
+
+def _preposition_joined(words: list[str]) -> list[str]:
+    """"pour zzprepjoinedzz over" -> "pour_over": one word."""
+    out: list[str] = []
+    for word in words:
+        if out and out[-1] == PREPOSITION_JOINED:
+            out.pop()
+            out[-1:] = [f"{out[-1]}_{word}"] if out else [word]
+        else:
+            out.append(word)
     return out
 
 
@@ -173,7 +196,8 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
             out.append(Word(token, "'s", kind="poss"))
         elif token in PRONOUNS:
             out.append(Word("it", text, kind="it"))
-        elif token == "shape" and out and out[-1].kind == "word" and i < len(words) and not _ends_thing(lemmas, i, lexicon):
+        elif token == "shape" and out and out[-1].kind == "word" and i < len(words) and \
+                not _ends_thing(lemmas, i, lexicon):
             continue  # "heart-shaped pendant" is a "heart pendant" ("with a cone shape and ..." keeps its head)
         elif token == "and" or token == "or":
             out.append(Word("and", text, kind="and"))
@@ -318,16 +342,17 @@ class Scene:
 
     phrases: tuple[Phrase, ...]
     rewrites: frozenset = frozenset()
+    joined: Scene | None = None  # the prompt read with its hyphen-joined prepositions as words ("pour-over")
 
 
-def scene(prompt: str, lexicon: Lexicon) -> Scene:
+def scene(prompt: str, lexicon: Lexicon, joined: bool = False) -> Scene:
     """Clauses -> canonical words -> phrases; describing clauses join the first thing; framing stands apart."""
     phrases: list[Phrase] = []
     rewrites: set[str] = set()
     subject: int | None = None  # the first thing shown
     pending: list[Word] = []  # "A simple, elegant ring": describing words before the first thing
     for number, text in enumerate(clauses(prompt)):
-        full = _detach_framing(list(clause_words(text, lexicon)), lexicon, phrases, number)
+        full = _detach_framing(list(clause_words(text, lexicon, joined)), lexicon, phrases, number)
         words = [w for w in full if w.kind != "det"]
         if not words:
             continue
@@ -365,7 +390,8 @@ def scene(prompt: str, lexicon: Lexicon) -> Scene:
     if pending:
         phrases.append(Phrase("", tuple(pending)))
     phrases = _resolve_it(phrases, subject, rewrites)
-    return Scene(tuple(d for phrase in phrases for d in _derived(phrase, lexicon)), frozenset(rewrites))
+    other = scene(prompt, lexicon, True) if not joined and _HYPHEN_PREPOSITION.search(prompt) else None
+    return Scene(tuple(d for phrase in phrases for d in _derived(phrase, lexicon)), frozenset(rewrites), other)
 
 
 def _detail(words: list[Word], lexicon: Lexicon) -> bool:

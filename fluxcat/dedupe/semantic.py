@@ -114,10 +114,12 @@ def _grouped(local, tokens: list, threshold: float, exact_limit: int, words: Lex
 
 
 def _derived_readings(tokens) -> tuple:
-    """What a row's derived adjectives may also say ("red-hooded": a red hood or a red jacket with a hood): rows of
-    one key that differ here are read differently against a third."""
+    """What a row's derived adjectives and hyphen-joined prepositions may also say ("red-hooded": a red hood or a
+    red jacket with a hood): rows of one key that differ here are read differently against a third."""
+    joined = tokens.scene.joined
     return tuple(sorted((p.role, p.values, p.derived, tuple(w.value for w in p.joined))
-                        for p in tokens.scene.phrases if p.derived or p.joined))
+                        for p in tokens.scene.phrases if p.derived or p.joined)), \
+        tuple(sorted(p.key() for p in joined.phrases)) if joined else ()
 
 
 def _match(first: DedupeEntry, entry: DedupeEntry, first_tokens, tokens, similarity: float, threshold: float,

@@ -70,6 +70,8 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A cushion with a star shape on a sofa", "A star-shaped cushion on a sofa"),  # "with an X shape"
     ("A folder with stripes and a zip", "A striped folder with a zip"),  # a plural noun ends its thing
     ("A chequerboard cake", "A checkerboard cake"),  # a compound on breame's stem ("chequered")
+    ("In-ear earphones lying on a phone", "A phone with in-ear earphones lying on it"),  # "in-ear": one word
+    ("A carry-on suitcase by a gate", "A carry on suitcase by a gate"),  # ... or written apart
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
