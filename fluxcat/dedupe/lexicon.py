@@ -189,8 +189,8 @@ def spelled(word: str) -> str:
     """The American spelling of a British one (colour -> color), else the word. A compound on the stem of a British
     form breame lists takes the stem's American spelling ("chequerboard": "chequered" is "checkered"); a word breame
     does not list is spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a
-    consonant doubled
-    before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as "travelled" is)."""
+    consonant doubled before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as
+    "travelled" is)."""
     spellings = british_spellings()
     listed = spellings.get(word)
     if listed or not word.isalpha() or len(word) < 7:
