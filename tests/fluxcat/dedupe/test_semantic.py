@@ -56,9 +56,13 @@ def test_an_ambiguous_prompt_never_chains_two_readings_into_one_group(embedder):
     rows = ["A red-hooded jacket on a white background", "A red jacket with a hood on a white background",
             "A jacket with a red hood on a white background"]
     entries = [DedupeEntry(i, prompt, PARAMS) for i, prompt in enumerate(rows)]
-    matches = find_duplicates(entries, "semantic", threshold=0.3, embedder=embedder)
+    result = dedupe(entries, "semantic", threshold=0.3, embedder=embedder, audit=5)
+    matches = result.matches
     assert 1 in matches or 2 in matches, "the ambiguous first row explains neither reading"
     assert not (1 in matches and 2 in matches), f"two readings kept apart by the guard were grouped: {matches}"
+    left = 2 if 1 in matches else 1  # the audit says why the other reading was kept apart
+    why = [k.reason for k in result.kept_apart if {k.row_number, k.other} == {left, 0}]
+    assert len(why) == 1 and "but that row's group holds row" in why[0], result.kept_apart
 
 
 def test_rewordings_below_threshold_stay_apart(embedder):
