@@ -390,7 +390,8 @@ def scene(prompt: str, lexicon: Lexicon, joined: bool = False) -> Scene:
     if pending:
         phrases.append(Phrase("", tuple(pending)))
     phrases = _resolve_it(phrases, subject, rewrites)
-    other = scene(prompt, lexicon, True) if not joined and _HYPHEN_PREPOSITION.search(prompt) else None
+    other = scene(prompt, lexicon, True) if not joined and "-" in prompt and _HYPHEN_PREPOSITION.search(prompt) \
+        else None
     return Scene(tuple(d for phrase in phrases for d in _derived(phrase, lexicon)), frozenset(rewrites), other)
 
 
