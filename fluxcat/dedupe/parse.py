@@ -638,7 +638,8 @@ def _relations(things: list, clause: int, lexicon: Lexicon, rewrites: set) -> li
         plural = head.plural and not any(w.value in lexicon.collectives for w in words)
         if out and (role in ("for", lexicon.made_of) or role == "in" and _describes(head, lexicon, strict=True) or
                     role in ("with", "in") and head.value in lexicon.attribute_nouns and len(words) > 1 and
-                    _describing_word(words[-2].value, lexicon) or
+                    (_describing_word(words[-2].value, lexicon) or
+                     not head.plural and _describes(words[-2], lexicon)) or
                     role == "shape_like" or role in ("in", "with") and head.value == "shape" and
                     (role == "in" or len(words) > 1)):
             out[-1] = _merged(out[-1], [w for w in words if w.value != "shape" and

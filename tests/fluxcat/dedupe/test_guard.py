@@ -72,6 +72,7 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A chequerboard cake", "A checkerboard cake"),  # a compound on breame's stem ("chequered")
     ("In-ear earphones lying on a phone", "A phone with in-ear earphones lying on it"),  # "in-ear": one word
     ("A carry-on suitcase by a gate", "A carry on suitcase by a gate"),  # ... or written apart
+    ("A glass bowl with a frosted finish", "A frosted glass bowl"),  # an adjective + "finish" describes
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -132,6 +133,7 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     ("colour", "A purple vase", "A violet vase"),
     ("material", "A metal vase", "A metallic vase"),  # "metal" is mostly a noun
     ("size", "A big mug", "A little mug"),
+    (None, "A wall with three framed prints", "A framed wall"),  # plural "prints" are things, not a finish
 ]
 
 
