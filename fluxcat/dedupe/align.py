@@ -5,7 +5,7 @@ Attribute words (colour, material, size, ...) never differ: nothing explains the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import permutations
 
 from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known, siblings, spelled
@@ -58,6 +58,9 @@ def readings(scene: Scene, lexicon: Lexicon) -> list[tuple[list[Phrase], tuple[s
     hyphened = _hyphen_joined(base)
     if hyphened != base:
         out.append((hyphened, ("'N-Ved X' as 'X with N V'",)))
+    counted = _count_as_modifier(base)
+    if counted != base:
+        out.append((counted, ("'X with 3 Ns' as 'a 3-N X'",)))
     for clause in sorted({p.clause for p in base}):
         for phrases, notes in list(out):
             for turned, note in _turned(phrases, clause, lexicon):
@@ -79,6 +82,21 @@ def _having_as_modifier(phrases: list[Phrase]) -> list[Phrase]:
         else:
             out.append(phrase)
     return out
+
+
+def _count_as_modifier(phrases: list[Phrase]) -> list[Phrase]:
+    """"A chest with 3 drawers" is "a 3-drawer chest": a counted thing it has, as the modifier before its head (one
+    such phrase, and only where the thing counts nothing else, so two counts never trade places)."""
+    counted = [n for n, p in enumerate(phrases) if p.role == "with" and not p.derived and len(p.words) == 2
+               and p.words[0].value.isdigit() and n and phrases[n - 1].role == "" and
+               phrases[n - 1].clause == p.clause and not any(w.value.isdigit() for w in phrases[n - 1].words)]
+    if len(counted) != 1 or sum(w.value.isdigit() for p in phrases for w in p.words) != 1:
+        return phrases
+    at = counted[0]
+    owner, count = phrases[at - 1], phrases[at]
+    words = tuple(replace(w, plural=False) for w in count.words)  # "3 drawers" before a head: "3-drawer"
+    joined = Phrase(owner.role, owner.words[:-1] + words + owner.words[-1:], owner.plural, owner.clause, owner.derived)
+    return phrases[:at - 1] + [joined] + phrases[at + 1:]
 
 
 def _hyphen_joined(phrases: list[Phrase]) -> list[Phrase]:

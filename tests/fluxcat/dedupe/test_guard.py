@@ -73,6 +73,7 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("In-ear earphones lying on a phone", "A phone with in-ear earphones lying on it"),  # "in-ear": one word
     ("A carry-on suitcase by a gate", "A carry on suitcase by a gate"),  # ... or written apart
     ("A glass bowl with a frosted finish", "A frosted glass bowl"),  # an adjective + "finish" describes
+    ("A pine dresser with three drawers", "A 3-drawer pine dresser"),  # a counted part as the modifier
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -134,6 +135,8 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     ("material", "A metal vase", "A metallic vase"),  # "metal" is mostly a noun
     ("size", "A big mug", "A little mug"),
     (None, "A wall with three framed prints", "A framed wall"),  # plural "prints" are things, not a finish
+    ("numbers", "A pine dresser with three drawers", "A 4-drawer pine dresser"),
+    (None, "A 2-seat sofa with 3 cushions", "A 3-seat sofa with 2 cushions"),  # two counts never trade places
 ]
 
 
