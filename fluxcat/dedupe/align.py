@@ -5,7 +5,7 @@ Attribute words (colour, material, size, ...) never differ: nothing explains the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import permutations
 
 from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known, siblings, spelled
@@ -23,7 +23,18 @@ class Explanation:
 
 
 def explain(a: Scene, b: Scene, lexicon: Lexicon) -> Explanation | None:
-    """How b says what a says, or None if some difference has no explanation."""
+    """How b says what a says, or None if some difference has no explanation; each prompt as written, then with
+    its hyphen-joined prepositions read as words ("a pour-over dripper")."""
+    for scene_a in (a, a.joined) if a.joined else (a,):
+        for scene_b in (b, b.joined) if b.joined else (b,):
+            found = _explained(scene_a, scene_b, lexicon)
+            if found is not None:
+                other = scene_a is not a or scene_b is not b
+                return Explanation(found.notes + (("a hyphen-joined preposition as part of a word",) if other else ()))
+    return None
+
+
+def _explained(a: Scene, b: Scene, lexicon: Lexicon) -> Explanation | None:
     frames_a = sorted(p.values for p in a.phrases if p.role == FRAMING)
     frames_b = sorted(p.values for p in b.phrases if p.role == FRAMING)
     if frames_a != frames_b:
@@ -47,6 +58,9 @@ def readings(scene: Scene, lexicon: Lexicon) -> list[tuple[list[Phrase], tuple[s
     hyphened = _hyphen_joined(base)
     if hyphened != base:
         out.append((hyphened, ("'N-Ved X' as 'X with N V'",)))
+    counted = _count_as_modifier(base)
+    if counted != base:
+        out.append((counted, ("'X with 3 Ns' as 'a 3-N X'",)))
     for clause in sorted({p.clause for p in base}):
         for phrases, notes in list(out):
             for turned, note in _turned(phrases, clause, lexicon):
@@ -68,6 +82,21 @@ def _having_as_modifier(phrases: list[Phrase]) -> list[Phrase]:
         else:
             out.append(phrase)
     return out
+
+
+def _count_as_modifier(phrases: list[Phrase]) -> list[Phrase]:
+    """"A chest with 3 drawers" is "a 3-drawer chest": a counted thing it has, as the modifier before its head (one
+    such phrase, and only where the thing counts nothing else, so two counts never trade places)."""
+    counted = [n for n, p in enumerate(phrases) if p.role == "with" and not p.derived and len(p.words) == 2
+               and p.words[0].value.isdigit() and n and phrases[n - 1].role == "" and
+               phrases[n - 1].clause == p.clause and not any(w.value.isdigit() for w in phrases[n - 1].words)]
+    if len(counted) != 1 or sum(w.value.isdigit() for p in phrases for w in p.words) != 1:
+        return phrases
+    at = counted[0]
+    owner, count = phrases[at - 1], phrases[at]
+    words = tuple(replace(w, plural=False) for w in count.words)  # "3 drawers" before a head: "3-drawer"
+    joined = Phrase(owner.role, owner.words[:-1] + words + owner.words[-1:], owner.plural, owner.clause, owner.derived)
+    return phrases[:at - 1] + [joined] + phrases[at + 1:]
 
 
 def _hyphen_joined(phrases: list[Phrase]) -> list[Phrase]:
@@ -149,13 +178,15 @@ def _roles_meet(a: Phrase, b: Phrase, lexicon: Lexicon) -> bool:
 def _match(a: list[Phrase], b: list[Phrase], lexicon: Lexicon) -> Explanation | None:
     """A one-to-one pairing of the phrases in which every pair is explained. What things are doing ("folded",
     "hanging", "lined up") must be the same, whichever thing the sentence hangs it on: "a shelf with toys lined up
-    on it", "toys lined up on a shelf"; "a towel with a fringe hanging on a rail", "a fringed towel hanging"."""
+    on it", "toys lined up on a shelf"; "a towel with a fringe hanging on a rail", "a fringed towel hanging".
+    Otherwise each participle stays in its place and must be explained there like any word ("decaffeinated" by
+    "decaf", "role-playing game" by "RPG")."""
     if len(a) != len(b):
         return None
-    (a, doing_a), (b, doing_b) = _doing(a), _doing(b)
-    if doing_a != doing_b:
-        return None
-    return _pair_up(a, b, 0, [False] * len(b), lexicon)
+    (still_a, doing_a), (still_b, doing_b) = _doing(a), _doing(b)
+    if doing_a == doing_b:
+        return _pair_up(still_a, still_b, 0, [False] * len(b), lexicon)
+    return _pair_up(a, b, 0, [False] * len(b), lexicon)  # a participle said another way, in place ("role-playing")
 
 
 def _doing(phrases: list[Phrase]) -> tuple[list[Phrase], list[str]]:
@@ -301,15 +332,21 @@ def synonym(a: Word, b: Word, lexicon: Lexicon) -> Explanation | None:
     plain_a, plain_b = _plain(a), _plain(b)
     if siblings(plain_a, plain_b):
         return None
-    ranks_b = dict(lexicon.senses.get(plain_b, ()))
-    shared = [(synset, rank, ranks_b[synset]) for synset, rank in lexicon.senses.get(plain_a, ()) if synset in ranks_b]
+    senses_b = {synset: (rank, kin, thing) for synset, rank, kin, thing in lexicon.senses.get(plain_b, ())}
+    shared = [(synset, rank, kin, thing, *senses_b[synset]) for synset, rank, kin, thing in
+              lexicon.senses.get(plain_a, ()) if synset in senses_b]
     if not shared:
         return None
-    synset, rank_a, rank_b = min(shared, key=lambda s: (min(s[1], s[2]), max(s[1], s[2])))
+    synset, rank_a, kin_a, thing_a, rank_b, kin_b, thing_b = min(
+        shared, key=lambda s: (min(s[1], s[4]), max(s[1], s[4])))
     if min(rank_a, rank_b) > 0:
         return None
     if rank_a == rank_b == 0:
         return Explanation((f"{a.text} = {b.text} (WordNet synonym: {synset})",))
+    if thing_a == thing_b == 0 and not (kin_a or kin_b):
+        rarer = b.text if rank_b else a.text
+        return Explanation((f"{a.text} = {b.text} (WordNet synonym: {synset}, a sense of {rarer!r} that is no kind "
+                            "of its first)",))
     if plain_a.endswith(" " + plain_b) or plain_b.endswith(" " + plain_a):
         return Explanation((f"{a.text} = {b.text} (the compound's head names it in WordNet: {synset})",))
     if (plain_a, plain_b) in lexicon.british:
@@ -324,9 +361,14 @@ def _plain(word: Word) -> str:
 
 def clipped(short: Word, long: list[Word], lexicon: Lexicon) -> bool:
     """A short form no dictionary knows that clips the long one: "deo" for "deodorant", "sat nav" for "satellite
-    navigation", "hi vis" for "high visibility"; or its initials: "rc" for "remote control"."""
+    navigation", "hi vis" for "high visibility"; or its initials: "rc" for "remote control"; or a short form WordNet
+    lists with the word it clips ("math" and "mathematics", "decaf" and "decaffeinated coffee")."""
     words = [w for w in (short.text or short.value).lower().split()]
     longs = [w for part in long for w in (part.text or part.value).lower().split()]
+    listed = lexicon.clippings.get(_plain(short)) or lexicon.clippings.get(" ".join(words))
+    if listed and len(long) == 1 and (_plain(long[0]) in listed or any(
+            longs == [w.split()[0]] for w in listed)):
+        return True
     if not words or any(not w.isalpha() for w in words + longs) or not any(not known(w) for w in words):
         return False
     if len(words) == len(longs) and all(len(s) >= 2 and l.startswith(s) and len(l) > len(s)

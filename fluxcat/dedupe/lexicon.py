@@ -55,12 +55,14 @@ class Lexicon:
     symmetric: frozenset[str]  # "a lamp beside a chair" is "a chair beside a lamp"
     covered_in: str  # the token of "covered in/with": "muddy boots" are "boots covered in mud"
     made_of: str  # the token of "made of/from": "a vase made of glass" is a "glass vase"
-    senses: dict[str, tuple]  # WordNet word -> ((synset, rank among its noun senses), ...), senses others share
+    senses: dict[str, tuple]  # WordNet word -> ((synset, rank among its noun senses, kin of its first), ...), shared
     nouns: dict[tuple[str, ...], str]  # WordNet's multi-word nouns, as lemmas -> as WordNet writes them
     pertainyms: dict[str, str]  # "floral" -> "flower": a "floral print" is a "flower print"
     derived_attributes: frozenset[str]  # attribute words made of a noun ("striped": with stripes)
     british: frozenset[tuple[str, str]]  # (British, American) word pairs from breame, both ways ("torch", "flashlight")
     ing_nouns: frozenset[str]  # nouns in -ing whose first sense is a thing ("stocking", "bedding"): no participles
+    clippings: dict[str, frozenset[str]] = field(default_factory=dict)  # "math" -> {"mathematics"}: WordNet's own
+    values: dict[str, str] = field(default_factory=dict)  # "big" -> "large": one head adjective sense (WordNet)
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
     clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -114,6 +116,25 @@ def british_spellings() -> dict[str, str]:
     return {**BRITISH_ENGLISH_SPELLINGS, **{b.replace("-", " "): a for b, a in BRITISH_ENGLISH_SPELLINGS.items()}}
 
 
+_ENDINGS = ("ing", "ed", "s")  # a British and an American form with one of these endings share a stem's spellings
+
+
+@lru_cache(maxsize=1)
+def british_stems() -> dict[str, str]:
+    """British -> American stems of breame's inflected pairs ("chequered" -> "checkered": "chequer" -> "checker"),
+    for compounds built on them ("chequerboard"); stems of four letters or more."""
+    out = {}
+    for british, american in british_spellings().items():
+        for ending in _ENDINGS:
+            if british.endswith(ending) and american.endswith(ending) and british.isalpha() and \
+                    not british.endswith("ss"):
+                stem, other = british[:-len(ending)], american[:-len(ending)]
+                if len(stem) >= 4 and stem != other:
+                    out.setdefault(stem, other)
+                break
+    return out
+
+
 @lru_cache(maxsize=200_000)
 def inflection(word: str) -> tuple[str, bool]:
     """(lemma, is a plural noun) by LemmInflect's dictionary: a noun's lemma first ("knives" -> "knife", while
@@ -165,13 +186,21 @@ _DOUBLED = re.compile(r"^(.*[aeiou]([^aeiouy]))\2((?:ed|ing|er)s?)$")  # "sequin
 
 @lru_cache(maxsize=200_000)
 def spelled(word: str) -> str:
-    """The American spelling of a British one (colour -> color), else the word. A word breame does not list is
-    spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a consonant doubled
-    before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as "travelled" is)."""
+    """The American spelling of a British one (colour -> color), else the word. A compound on the stem of a British
+    form breame lists takes the stem's American spelling ("chequerboard": "chequered" is "checkered"); a word breame
+    does not list is spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a
+    consonant doubled before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as
+    "travelled" is)."""
     spellings = british_spellings()
     listed = spellings.get(word)
-    if listed or not word.isalpha() or len(word) < 7 or known(word):
+    if listed or not word.isalpha() or len(word) < 7:
         return listed or word
+    stems = british_stems()
+    for cut in range(4, len(word) - 2):  # "chequerboard": a compound on a British stem and a word
+        if word[:cut] in stems and known(word[cut:]):
+            return stems[word[:cut]] + word[cut:]
+    if known(word):
+        return word
     for cut in range(2, len(word) - 3):
         tail = spellings.get(word[cut:])
         if tail:
@@ -198,6 +227,8 @@ def _build(data: dict, source: str) -> Lexicon:
     for group in _merged_groups([[lemmas(p) for p in group] for group in data["synonyms"] + data["short_forms"]]):
         _check_synonym_group(group, categories, source)
         phrases.update({words: "_".join(group[0]) for words in group})
+    wordnet = _wordnet()
+    values = _one_value(wordnet["adjective_heads"], categories, phrases, lemmas)
     relations: dict[str, str] = {}
     for groups, mark in ((data["relations"], ""), (data["relation_verbs"], "~")):
         for group in _merged_groups([[lemmas(p) for p in group] for group in groups]):
@@ -209,7 +240,6 @@ def _build(data: dict, source: str) -> Lexicon:
     verb_relations = {t: n for t, n in relations.items() if t.startswith("~")}
     relations = {t: n for t, n in relations.items() if not t.startswith("~")}
     prepositions = frozenset(relations.values()) | frozenset(verb_relations.values())
-    wordnet = _wordnet()
     distinct = {lemmas(w) for group in data["distinct"] for w in group}
     folded = _wordnet_synonyms(wordnet["synonyms"], distinct, categories, phrases)
     joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
@@ -223,7 +253,12 @@ def _build(data: dict, source: str) -> Lexicon:
     for adjective, noun in wordnet["pertainyms"].items():  # "floral" names a pattern, so does "flower"
         if categories.get(adjective) == "pattern":
             categories.setdefault(noun, "pattern")
-    senses = {w: tuple((s, r) for s, r, _ in found) for w, found in wordnet["senses"].items()
+    pertaining = {a: n for a, n in wordnet["pertainyms"].items() if n not in categories or a in categories}
+    for adjective, noun in wordnet["derived_adjectives"].items():  # "rectangular" is the shape "rectangle"
+        category = categories.get(adjective)
+        if adjective not in pertaining and category and categories.setdefault(noun, category) == category:
+            pertaining[adjective] = noun
+    senses = {w: tuple((s, r, bool(kin), c) for s, r, _, kin, c in found) for w, found in wordnet["senses"].items()
               if tuple(w.split()) not in distinct}
     nouns = {lemmas(w): w for w in senses if " " in w and not set(w.split()) & (stop_words | _relation_words(data))}
     starts = {p[0] for p in phrases if len(p) > 1} | {p[0] for p in folded if len(p) > 1} | {p[0] for p in nouns}
@@ -242,12 +277,28 @@ def _build(data: dict, source: str) -> Lexicon:
                    frozenset(relations.get(canon(w), canon(w)) for w in data["symmetric_prepositions"]),
                    relations[phrases[lemmas("covered in")]], relations[phrases[lemmas("made of")]],
                    senses, nouns,
-                   {a: n for a, n in wordnet["pertainyms"].items() if n not in categories or a in categories},
+                   pertaining,
                    derived_attributes,
                    frozenset((a, b) for uk, found in wordnet["british"].items() for us, _ in found
                              for a, b in ((uk, us), (us, uk))),
                    frozenset(wordnet["ing_nouns"]) - {c for c, k in categories.items() if k == "state"},
-                   frozenset(starts))
+                   {s: frozenset(longs) for s, longs in wordnet["clippings"].items()}, values, frozenset(starts))
+
+
+def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[str, str]:
+    """Adjectives sharing their first sense, a head synset of WordNet ("big" and "large": large.a.01; "little" and
+    "small"), name one value of an attribute where one of them is an attribute word: they become its token."""
+    out = {}
+    for words in groups.values():
+        members = [lemmas(w) for w in words]
+        listed = sorted({categories["_".join(m)] for m in members if "_".join(m) in categories})
+        if len(listed) != 1 or any(m in phrases for m in members):
+            continue  # none is an attribute word, two categories, or a list already says what they are
+        token = next("_".join(m) for m in members if "_".join(m) in categories)
+        for member in members:
+            categories.setdefault("_".join(member), listed[0])
+            out["_".join(member)] = token
+    return out
 
 
 def _relation_words(data: dict) -> set[str]:

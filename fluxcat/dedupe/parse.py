@@ -24,6 +24,14 @@ POSSESSIVE = "zzpossessivezz"
 # splatters). Marked before normalising drops the hyphen; the key ignores it ("hand-painted" = "hand painted").
 _HYPHEN_ED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_]+ed\b)")
 JOINED = "zzjoinedzz"
+# "pour-over", "over-ear", "built-in", "clip-on": a preposition hyphen-joined to a word may make one modifier rather
+# than a relation ("a pour-over dripper sitting on a carafe" relates the dripper and the carafe only): a second
+# reading of the prompt (Scene.joined), since "carry on luggage" is written apart too. Not "up", "down", "back"
+# ("close-up", "top-down", "pull-up": views and words the lists name).
+_JOINING = ("over", "in", "on", "off", "out", "under", "through")
+_HYPHEN_PREPOSITION = re.compile(r"(?<=[^\W\d_])-(?=(?:%s)\b)|(?:%s)-(?=[^\W\d_])" % (
+    "|".join(_JOINING), "|".join(r"(?<=\b%s)" % p for p in _JOINING)), re.IGNORECASE)
+PREPOSITION_JOINED = "zzprepjoinedzz"
 PRONOUNS = frozenset({"it", "them"})  # "a pergola with lights draped over it": the thing the clause began with
 # Kept as boundaries only: "two kids building a fort" (a verb and its object) vs "mens running shoes" (a modifier).
 DETERMINERS = frozenset({"a", "an", "the", "this", "these", "those", "its", "their", "his", "her", "some"})
@@ -31,8 +39,9 @@ IRREGULAR_PARTICIPLES = frozenset({"worn", "hung", "held", "laid", "lit", "stuck
                                    "ridden", "tied", "dried", "sewn", "sewed", "shown", "sown", "woven", "knit",
                                    "bound", "wound", "cut", "split", "torn", "frozen", "broken", "spun", "strung"})
 # Rules a reason may name: how a word became its token.
-SPELLING, LEMMA, SYNONYM, WORDNET, COMPOUND, DERIVED, PERTAINYM = (
-    "spelling", "inflection", "synonym list", "WordNet synonym", "compound", "derived adjective", "WordNet pertainym")
+SPELLING, LEMMA, SYNONYM, WORDNET, COMPOUND, DERIVED, PERTAINYM, ADJECTIVE = (
+    "spelling", "inflection", "synonym list", "WordNet synonym", "compound", "derived adjective", "WordNet pertainym",
+    "WordNet adjective synonym")
 FRAMING = "framing"
 COLOUR_NOUNS = frozenset({"color", "colour", "tone", "shade", "hue"})
 
@@ -96,22 +105,37 @@ def clauses(prompt: str) -> list[str]:
 CLAUSE_CACHE_SIZE = 20_000  # templated catalogs repeat most clauses ("on a white background"): each is read once
 
 
-def clause_words(text: str, lexicon: Lexicon) -> tuple[Word, ...]:
-    """The clause's canonical words (stop words gone), read once per distinct clause text."""
-    cached = lexicon.clause_cache.get(text)
+def clause_words(text: str, lexicon: Lexicon, joined: bool = False) -> tuple[Word, ...]:
+    """The clause's canonical words (stop words gone), read once per distinct clause text (and reading)."""
+    key = "\0" + text if joined else text
+    cached = lexicon.clause_cache.get(key)
     if cached is None:
         if len(lexicon.clause_cache) >= CLAUSE_CACHE_SIZE:
             lexicon.clause_cache.clear()
-        cached = lexicon.clause_cache[text] = tuple(_canonical(_quantities(_raw_tokens(text), lexicon), lexicon))
+        cached = lexicon.clause_cache[key] = tuple(_canonical(_quantities(_raw_tokens(text, joined), lexicon), lexicon))
     return cached
 
 
-def _raw_tokens(clause: str) -> list[str]:
+def _raw_tokens(clause: str, joined: bool = False) -> list[str]:
     out: list[str] = []
     for piece, quote in split_quoted(clause):
         # what the image spells out: verbatim, case kept
         marked = _HYPHEN_ED.sub(f" {JOINED} ", _POSSESSIVE.sub(f" {POSSESSIVE} ", piece)) if not quote else ""
-        out += ["quote:" + quote.text] if quote else normalise_plain(marked).split()
+        if joined:
+            marked = _HYPHEN_PREPOSITION.sub(f" {PREPOSITION_JOINED} ", marked)
+        out += ["quote:" + quote.text] if quote else _preposition_joined(normalise_plain(marked).split())
+    return out
+
+
+def _preposition_joined(words: list[str]) -> list[str]:
+    """"pour zzprepjoinedzz over" -> "pour_over": one word."""
+    out: list[str] = []
+    for word in words:
+        if out and out[-1] == PREPOSITION_JOINED:
+            out.pop()
+            out[-1:] = [f"{out[-1]}_{word}"] if out else [word]
+        else:
+            out.append(word)
     return out
 
 
@@ -172,8 +196,9 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
             out.append(Word(token, "'s", kind="poss"))
         elif token in PRONOUNS:
             out.append(Word("it", text, kind="it"))
-        elif token == "shape" and out and out[-1].kind == "word" and i < len(words):
-            continue  # "heart-shaped pendant" is a "heart pendant"
+        elif token == "shape" and out and out[-1].kind == "word" and i < len(words) and \
+                not _ends_thing(lemmas, i, lexicon):
+            continue  # "heart-shaped pendant" is a "heart pendant" ("with a cone shape and ..." keeps its head)
         elif token == "and" or token == "or":
             out.append(Word("and", text, kind="and"))
         elif token in lexicon.framing_links:
@@ -192,6 +217,12 @@ def _canonical(words: list[str], lexicon: Lexicon) -> list[Word]:
             out.append(_word(token, text, rule, plural, base, lexicon))
     _mark_hyphened(out, hyphen, len(words) + 1)
     return out
+
+
+def _ends_thing(lemmas: list, at: int, lexicon: Lexicon) -> bool:
+    """Whether the word before `at` ends a thing: a relation or "and" comes next."""
+    after = lemmas[at][0]
+    return after in ("and", "or") or after in lexicon.relations or lexicon.phrases.get((after,)) in lexicon.relations
 
 
 def _mark_hyphened(out: list[Word], hyphen: tuple | None, at: int) -> tuple | None:
@@ -269,6 +300,8 @@ def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tup
         if joined:
             return _folded(joined, 2, COMPOUND, lexicon)
     listed = lexicon.phrases.get((word,), word)
+    if listed == word and word in lexicon.values:
+        return lexicon.values[word], 1, ADJECTIVE, word  # "big" -> "large"
     if listed == word and word in lexicon.pertainyms:
         return _folded(lexicon.pertainyms[word], 1, PERTAINYM, lexicon)  # "floral" -> "flower"
     return _folded(listed, 1, SYNONYM if listed != word else rule, lexicon)
@@ -309,16 +342,17 @@ class Scene:
 
     phrases: tuple[Phrase, ...]
     rewrites: frozenset = frozenset()
+    joined: Scene | None = None  # the prompt read with its hyphen-joined prepositions as words ("pour-over")
 
 
-def scene(prompt: str, lexicon: Lexicon) -> Scene:
+def scene(prompt: str, lexicon: Lexicon, joined: bool = False) -> Scene:
     """Clauses -> canonical words -> phrases; describing clauses join the first thing; framing stands apart."""
     phrases: list[Phrase] = []
     rewrites: set[str] = set()
     subject: int | None = None  # the first thing shown
     pending: list[Word] = []  # "A simple, elegant ring": describing words before the first thing
     for number, text in enumerate(clauses(prompt)):
-        full = _detach_framing(list(clause_words(text, lexicon)), lexicon, phrases, number)
+        full = _detach_framing(list(clause_words(text, lexicon, joined)), lexicon, phrases, number)
         words = [w for w in full if w.kind != "det"]
         if not words:
             continue
@@ -356,7 +390,9 @@ def scene(prompt: str, lexicon: Lexicon) -> Scene:
     if pending:
         phrases.append(Phrase("", tuple(pending)))
     phrases = _resolve_it(phrases, subject, rewrites)
-    return Scene(tuple(d for phrase in phrases for d in _derived(phrase, lexicon)), frozenset(rewrites))
+    other = scene(prompt, lexicon, True) if not joined and "-" in prompt and _HYPHEN_PREPOSITION.search(prompt) \
+        else None
+    return Scene(tuple(d for phrase in phrases for d in _derived(phrase, lexicon)), frozenset(rewrites), other)
 
 
 def _detail(words: list[Word], lexicon: Lexicon) -> bool:
@@ -506,8 +542,8 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
                 _close(things, role, current, lexicon)
                 role, current = word.verb, []
         elif word.kind == "and":
-            if current and current[-1].noun and not current[-1].adjective and \
-                    not _describing_word(current[-1].value, lexicon):
+            if current and current[-1].noun and not current[-1].adjective and (
+                    not _describing_word(current[-1].value, lexicon) or current[-1].plural):  # "stripes and a button"
                 _close(things, role, current, lexicon)
                 current = []
             # coordinated describing words ("soft and warm") stay in one thing
@@ -602,8 +638,10 @@ def _relations(things: list, clause: int, lexicon: Lexicon, rewrites: set) -> li
         plural = head.plural and not any(w.value in lexicon.collectives for w in words)
         if out and (role in ("for", lexicon.made_of) or role == "in" and _describes(head, lexicon, strict=True) or
                     role in ("with", "in") and head.value in lexicon.attribute_nouns and len(words) > 1 and
-                    _describing_word(words[-2].value, lexicon) or
-                    role == "shape_like" or role == "in" and head.value == "shape"):
+                    (_describing_word(words[-2].value, lexicon) or
+                     not head.plural and _describes(words[-2], lexicon)) or
+                    role == "shape_like" or role in ("in", "with") and head.value == "shape" and
+                    (role == "in" or len(words) > 1)):
             out[-1] = _merged(out[-1], [w for w in words if w.value != "shape" and
                                         not (w.value in lexicon.attribute_nouns and len(words) > 1)])
             rewrites.add({"for": "'for ...' as a modifier", "shape_like": "'shaped like' as a modifier"}.get(

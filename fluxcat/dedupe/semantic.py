@@ -6,7 +6,7 @@ import hashlib
 from typing import Iterable
 
 from fluxcat.dedupe.common import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, DedupeResult
-from fluxcat.dedupe.audit import AUDIT_SCAN_ROWS, near_misses
+from fluxcat.dedupe.audit import AUDIT_SCAN_ROWS, KeptApart, near_misses
 from fluxcat.dedupe.encoders import Embedder
 from fluxcat.dedupe.exact import DedupeEntry, Match
 from fluxcat.dedupe.guard import Lexicon, compare, load_lexicon, tokenise
@@ -28,9 +28,10 @@ def semantic_duplicates(entries: Iterable[DedupeEntry], store=None, threshold: f
     words = load_lexicon(lexicon)
     embedder = embedder or Embedder(model, backend, batch_size)
     blocks, scanned = _blocks(entries, words, AUDIT_SCAN_ROWS if audit else 0)
-    matches = _merge_blocks(entries, blocks, words, embedder, store, threshold, exact_limit)
+    refused: list[KeptApart] = []
+    matches = _merge_blocks(entries, blocks, words, embedder, store, threshold, exact_limit, refused)
     kept = near_misses(entries, scanned, matches, words, embedder, store, audit, threshold) if audit else []
-    return DedupeResult(matches, kept)
+    return DedupeResult(matches, (refused[:audit] + kept)[:audit] if audit else [])
 
 
 def _blocks(entries: list[DedupeEntry], words: Lexicon, keep: int) -> tuple[list[list[int]], list]:
@@ -53,7 +54,8 @@ def _blocks(entries: list[DedupeEntry], words: Lexicon, keep: int) -> tuple[list
 MAX_CANDIDATES = 8  # per row: the most similar rows of its block with another key that the guard is asked about
 
 
-def _merge_blocks(entries, blocks, words, embedder, store, threshold, exact_limit) -> dict[int, Match]:
+def _merge_blocks(entries, blocks, words, embedder, store, threshold, exact_limit,
+                  refused: list) -> dict[int, Match]:
     members = sorted(p for block in blocks for p in block)
     if not members:
         return {}
@@ -63,7 +65,16 @@ def _merge_blocks(entries, blocks, words, embedder, store, threshold, exact_limi
     for block in blocks:
         local = vectors[[index[p] for p in block]]
         tokens = [tokenise(entries[p].prompt, words) for p in block]
-        union = _grouped(local, tokens, threshold, exact_limit, words)
+        conflicts: list[tuple[int, int, int, int]] = []
+        union = _grouped(local, tokens, threshold, exact_limit, words, conflicts)
+        for row, first, held, other in conflicts:
+            refused.append(KeptApart(
+                entries[block[row]].row_number, entries[block[first]].row_number,
+                round(float(local[row] @ local[first]), 6),
+                f"the guard explains it by row {entries[block[first]].row_number}, but that row's group holds row "
+                f"{entries[block[held]].row_number}, which it keeps apart from row {entries[block[other]].row_number}: "
+                f"{compare(tokens[max(held, other)], tokens[min(held, other)], words).reason}",
+                entries[block[row]].prompt, entries[block[first]].prompt))
         for i, position in enumerate(block):
             root = union.find(i)
             if root != i:
@@ -73,10 +84,13 @@ def _merge_blocks(entries, blocks, words, embedder, store, threshold, exact_limi
     return matches
 
 
-def _grouped(local, tokens: list, threshold: float, exact_limit: int, words: Lexicon) -> UnionFind:
+def _grouped(local, tokens: list, threshold: float, exact_limit: int, words: Lexicon,
+             conflicts: list | None = None) -> UnionFind:
     """Rows of one block (catalog order) grouped: nominated pairs with the same key join at once; a nominated pair
-    with other keys joins when the guard explains the first rows of the two groups (so no chain of merges ever
-    joins two rows the guard would keep apart through a third)."""
+    with other keys joins when the guard explains every reading held by one group by every reading held by the
+    other (the first row of each key, and of each derived adjective read another way), so no chain of merges ever
+    joins two rows the guard would keep apart through a third: "a red-hooded jacket" (the key of "a red jacket with
+    a hood") also reads as "a jacket with a red hood", but a group never holds both."""
     union = UnionFind(len(tokens))  # the block is in catalog order, so roots are first rows
     candidates: dict[int, list[tuple[float, int]]] = {}
     for rows, cols, sims in iter_similar_pairs(local, threshold, exact_limit):
@@ -89,12 +103,40 @@ def _grouped(local, tokens: list, threshold: float, exact_limit: int, words: Lex
             if len(found) > 2 * MAX_CANDIDATES:
                 found.sort()
                 del found[MAX_CANDIDATES:]
+    keys: dict[int, list[int]] = {}  # group's first row -> the first row of each reading it holds
+    seen, reported = set(), set()
+    for row in range(len(tokens)) if candidates else ():
+        first = union.find(row)
+        reading = (first, tokens[row].key, _derived_readings(tokens[row]))
+        if reading not in seen:
+            seen.add(reading)
+            keys.setdefault(first, []).append(row)
     for b in sorted(candidates):
         for _, a in sorted(candidates[b])[:MAX_CANDIDATES]:
             first_a, first_b = union.find(a), union.find(b)
-            if first_a != first_b and compare(tokens[first_b], tokens[first_a], words).same:
+            if first_a == first_b:
+                continue
+            held_a, held_b = keys.get(first_a, [first_a]), keys.get(first_b, [first_b])
+            apart = next(((x, y) for x in held_a for y in held_b
+                          if not compare(tokens[max(x, y)], tokens[min(x, y)], words).same), None)
+            if apart is None:
                 union.union(first_a, first_b)
+                first, other = sorted((first_a, first_b))
+                keys[first] = held_a + held_b if first == first_a else held_b + held_a
+                keys.pop(other, None)
+            elif conflicts is not None and apart != (first_a, first_b) and (b, first_a) not in reported:
+                reported.add((b, first_a))  # explained by the group's first row, but not by all the group holds
+                conflicts.append((b, first_a, *apart))
     return union
+
+
+def _derived_readings(tokens) -> tuple:
+    """What a row's derived adjectives and hyphen-joined prepositions may also say ("red-hooded": a red hood or a
+    red jacket with a hood): rows of one key that differ here are read differently against a third."""
+    joined = tokens.scene.joined
+    return tuple(sorted((p.role, p.values, p.derived, tuple(w.value for w in p.joined))
+                        for p in tokens.scene.phrases if p.derived or p.joined)), \
+        tuple(sorted(p.key() for p in joined.phrases)) if joined else ()
 
 
 def _match(first: DedupeEntry, entry: DedupeEntry, first_tokens, tokens, similarity: float, threshold: float,

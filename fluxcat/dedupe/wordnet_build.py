@@ -35,7 +35,9 @@ def build(wn) -> dict:
             "synonyms": synonyms(wn), "senses": shared_senses(wn), "compounds": compounds(wn),
             "containers": kinds_of(wn, "container.n.01"), "furniture": kinds_of(wn, "furniture.n.01"),
             "covered": adjectives_from_nouns(wn, ("y",), HAVING), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES),
-            "pertainyms": pertainyms(wn), "british": british_words(wn), "ing_nouns": ing_nouns(wn)}
+            "pertainyms": pertainyms(wn), "british": british_words(wn), "ing_nouns": ing_nouns(wn),
+            "derived_adjectives": derived_adjectives(wn), "clippings": clippings(wn),
+            "adjective_heads": adjective_heads(wn)}
 
 
 def _word(name: str) -> str:
@@ -54,9 +56,19 @@ def synonyms(wn) -> dict[str, list[str]]:
     return {synset: sorted(words) for synset, words in sorted(groups.items()) if len(words) > 1}
 
 
+def _kin(first, sense) -> bool:
+    """Whether a word's rarer sense is kin of its first one: a kind of it, what it is a kind of, or a co-hyponym
+    (another kind of the same thing: "garland" is first a festoon, and WordNet's wreath.n.01 sits beside it)."""
+    if first == sense:
+        return False
+    above_first, above_sense = set(first.hypernyms()), set(sense.hypernyms())
+    return bool(first in above_sense or sense in above_first or above_first & above_sense)
+
+
 def shared_senses(wn) -> dict[str, list]:
     """Word -> [synset, the sense's rank among the word's noun senses (0: its first, most frequent), how many noun
-    senses the word has], for every sense of a concrete thing (FOLDED_LEXNAMES) that two or more words share. The
+    senses the word has, 1 if the sense is kin of the word's first sense (a kind of it, what it is a kind of, or
+    another kind of the same thing)], for every sense of a concrete thing (FOLDED_LEXNAMES) that two or more words share. The
     guard reads synonymy from it: "torch" and "flashlight" share flashlight.n.01, the first sense of "flashlight"."""
     out: dict[str, list] = {}
     for synset in wn.all_synsets("n"):
@@ -65,7 +77,9 @@ def shared_senses(wn) -> dict[str, list]:
             continue
         for name, lemma in sorted(names.items()):
             senses = wn.synsets(lemma, "n")
-            out.setdefault(name, []).append([synset.name(), senses.index(synset), len(senses)])
+            concrete = [s for s in senses if s.lexname() in FOLDED_LEXNAMES]
+            out.setdefault(name, []).append([synset.name(), senses.index(synset), len(senses),
+                                             int(_kin(senses[0], synset)), concrete.index(synset)])
     return {name: sorted(found, key=lambda sense: sense[1]) for name, found in sorted(out.items())}
 
 
@@ -139,6 +153,56 @@ def pertainyms(wn) -> dict[str, str]:
                         and noun.synset().lexname() in FOLDED_LEXNAMES + SUBSTANCES:
                     out.setdefault(name, _word(noun.name()))
     return dict(sorted(out.items()))
+
+
+def derived_adjectives(wn) -> dict[str, str]:
+    """Adjectives WordNet derives from a noun that they begin like ("rectangular" <- "rectangle", "golden" <-
+    "gold", "circular" <- "circle"): the guard reads them as their noun only where both name one attribute."""
+    out = {}
+    for name in sorted(wn.all_lemma_names("a")):
+        for lemma in (l for s in wn.synsets(name, "a") for l in s.lemmas() if l.name() == name):
+            for related in lemma.derivationally_related_forms():
+                noun = related.name()
+                if name.isalpha() and noun.isalpha() and related.synset().pos() == "n" and noun != name and \
+                        len(noun) >= 3 and name.startswith(noun[:max(3, len(noun) - 2)]):
+                    out.setdefault(name.lower(), noun.lower())
+    return dict(sorted(out.items()))
+
+
+def adjective_heads(wn) -> dict[str, list[str]]:
+    """Head adjective synset (WordNet's core of a cluster, with an antonym: large.a.01, small.a.01) -> the one-word
+    words whose first adjective sense it is, where that sense is used more often than any noun sense of the word
+    (WordNet's tagged counts: "large", "big"; not "metal", mostly a noun). Satellites are left out: "violet" and
+    "purple", "tiny" and "petite" share a satellite, and tell variants apart."""
+    groups: dict[str, set[str]] = {}
+    for name in wn.all_lemma_names("a"):
+        senses = wn.synsets(name, "a")
+        if not (name.isalpha() and senses and senses[0].pos() == "a"):
+            continue
+        used = sum(l.count() for l in senses[0].lemmas() if l.name() == name)
+        nouns = [l.count() for s in wn.synsets(name, "n") for l in s.lemmas() if l.name().lower() == name]
+        if used > max(nouns, default=0):
+            groups.setdefault(senses[0].name(), set()).add(name.lower())
+    return {synset: sorted(words) for synset, words in sorted(groups.items()) if len(words) > 1}
+
+
+def clippings(wn) -> dict[str, list[str]]:
+    """Short forms WordNet confirms: a one-word noun that begins another word of its own synset ("math",
+    "mathematics"; "decaf", "decaffeinated coffee"; "bra", "brassiere") -> those words (their first word is what
+    the short form clips). Only where that synset is the short word's first sense ("cat" is first a feline, not a
+    "caterpillar"; "calf" a young cow, not "calfskin") and the long word is not its gerund ("pulling")."""
+    out: dict[str, set[str]] = {}
+    for synset in wn.all_synsets("n"):
+        names = [_word(lemma.name()) for lemma in synset.lemmas()]
+        for short in names:
+            if not short.isalpha() or len(short) < 3 or wn.synsets(short, "n")[0] != synset:
+                continue
+            for other in names:
+                first = other.split()[0]
+                if first != short and first.startswith(short) and len(first) >= len(short) + 2 and \
+                        not first.endswith("ing"):
+                    out.setdefault(short, set()).add(other)
+    return {short: sorted(longs) for short, longs in sorted(out.items())}
 
 
 def compounds(wn) -> dict[str, list[str]]:

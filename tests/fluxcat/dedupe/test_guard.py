@@ -60,6 +60,20 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A tray with a bowl of cherries on top", "A bowl of cherries on top of a tray"),
     ("A candle with a vanilla scent", "A vanilla-scented candle"),  # a hyphen joins the noun to the -ed word
     ("A vase with a blue tint", "A blue-tinted vase"),
+    # round 4's general rules (sentences of our own, not from the labelled sets)
+    ("An upright vacuum cleaner in a hallway", "An upright vacuum in a hallway"),  # first concrete sense of both
+    ("A lace bra on a hanger", "A lace brassiere on a hanger"),  # WordNet's own short form (first sense)
+    ("A box of decaf tea bags", "A box of decaffeinated tea bags"),  # ... and a participle compared in place
+    ("A hexagonal tile", "A hexagon tile"),  # an attribute adjective derived from its noun
+    ("A big teddy bear on a bed", "A large teddy bear on a bed"),  # one head adjective sense
+    ("A little wicker basket", "A small wicker basket"),
+    ("A cushion with a star shape on a sofa", "A star-shaped cushion on a sofa"),  # "with an X shape"
+    ("A folder with stripes and a zip", "A striped folder with a zip"),  # a plural noun ends its thing
+    ("A chequerboard cake", "A checkerboard cake"),  # a compound on breame's stem ("chequered")
+    ("In-ear earphones lying on a phone", "A phone with in-ear earphones lying on it"),  # "in-ear": one word
+    ("A carry-on suitcase by a gate", "A carry on suitcase by a gate"),  # ... or written apart
+    ("A glass bowl with a frosted finish", "A frosted glass bowl"),  # an adjective + "finish" describes
+    ("A pine dresser with three drawers", "A 3-drawer pine dresser"),  # a counted part as the modifier
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -110,6 +124,19 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A pack of thirty pegs", "A pack of forty pegs"),
     (None, "A jar of one hundred buttons", "A jar of two hundred buttons"),
     (None, "A red jacket with a hood", "A jacket with a red hood"),
+    # round 4: a rarer sense, a short form, an adjective value only where WordNet's first senses agree
+    (None, "A toy on a bed", "A toy dog on a bed"),  # toy_dog.n.01 is no first concrete sense of "toy"
+    (None, "A wreath on a door", "A garland on a door"),  # wreath.n.01 is no first concrete sense of "garland"
+    (None, "A silicone teething ring", "A silicone pacifier"),
+    ("subject", "A cat toy", "A caterpillar toy"),  # "cat" is first a feline, no short "caterpillar"
+    (None, "A calf on a farm", "A calfskin on a farm"),
+    ("size", "A tiny dress", "A petite dress"),  # a satellite sense: never one value
+    ("colour", "A purple vase", "A violet vase"),
+    ("material", "A metal vase", "A metallic vase"),  # "metal" is mostly a noun
+    ("size", "A big mug", "A little mug"),
+    (None, "A wall with three framed prints", "A framed wall"),  # plural "prints" are things, not a finish
+    ("numbers", "A pine dresser with three drawers", "A 4-drawer pine dresser"),
+    (None, "A 2-seat sofa with 3 cushions", "A 3-seat sofa with 2 cushions"),  # two counts never trade places
 ]
 
 
@@ -135,6 +162,10 @@ def test_reasons_name_the_rule_that_matched():
     assert "catalogue = catalog (spelling)" in reason("A catalogue on a table", "A catalog on a table")
     assert "hand bag = handbag (" in reason("A hand bag", "A handbag") and "compound" in reason("A hand bag", "A handbag")
     assert "'X with Y' as 'Y in or on X'" in reason("A board with bread", "Bread on a board")
+    assert "big = large (WordNet adjective synonym)" in reason("A big mug", "A large mug")
+    assert "bra = brassiere" in reason("A bra", "A brassiere")
+    assert "(clipping)" in reason("A box of decaf tea", "A box of decaffeinated tea")
+    assert "a sense of 'vacuum' that is no kind of its first" in reason("A vacuum cleaner", "A vacuum")
 
 
 def test_single_and_other_quote_styles_are_quoted_text():

@@ -50,6 +50,21 @@ def test_embedding_similarity_alone_would_merge_variants(embedder):
     assert (similarities >= 0.95).sum() >= 10, similarities
 
 
+def test_an_ambiguous_prompt_never_chains_two_readings_into_one_group(embedder):
+    # "red-hooded" reads as a red jacket with a hood (hyphen as a compound) and as a jacket with a red hood; the
+    # guard explains each reading against the first row, never the two against each other: one joins, not both.
+    rows = ["A red-hooded jacket on a white background", "A red jacket with a hood on a white background",
+            "A jacket with a red hood on a white background"]
+    entries = [DedupeEntry(i, prompt, PARAMS) for i, prompt in enumerate(rows)]
+    result = dedupe(entries, "semantic", threshold=0.3, embedder=embedder, audit=5)
+    matches = result.matches
+    assert 1 in matches or 2 in matches, "the ambiguous first row explains neither reading"
+    assert not (1 in matches and 2 in matches), f"two readings kept apart by the guard were grouped: {matches}"
+    left = 2 if 1 in matches else 1  # the audit says why the other reading was kept apart
+    why = [k.reason for k in result.kept_apart if {k.row_number, k.other} == {left, 0}]
+    assert len(why) == 1 and "but that row's group holds row" in why[0], result.kept_apart
+
+
 def test_rewordings_below_threshold_stay_apart(embedder):
     _, first, second = REWORDINGS[0]
     assert find_duplicates(_pair(first, second), "semantic", threshold=0.9999, embedder=embedder) == {}
