@@ -236,7 +236,7 @@ class HostedBackend(Backend):
             details["reattached"] = job.get("id")
             log.info("%s: re-attaching to job %s for %s", self.name, job.get("id"), key)
         elif self.queued:
-            job, price = await self._create(request, record), self.cost_per_image(request)
+            job, price = await self._create(request, record)
         else:
             if record is not None:  # a one-call API's call cut by a crash: there is no job to collect
                 log.warning("%s: a call for %s was cut by a crash and cannot be collected; calling again", self.name, key)
@@ -255,9 +255,9 @@ class HostedBackend(Backend):
                 await asyncio.to_thread(self.ledger.close, key, seed, "failed")
             raise  # a queue job stays open: it may still finish, and a rerun collects it
 
-    async def _create(self, request: ImageRequest, record: dict | None) -> dict:
-        """A new billed job, recorded twice: its intent before the create, so that an output which cannot take a
-        record (full, read-only) refuses before anything is paid; its job id right after, for a rerun to collect."""
+    async def _create(self, request: ImageRequest, record: dict | None) -> tuple[dict, float]:
+        """A new billed job and its price, recorded twice: its intent before the create, so that an output which
+        cannot take a record (full, read-only) refuses before anything is paid; its job id after, for a rerun."""
         key, seed, price = request.key, request.seed, self.cost_per_image(request)
         if record is not None:  # an intent cut by a crash or a full disk between the create and its job id
             log.warning("%s: a create for %s may have been sent, its job id never recorded; creating again", self.name,
@@ -270,7 +270,7 @@ class HostedBackend(Backend):
             await asyncio.to_thread(self.ledger.close, key, seed, "failed")
             raise
         await asyncio.to_thread(self.ledger.open, key, seed, self.name, job, price)
-        return job
+        return job, price
 
     def _judge(self, error: Exception) -> None:
         """Tell the breaker what a failure says about the provider."""
