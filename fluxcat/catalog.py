@@ -9,8 +9,8 @@ import fsspec
 import pyarrow as pa
 
 from fluxcat.errors import UserError
-from fluxcat.plan import PLAN_COLUMNS
 from fluxcat.parquet_read import open_parquet, parquet_batches
+from fluxcat.plan import PLAN_COLUMNS
 
 DEFAULT_BATCH_ROWS = 8192
 # A catalog column named like a manifest column passes through under this prefix (repeated until unique).

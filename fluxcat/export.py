@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fluxcat.layout import MANIFEST
+from fluxcat.parquet_read import parquet_batches
 from fluxcat.schema import SHOWS_IMAGE as WITH_IMAGE  # a duplicate's image is its canonical row's
 from fluxcat.store import Store
-from fluxcat.parquet_read import parquet_batches
 
 EXPORT_FORMATS = ("hf", "webdataset")
 HF_METADATA = "metadata.parquet"

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 
 from fluxcat.errors import UserError
 from fluxcat.layout import HISTORY_DIR, MANIFEST, PARTS_DIR
+from fluxcat.parquet_read import parquet_batches, read_parquet
 from fluxcat.schema import REMADE, STATUSES, WITH_IMAGE
 from fluxcat.store import Store
-from fluxcat.parquet_read import parquet_batches, read_parquet
 
 FLAGGED_LISTED = 50  # flagged rows listed by id in a summary; the manifest has them all
 log = logging.getLogger("fluxcat")

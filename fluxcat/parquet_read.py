@@ -21,5 +21,7 @@ def read_parquet(handle, columns: list[str] | None = None) -> pa.Table:
     return open_parquet(handle).read(columns=columns, use_threads=False)
 
 
-def parquet_batches(handle, batch_size: int = 65536, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-    yield from open_parquet(handle).iter_batches(batch_size=batch_size, columns=columns, use_threads=False)
+def parquet_batches(source, batch_size: int = 65536, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """Batches of a file object, or of a file `open_parquet` opened already (its footer is not read again)."""
+    parquet = source if isinstance(source, pq.ParquetFile) else open_parquet(source)
+    yield from parquet.iter_batches(batch_size=batch_size, columns=columns, use_threads=False)

@@ -6,12 +6,11 @@ from __future__ import annotations
 import html
 import json
 
-
 from fluxcat.layout import INDEX, MANIFEST, PLAN_DIR
 from fluxcat.manifest import RunSummary
+from fluxcat.parquet_read import open_parquet, parquet_batches
 from fluxcat.schema import SHOWS_IMAGE, WITH_IMAGE
 from fluxcat.store import Store
-from fluxcat.parquet_read import open_parquet, parquet_batches
 
 MAX_ROWS = 2000  # a contact sheet, not a database: the manifest has every row
 
@@ -50,8 +49,9 @@ def _first_rows(store: Store) -> list[dict]:
                "delivered_height"]
     flagged, others = [], []
     with store.fs.open(store.path(MANIFEST), "rb") as handle:
-        present = [c for c in columns if c in open_parquet(handle).schema_arrow.names]  # manifests from before QA lack its columns
-        for batch in parquet_batches(handle, batch_size=MAX_ROWS, columns=present):
+        manifest = open_parquet(handle)
+        present = [c for c in columns if c in manifest.schema_arrow.names]  # manifests from before QA lack its columns
+        for batch in parquet_batches(manifest, batch_size=MAX_ROWS, columns=present):
             for row in batch.to_pylist():
                 kept = flagged if row.get("qa_status") == "flagged" else others
                 if len(kept) < MAX_ROWS:
@@ -121,8 +121,9 @@ def gallery_rows(store: Store, count: int) -> list[dict]:
     columns = ["row_number", "id", "prompt", "status", "image_uri", "qa_status", "qa_details"]
     flagged, others = [], []
     with store.fs.open(store.path(MANIFEST), "rb") as handle:
-        present = [c for c in columns if c in open_parquet(handle).schema_arrow.names]
-        for batch in parquet_batches(handle, batch_size=4096, columns=present):
+        manifest = open_parquet(handle)
+        present = [c for c in columns if c in manifest.schema_arrow.names]
+        for batch in parquet_batches(manifest, batch_size=4096, columns=present):
             for row in batch.to_pylist():
                 if row["status"] in WITH_IMAGE and row["image_uri"]:
                     (flagged if row.get("qa_status") == "flagged" else others).append(row)

@@ -83,7 +83,9 @@ def _term_words(term: str, separators: str) -> list[list[str]]:
     for char in unicodedata.normalize("NFKC", term):
         letter = matching_form(char)
         if char.isspace() or (letter and not letter.strip(separators)):
-            words, word = words + [word] if word else words, []
+            if word:
+                words.append(word)
+            word = []
         elif letter:
             word.append(letter)
     return words + [word] if word else words

@@ -31,7 +31,7 @@ def semantic_duplicates(entries: Iterable[DedupeEntry], store=None, threshold: f
     refused: list[KeptApart] = []
     matches = _merge_blocks(entries, blocks, words, embedder, store, threshold, exact_limit, refused)
     kept = near_misses(entries, scanned, matches, words, embedder, store, audit, threshold) if audit else []
-    return DedupeResult(matches, (refused[:audit] + kept)[:audit] if audit else [])
+    return DedupeResult(matches, (refused + kept)[:audit] if audit else [])
 
 
 def _blocks(entries: list[DedupeEntry], words: Lexicon, keep: int) -> tuple[list[list[int]], list]:

@@ -49,4 +49,6 @@ def test_whole_reads_and_batches_stay_on_the_calling_thread(parquet_bytes):
         assert batch.num_rows == 1_000
         if number == 3:
             break  # a reader left early (report.py stops at the rows it needs)
+    opened = open_parquet(handle)  # a file opened once: its schema read, then its batches
+    assert [batch.num_rows for batch in parquet_batches(opened, batch_size=8_000, columns=["id"])] == [8_000] * 2 + [4_000]
     assert handle.readers == {threading.get_ident()}
