@@ -229,10 +229,24 @@ def _split_options(names: list[str], options: dict) -> dict[str, dict]:
         elif key in SHARED_OPTIONS:
             for name in names:
                 out[name].setdefault(key, value)
+        elif (left_out := _provider_named_by(key)) is not None:
+            raise BackendConfigError(f"router: option {key!r} is for {left_out!r}, which is not in "
+                                     f"providers={','.join(names)}: add it there or drop the option")
         else:
             raise BackendConfigError(f"router: unknown option {key!r}: prefix provider options with the provider "
                                      f"(e.g. fal_base_url=...) or use one of {', '.join(sorted(SHARED_OPTIONS))}")
     return out
+
+
+def _provider_named_by(key: str) -> str | None:
+    """The hosted provider an option key is meant for (`replicate` for `replicate_base_url` or `replicate`)."""
+    from fluxcat.backends import REGISTRY
+
+    for name in sorted(REGISTRY, key=len, reverse=True):
+        prefix = name.replace("-", "_")
+        if name != "router" and (key == name or key == prefix or key.startswith(prefix + "_")):
+            return name
+    return None
 
 
 def _make(name: str, options: dict) -> HostedBackend:

@@ -102,6 +102,9 @@ def test_router_rejects_only_what_no_provider_can_make(tmp_path, keys, monkeypat
     router.close()
     with pytest.raises(BackendConfigError, match="unknown option"):
         get_backend("router", {"providers": "fal", "colour": "blue"})
+    for left_out in ({"replicate_base_url": "http://127.0.0.1:9"}, {"replicate": {"base_url": "http://127.0.0.1:9"}}):
+        with pytest.raises(BackendConfigError, match="is for 'replicate', which is not in providers=fal: add it"):
+            get_backend("router", {"providers": "fal", **left_out})
     monkeypatch.delenv("SEGMIND_API_KEY")
     partial = get_backend("router", {"providers": "fal,segmind", "fal_base_url": "http://127.0.0.1:9"})
     partial.check_ready()  # keys are read when the run is about to send (planning does without them)
