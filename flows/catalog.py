@@ -22,8 +22,7 @@ from tasks.review import review_images
 from tasks.runs import final_state, run_context
 
 
-@flow(name="generate-catalog", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True,
-      persist_result=True)  # see tasks.outcome.result_of
+@flow(name="generate-catalog", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
 def generate_catalog(
     catalog: str,
     output: str,

@@ -19,8 +19,7 @@ from tasks.reporting import core_logs_to_run, publish_plan
 from tasks.runs import final_state, run_context
 
 
-@flow(name="refresh-assets", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True,
-      persist_result=True)  # see tasks.outcome.result_of
+@flow(name="refresh-assets", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
 def refresh_assets(
     catalog: str,
     output: str,

@@ -8,6 +8,7 @@ from typing import Callable
 
 from prefect.states import Failed, State
 
+from fluxcat import events
 from fluxcat.lease import LeaseHeld, LeaseLost
 
 # Bad input or configuration, a held output: the message says what to fix; a traceback would only bury it.
@@ -54,7 +55,17 @@ def ends_cleanly(body: Callable, *args) -> State | dict:
         ended = body(*args)
     except EXPECTED_ERRORS as error:
         ended = Failed(message=str(error), data=error)
+    _announce(ended.data if isinstance(ended, State) else ended)
     return ended
+
+
+def _announce(value) -> None:
+    """The flow's return value, to a caller in this process (the CLI): the final state Prefect hands back may lack it.
+    Prefect's client resends a state proposal whose answer it did not get (a loaded server); the server, which had
+    taken the first, rejects the copy and answers with its own state, which holds no data (results are not persisted)."""
+    from prefect.runtime import flow_run
+
+    events.emit({"flow_result": value, "flow_run_id": str(flow_run.id)})
 
 
 class _ExpectedEnd(logging.Filter):
@@ -78,13 +89,19 @@ def _quiet_expected_ends() -> None:
 
 def result_of(start_flow: Callable[[], State]):
     """The return value of the flow `start_flow` runs (with return_state=True) whatever its final state; an expected
-    error is raised again, for the caller to say.
-
-    Our flows persist their result (`persist_result=True`) so that this holds on a loaded machine too: Prefect's
-    client resends a state proposal whose answer it did not get; the server, which had taken the first, rejects the
-    copy and answers with its own state, which holds only a reference to the persisted result (without one: no data,
-    and `MissingResult`). A Python caller of the flow itself gets the same guarantee."""
-    value = start_flow().result(raise_on_failure=False)
+    error is raised again, for the caller to say."""
+    announced = {}
+    unsubscribe = events.subscribe(lambda e: announced.update({e["flow_run_id"]: e["flow_result"]})
+                                   if "flow_result" in e else None)
+    try:
+        state = start_flow()
+    finally:
+        unsubscribe()
+    run_id = str(state.state_details.flow_run_id)
+    if state.data is None and run_id in announced:  # the server's copy of the final state (see `_announce`)
+        value = announced[run_id]
+    else:
+        value = state.result(raise_on_failure=False)
     if isinstance(value, NothingMade):
         return value.result
     if isinstance(value, BaseException):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from fluxcat.dedupe.audit import audit_markdown
 from fluxcat.pipeline import RunOptions, check_options, plan
@@ -20,7 +19,7 @@ def check_config(options: RunOptions) -> str:
     return name
 
 
-@task(name="plan-catalog", tags=["fluxcat"], cache_policy=NO_CACHE, persist_result=False)
+@task(name="plan-catalog", tags=["fluxcat"])
 @fails_quietly  # a catalog that turns out unreadable half-way: the task's one line, not a traceback
 def plan_catalog_task(options: RunOptions) -> dict:
     report = plan(run_for(options))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from fluxcat.pipeline import RunOptions
 from fluxcat.refresh import finish_refresh, prepare_refresh
@@ -13,13 +12,13 @@ from fluxcat.store import Store
 from tasks.reporting import publish_table
 
 
-@task(name="compare-with-manifest", tags=["fluxcat"], cache_policy=NO_CACHE, persist_result=False)
+@task(name="compare-with-manifest", tags=["fluxcat"])
 def prepare_refresh_task(options: RunOptions, plan_shards: list[str], ids: list[str] | None) -> dict:
     store = Store(options.output, options.storage_options)
     return prepare_refresh(store, plan_shards, options.image_format, ids).to_dict()
 
 
-@task(name="finish-refresh", tags=["fluxcat"], cache_policy=NO_CACHE, persist_result=False)
+@task(name="finish-refresh", tags=["fluxcat"])
 def finish_refresh_task(options: RunOptions, token: str, plan_shards: list[str], work_shards: list[str],
                         prune: bool, started: datetime) -> dict:
     store = Store(options.output, options.storage_options)

@@ -14,7 +14,6 @@ from typing import Iterator
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
-from prefect.cache_policies import NO_CACHE
 
 from fluxcat.layout import INDEX, MANIFEST
 from fluxcat.pipeline import RunOptions, finish
@@ -25,7 +24,7 @@ GALLERY_IMAGES = 8
 STATUS_ORDER = (PLANNED,) + STATUSES
 
 
-@task(name="finish-run", tags=["fluxcat"], cache_policy=NO_CACHE, persist_result=False)
+@task(name="finish-run", tags=["fluxcat"])
 def finish_run_task(options: RunOptions, shards: list[str], reused: list[str], started: datetime) -> dict:
     summary = finish(options, shards, set(reused), started)
     publish_table("summary", options.output, summary.table(), f"{run_verdict(summary.this_run).message()}. fluxcat "

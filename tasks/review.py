@@ -64,7 +64,7 @@ def review_images(options: RunOptions, review: Review, shards: list[str], contac
     return counts
 
 
-@task(name="carry-out-review", tags=["fluxcat"], cache_policy=NO_CACHE, persist_result=False)
+@task(name="carry-out-review", tags=["fluxcat"], cache_policy=NO_CACHE)
 def carry_out_review_task(options: RunOptions, rows: list[dict], decisions: dict, reviewer: str) -> dict:
     """The person's decisions in the shard parts; an image to regenerate is made again here, through generation."""
     return record_decisions(run_for(options), rows, decisions, reviewer)

