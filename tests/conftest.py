@@ -17,6 +17,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# A loaded CI machine stalled the test server's SQLite for over Prefect's 60 s request limit; the client then resent a
+# flow's final state, the server answered with its copy, which holds no data (results are not persisted: a persisted
+# one would block Retry from the UI), and a test calling the flow got MissingResult. Wait for the answer instead.
+os.environ.setdefault("PREFECT_API_REQUEST_TIMEOUT", "300")
 # The tiny FLUX model is built once into the repo's git-ignored cache and reused across test runs.
 os.environ.setdefault("FLUXCAT_CACHE", str(ROOT / ".cache" / "fluxcat"))
 
