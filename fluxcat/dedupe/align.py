@@ -12,6 +12,7 @@ from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known, siblings, spelled
 from fluxcat.dedupe.parse import FRAMING, Phrase, Scene, Word
 
 IN_OR_ON = "in|on"  # "a tray with bottles": the bottles are on it or in it, the words do not say which
+ON_PART = "on part"  # "a gown with beads on the bodice": the beads on a part, as a derived adjective says it
 MAX_READINGS = 12  # readings per prompt (relations turned); prompts have a few clauses, so a few readings
 
 
@@ -61,6 +62,8 @@ def readings(scene: Scene, lexicon: Lexicon) -> list[tuple[list[Phrase], tuple[s
     counted = _count_as_modifier(base)
     if counted != base:
         out.append((counted, ("'X with 3 Ns' as 'a 3-N X'",)))
+    for on_part in _on_a_part(base):
+        out.append((on_part, ("'X with N on the P' as 'X with an N-ed P'",)))
     for clause in sorted({p.clause for p in base}):
         for phrases, notes in list(out):
             for turned, note in _turned(phrases, clause, lexicon):
@@ -97,6 +100,28 @@ def _count_as_modifier(phrases: list[Phrase]) -> list[Phrase]:
     words = tuple(replace(w, plural=False) for w in count.words)  # "3 drawers" before a head: "3-drawer"
     joined = Phrase(owner.role, owner.words[:-1] + words + owner.words[-1:], owner.plural, owner.clause, owner.derived)
     return phrases[:at - 1] + [joined] + phrases[at + 1:]
+
+
+def _on_a_part(phrases: list[Phrase]) -> list[list[Phrase]]:
+    """"A gown with beads on the bodice" is "a gown with a beaded bodice", "a hammer with rust on the head" "a hammer
+    with a rusty head": what a thing has on one part of it (one singular thing, said last in its clause), as what a
+    derived adjective says that part has; one word of it also as the part's modifier ("a studded collar" is read as
+    "a stud collar"). The N meets only a derived adjective's phrase ("beaded", "rusty"), never "with beads" said on
+    its own."""
+    found = [n for n in range(1, len(phrases)) if phrases[n].role == "on" and not phrases[n].derived and
+             not phrases[n].plural and phrases[n - 1].role == "with" and not phrases[n - 1].derived and
+             phrases[n - 1].clause == phrases[n].clause and
+             all(p.clause != phrases[n].clause for p in phrases[n + 1:])]
+    if len(found) != 1:
+        return []
+    at = found[0]
+    having, part = phrases[at - 1], phrases[at]
+    before, after = phrases[:at - 1], phrases[at + 1:]
+    out = [before + [_with_role(part, "with"), Phrase(ON_PART, having.words, having.plural, having.clause, ON_PART)]
+           + after]
+    if len(having.words) == 1:
+        out.append(before + [Phrase("with", having.words + part.words, part.plural, part.clause)] + after)
+    return out
 
 
 def _hyphen_joined(phrases: list[Phrase]) -> list[Phrase]:
@@ -165,6 +190,9 @@ def _with_role(phrase: Phrase, role: str) -> Phrase:
 
 
 def _roles_meet(a: Phrase, b: Phrase, lexicon: Lexicon) -> bool:
+    if ON_PART in (a.derived, b.derived):  # what is on a part meets only what a derived adjective says it has
+        other = b if a.derived == ON_PART else a
+        return other.derived in (lexicon.covered_in, "with")
     if a.role == b.role:
         return True
     if IN_OR_ON in (a.role, b.role):
@@ -308,6 +336,20 @@ def _unit(parts: list[Word], word: Word, lexicon: Lexicon) -> Explanation | None
         (parts[0], [word]) if len(_letters(parts[0].text)) < len(_letters(word.text)) else (word, parts))
     if clipped(short, long, lexicon):
         return Explanation((f"{short.text} = {' '.join(w.text for w in long)} (clipping)",))
+    return _initialism_in_compound(parts, word)
+
+
+def _initialism_in_compound(parts: list[Word], word: Word) -> Explanation | None:
+    """"uv lamp" and "ultraviolet lamp" (one WordNet compound): the same head, and before it a word no dictionary
+    knows that spells the initials of the other's words."""
+    said_x = [w for p in parts for w in (p.text or p.value).lower().split()]
+    said_y = (word.text or word.value).lower().split()
+    if len(said_x) + len(said_y) < 4 or said_x[-1] != said_y[-1]:
+        return None
+    short, long = sorted((said_x[:-1], said_y[:-1]), key=len)
+    if len(short) == 1 and short[0].isalpha() and all(w.isalpha() for w in long) and not known(short[0]) and \
+            initialism(short[0], long):
+        return Explanation((f"{' '.join(said_x)} = {' '.join(said_y)} (initialism)",))
     return None
 
 
@@ -374,4 +416,26 @@ def clipped(short: Word, long: list[Word], lexicon: Lexicon) -> bool:
     if len(words) == len(longs) and all(len(s) >= 2 and l.startswith(s) and len(l) > len(s)
                                         for s, l in zip(words, longs)):
         return len("".join(words)) >= 3
-    return len(words) == 1 and len(longs) >= 2 and words[0] == "".join(l[0] for l in longs)
+    return len(words) == 1 and len(longs) >= 2 and initialism(words[0], longs)
+
+
+def initialism(short: str, longs: list[str]) -> bool:
+    """`short` spells the initials of `longs` in order: each long word gives its first letter, and may give the first
+    letter of one dictionary word of five or more letters that ends it ("rc" for "remote control", "tpu" for
+    "thermoplastic polyurethane", "uv" for "ultraviolet" before a head they share). One long word alone is never
+    enough outside a shared head: "pc" would be "polycarbonate", "ac" "aircraft"."""
+    if len(short) < 2 or len(short) > 2 * len(longs) + 1:
+        return False
+    return _spells(short, [_initials(w) for w in longs])
+
+
+def _spells(short: str, options: list[list[str]]) -> bool:
+    if not options:
+        return not short
+    return any(short.startswith(initials) and _spells(short[len(initials):], options[1:]) for initials in options[0])
+
+
+def _initials(word: str) -> list[str]:
+    """The letters a long word may give an initialism: its first, or its first and the first of a dictionary word of
+    five or more letters that ends it ("thermoplastic": "t" or "tp"; "aircraft": "a" or "ac", never "ar")."""
+    return [word[0]] + [word[0] + word[at] for at in range(2, len(word) - 4) if known(word[at:])]

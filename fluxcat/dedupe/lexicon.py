@@ -182,6 +182,7 @@ def lemma(word: str, irregular: dict, not_inflected: frozenset) -> tuple[str, bo
 
 
 _DOUBLED = re.compile(r"^(.*[aeiou]([^aeiouy]))\2((?:ed|ing|er)s?)$")  # "sequinned": "sequin" + "n" + "ed"
+_ISED = re.compile(r"^([a-z]{3,})is(e|es|ed|er|ers|ing|ation|ations)$")
 
 
 @lru_cache(maxsize=200_000)
@@ -190,7 +191,7 @@ def spelled(word: str) -> str:
     form breame lists takes the stem's American spelling ("chequerboard": "chequered" is "checkered"); a word breame
     does not list is spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a
     consonant doubled before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as
-    "travelled" is)."""
+    "travelled" is), and such a word's -ise family is written -ize ("sanitiser", as "organiser" is "organizer")."""
     spellings = british_spellings()
     listed = spellings.get(word)
     if listed or not word.isalpha() or len(word) < 7:
@@ -205,6 +206,9 @@ def spelled(word: str) -> str:
         tail = spellings.get(word[cut:])
         if tail:
             return word[:cut] + tail
+    ised = _ISED.match(word)  # "sanitiser": the -ise family (-iser, -ised, -ising, -isation) is -ize in American
+    if ised:
+        return f"{ised.group(1)}iz{ised.group(2)}"
     doubled = _DOUBLED.match(word)
     return doubled.group(1) + doubled.group(3) if doubled else word
 

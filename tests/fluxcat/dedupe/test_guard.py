@@ -74,6 +74,13 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A carry-on suitcase by a gate", "A carry on suitcase by a gate"),  # ... or written apart
     ("A glass bowl with a frosted finish", "A frosted glass bowl"),  # an adjective + "finish" describes
     ("A pine dresser with three drawers", "A 3-drawer pine dresser"),  # a counted part as the modifier
+    # round 5's general rules (sentences of our own, not from the labelled sets)
+    ("A UV lamp on a desk", "An ultraviolet lamp on a desk"),  # initials from a word's parts, before a shared head
+    ("A remote control car", "An RC car"),  # plain initials still
+    ("A meat tenderiser on a board", "A meat tenderizer on a board"),  # the -ise family of an unknown word
+    ("A wallet with rivets on the flap", "A wallet with a riveted flap"),  # what a part has, as a derived adjective
+    ("A boot with fur on the cuff", "A boot with a furry cuff"),
+    ("A belt with spikes on the strap", "A belt with a spiked strap"),
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -137,6 +144,14 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A wall with three framed prints", "A framed wall"),  # plural "prints" are things, not a finish
     ("numbers", "A pine dresser with three drawers", "A 4-drawer pine dresser"),
     (None, "A 2-seat sofa with 3 cushions", "A 3-seat sofa with 2 cushions"),  # two counts never trade places
+    # round 5: initials of one word only before a WordNet compound's head; what is on a part stays on that part
+    (None, "A PC case", "A polycarbonate case"),  # "pc" would be "p" + "carbonate"
+    (None, "An AC unit", "An aircraft unit"),
+    (None, "A boot with fur on the cuff", "A boot with a furry sole"),  # another part
+    (None, "A boot with fur on the cuff", "A furry boot"),  # the whole thing, not the part
+    (None, "A boot with fur on the cuff", "A boot with a cuff and fur"),  # "with fur" said on its own
+    ("colour", "A belt with spikes on the strap", "A belt with a red spiked strap"),
+    ("colour", "A red UV lamp", "A blue ultraviolet lamp"),
 ]
 
 
@@ -166,6 +181,18 @@ def test_reasons_name_the_rule_that_matched():
     assert "bra = brassiere" in reason("A bra", "A brassiere")
     assert "(clipping)" in reason("A box of decaf tea", "A box of decaffeinated tea")
     assert "a sense of 'vacuum' that is no kind of its first" in reason("A vacuum cleaner", "A vacuum")
+    assert "uv lamp = ultraviolet lamp (initialism)" in reason("A UV lamp", "An ultraviolet lamp")
+    assert "'X with N on the P' as 'X with an N-ed P'" in reason("A boot with fur on the cuff", "A boot with a furry cuff")
+    assert "tenderiser = tenderizer (spelling)" in reason("A meat tenderiser", "A meat tenderizer")
+
+
+def test_initials_come_from_word_starts_and_the_dictionary_words_that_end_a_word():
+    from fluxcat.dedupe.align import initialism
+
+    assert initialism("rc", ["remote", "control"]) and initialism("uv", ["ultraviolet"])
+    assert initialism("cctv", ["closed", "circuit", "television"])  # "television": "t" or "tv"
+    assert not initialism("ar", ["aircraft"])  # "raft" is a word, but shorter than five letters
+    assert not initialism("rcc", ["remote", "control"]) and not initialism("c", ["control"])
 
 
 def test_single_and_other_quote_styles_are_quoted_text():
