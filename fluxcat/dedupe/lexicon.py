@@ -153,6 +153,9 @@ def inflection(word: str) -> tuple[str, bool]:
         return verbs[0], False
     if nouns:
         return (word, False) if word in nouns else (nouns[0], True)
+    if verbs and verbs[0] != word and word.endswith("s") and set(lemmas) == {"VERB"}:
+        # known only as a verb ("studs": "he studs"); in a product prompt a plural noun ("a jacket with studs")
+        return verbs[0], True
     return (verbs[0], False) if verbs else (word, False)
 
 

@@ -152,6 +152,9 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A boot with fur on the cuff", "A boot with a cuff and fur"),  # "with fur" said on its own
     ("colour", "A belt with spikes on the strap", "A belt with a red spiked strap"),
     ("colour", "A red UV lamp", "A blue ultraviolet lamp"),
+    # one and many of a word LemmInflect knows only as a verb ("studs": "he studs")
+    (None, "A leather jacket with studs", "A leather jacket with a stud"),
+    (None, "A denim vest with a rivet", "A denim vest with rivets"),
 ]
 
 
