@@ -240,12 +240,13 @@ def _split_options(names: list[str], options: dict) -> dict[str, dict]:
 
 def _provider_named_by(key: str) -> str | None:
     """The hosted provider an option key is meant for (`replicate` for `replicate_base_url` or `replicate`)."""
-    from fluxcat.backends import REGISTRY
+    from fluxcat.backends import REGISTRY, backend_class
 
     for name in sorted(REGISTRY, key=len, reverse=True):
         prefix = name.replace("-", "_")
-        if name != "router" and (key == name or key == prefix or key.startswith(prefix + "_")):
-            return name
+        if key == name or key == prefix or key.startswith(prefix + "_"):
+            kind = backend_class(name)
+            return name if isinstance(kind, type) and issubclass(kind, HostedBackend) else None
     return None
 
 

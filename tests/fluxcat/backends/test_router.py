@@ -105,6 +105,8 @@ def test_router_rejects_only_what_no_provider_can_make(tmp_path, keys, monkeypat
     for left_out in ({"replicate_base_url": "http://127.0.0.1:9"}, {"replicate": {"base_url": "http://127.0.0.1:9"}}):
         with pytest.raises(BackendConfigError, match="is for 'replicate', which is not in providers=fal: add it"):
             get_backend("router", {"providers": "fal", **left_out})
+    with pytest.raises(BackendConfigError, match="unknown option 'fixed_seed'"):  # not a hosted provider's
+        get_backend("router", {"providers": "fal", "fixed_seed": 1})
     monkeypatch.delenv("SEGMIND_API_KEY")
     partial = get_backend("router", {"providers": "fal,segmind", "fal_base_url": "http://127.0.0.1:9"})
     partial.check_ready()  # keys are read when the run is about to send (planning does without them)
