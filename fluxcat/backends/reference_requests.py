@@ -26,8 +26,8 @@ FAL = {
                         "fal's FLUX.1 [dev] Fill model API (fal.ai/models/fal-ai/flux-lora-fill/api), as generated into "
                         "the fal Rust crate's FillInput (carlosdp/fal-rs src/endpoints/fal_ai/flux_lora_fill/mod.rs)"),
     "kontext": HostedModel("fal", "kontext", "fal-ai/flux-kontext/dev",
-                           "fal's FLUX.1 Kontext [dev] model API (fal.ai/models/fal-ai/flux-kontext/dev/api); "
-                           "/work/shared/providers.md"),
+                           "fal's FLUX.1 Kontext [dev] model API, its published input schema "
+                           "(fal.ai/models/fal-ai/flux-kontext/dev/api)"),
 }
 REPLICATE = {
     "fill": HostedModel("replicate", "fill", "black-forest-labs/flux-fill-dev",

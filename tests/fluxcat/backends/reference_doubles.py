@@ -54,6 +54,8 @@ class ReferenceFalServer(FalServer):
         if not isinstance(args.get("prompt"), str):
             raise ValueError("prompt is required")
         image = decode(args.get("image_url"), "image_url")
+        # The providers notes give Kontext [dev] no steps or guidance_scale range (fal.py's 10-50 is fluxcat's own
+        # claim), so Kontext is held to no more than Fill's 1-50 here: the double must not echo fluxcat's limit back.
         if not 1 <= args.get("num_inference_steps", 28) <= 50:
             raise ValueError("num_inference_steps must be 1-50")
         if args.get("output_format", "jpeg") not in ("jpeg", "png") or args.get("num_images", 1) not in (1, 2, 3, 4):
