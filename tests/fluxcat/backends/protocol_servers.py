@@ -2,7 +2,7 @@
 
 Built from the official clients' models and the providers' documented requests and replies (fal-client 1.0.3's
 queue handles and status parser, replicate 1.0.7's Prediction model and create route, huggingface_hub 2.4.0's
-hf-inference text-to-image task, Segmind's flux-schnell / flux-dev field lists; see /work/shared/providers.md),
+hf-inference text-to-image task, Segmind's flux-schnell / flux-dev field lists, as each provider publishes them),
 never from fluxcat's code; `test_official_clients.py` runs each official client against its double.
 Each double validates what it is sent as the provider documents it (fields it ignores are ignored, as Segmind does).
 
