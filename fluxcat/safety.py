@@ -57,11 +57,17 @@ def luhn(digits: str) -> bool:
 CHECKSUMS = {"luhn": lambda found: luhn(re.sub(r"\D", "", found))}
 
 
+# A word of a term may be written as two words when each has at least this many letters: "deep fake" is "deepfake"
+# and "loli con" "lolicon", while "C. Sam's" and "cs amp" (a letter or two split off "csam") stay names and words.
+MIN_SPLIT_LETTERS = 3
+
+
 def _term_pattern(term: str) -> str | None:
     """A term as a regex over the matching form: leetspeak for each letter; its words joined by any separators or
-    none; inside a word, separators other than a space between any letters ("c.s.a.m", "cs-am"), or a gap between
-    every two letters ("c s a m"). A space that splits a word into longer pieces is read as two words: "C. Sam's" is
-    a name, not the term."""
+    none; inside a word, separators other than a space between any letters ("c.s.a.m", "cs-am"), a gap between
+    every two letters ("c s a m"), or any separators splitting it once into two pieces of MIN_SPLIT_LETTERS letters
+    or more ("deep fake"). A space that splits a shorter piece off a word is read as two words: "C. Sam's" is a
+    name, not the term."""
     data = _data()
     separators, leet = data["separators"], data["leetspeak"]
     any_gap, joining_gap = "[" + re.escape(separators) + "]", "[" + re.escape(separators.replace(" ", "")) + "]*"
@@ -71,7 +77,12 @@ def _term_pattern(term: str) -> str | None:
 
     def word_pattern(word: list[str]) -> str:
         letters = ["".join("[" + re.escape(c + leet.get(c, "")) + "]" for c in letter) for letter in word]
-        return letters[0] if len(letters) == 1 else f"(?:{joining_gap.join(letters)}|{(any_gap + '+').join(letters)})"
+        if len(letters) == 1:
+            return letters[0]
+        forms = [joining_gap.join(letters), (any_gap + "+").join(letters)]
+        forms += [joining_gap.join(letters[:cut]) + any_gap + "+" + joining_gap.join(letters[cut:])
+                  for cut in range(MIN_SPLIT_LETTERS, len(letters) - MIN_SPLIT_LETTERS + 1)]
+        return f"(?:{'|'.join(forms)})"
 
     return (any_gap + "*").join(word_pattern(word) for word in words)
 
