@@ -20,6 +20,10 @@ def _data() -> dict:
 
 BLOCKED_TERMS: tuple[str, ...] = tuple(_data()["blocked_terms"])
 PRIVATE_DATA: dict[str, str] = dict(_data()["private_data"])
+# What switches a filter's personal-information check off, as its rejections name it: where each filter is used.
+RUN_SWITCH = "on a local backend the run setting private_data_check (CLI --private-data-check off) allows it"
+SERVE_SWITCH = "on a local backend a server started with --private-data-check off allows it"
+PROVIDER_SWITCH = "this backend sends prompts to a third party; its option prompt_safety=false would send it"
 
 
 def matching_form(text: str) -> str:
@@ -109,6 +113,7 @@ class SafetyFilter:
 
     blocked_terms: tuple[str, ...] = BLOCKED_TERMS
     private_data: bool = True
+    private_data_switch: str = field(default=RUN_SWITCH, compare=False)  # named in its rejections
     _blocked: re.Pattern | None = field(init=False, repr=False, compare=False, default=None)
     _terms: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
@@ -125,7 +130,8 @@ class SafetyFilter:
         """What a hosted backend checks beyond planning's filter: its extra terms, and personal information before
         it reaches a third party (unless `prompt_safety=false`); None when there is nothing more to check."""
         extra = cls.from_option(extra_terms).blocked_terms[len(BLOCKED_TERMS):]
-        return cls(blocked_terms=extra, private_data=private_data) if extra or private_data else None
+        return (cls(blocked_terms=extra, private_data=private_data, private_data_switch=PROVIDER_SWITCH)
+                if extra or private_data else None)
 
     def __post_init__(self):
         patterns = {}
@@ -150,7 +156,7 @@ class SafetyFilter:
             found = _private_data(text)
             if found:
                 return (f"prompt safety: contains personal information ({found}); remove it from the prompt "
-                        "(hosted backends never send it; for local ones the setting private_data_check turns this off)")
+                        f"({self.private_data_switch})")
         return None
 
     def check_row(self, planned) -> str | None:

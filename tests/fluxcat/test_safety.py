@@ -69,3 +69,17 @@ def test_a_word_of_a_term_written_as_two_words_is_still_the_term(prompt, term):
 def test_the_words_of_a_split_term_elsewhere_pass(prompt):
     assert SafetyFilter().check(prompt) is None
 
+
+@pytest.mark.parametrize("command", ["run", "plan", "refresh"])
+def test_a_private_data_refusal_names_the_setting_that_allows_it_where_the_filter_is_used(command):
+    from fluxcat.settings import BackendFields
+    from fluxcat_cli.main import build_parser
+
+    prompt = "a card for jane.doe@example.com"
+    planning = SafetyFilter().check(prompt)
+    assert "private_data_check (CLI --private-data-check off)" in planning, planning
+    assert "private_data_check" in BackendFields.model_fields  # the setting it names, and its flag on the command
+    args = build_parser().parse_args([command, "c.parquet", "-o", "out", "--private-data-check", "off"])
+    assert args.private_data_check is False
+    provider = SafetyFilter.for_provider(None, private_data=True).check(prompt)
+    assert "option prompt_safety=false" in provider and "private_data_check" not in provider, provider
