@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 from fluxcat.layout import MANIFEST
 from fluxcat.parquet_read import parquet_batches
 from fluxcat.schema import SHOWS_IMAGE as WITH_IMAGE  # a duplicate's image is its canonical row's
-from fluxcat.store import Store
+from fluxcat.store import Store, writing
 
 EXPORT_FORMATS = ("hf", "webdataset")
 HF_METADATA = "metadata.parquet"
@@ -98,7 +99,7 @@ def _write_imagefolder(target: Store, samples: Iterator[tuple[dict, str, bytes]]
                       pool: ThreadPoolExecutor) -> None:
     """images/<name> plus metadata.parquet (every manifest column and `file_name`), as `datasets` imagefolder reads."""
     writer = None
-    with target.fs.open(target.path(HF_METADATA), "wb") as handle:
+    with _export_file(target, HF_METADATA) as handle:
         for batch in _batched(samples, BATCH_ROWS):
             list(pool.map(lambda sample: target.write_bytes(f"images/{sample[1]}", sample[2]), batch))
             table = pa.Table.from_pylist([{**row, "file_name": f"images/{name}"} for row, name, _ in batch])
@@ -119,7 +120,7 @@ def _write_webdataset(target: Store, samples: Iterator[tuple[dict, str, bytes]],
 
     for number, shard in enumerate(_runs(samples, samples_per_shard)):
         name = f"shard-{number:06d}.tar"
-        with target.fs.open(target.path(name), "wb") as handle, webdataset.TarWriter(handle) as sink:
+        with _export_file(target, name) as handle, webdataset.TarWriter(handle) as sink:
             for row, sample_name, data in shard:
                 key, extension = sample_name.rsplit(".", 1)
                 sink.write({"__key__": key, extension: data,
@@ -128,6 +129,44 @@ def _write_webdataset(target: Store, samples: Iterator[tuple[dict, str, bytes]],
         report.files.append(target.uri(name))
     if not report.files:
         raise ValueError("nothing to export: no row of the manifest has an image")
+
+
+@contextlib.contextmanager
+def _export_file(target: Store, name: str) -> Iterator["_Refusals"]:
+    """A file of the export, open for writing: a write the filesystem refuses (full, read-only) ends as one line
+    naming the file (`writing`), and a file the export did not finish is removed, not left for a loader to read."""
+    path = target.path(name)
+    with writing(path):
+        handle = target.fs.open(path, "wb")
+    try:
+        yield _Refusals(handle, path)
+        with writing(path):
+            handle.close()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            handle.close()
+        with contextlib.suppress(OSError):
+            target.fs.rm(path)
+        raise
+
+
+class _Refusals:
+    """An open file whose writes go through `writing`; only its writes: a source image that cannot be read is
+    never reported as a destination that cannot be written."""
+
+    def __init__(self, handle, path: str):
+        self._handle, self._path = handle, path
+
+    def write(self, data) -> int:
+        with writing(self._path):
+            return self._handle.write(data)
+
+    def flush(self) -> None:
+        with writing(self._path):
+            self._handle.flush()
+
+    def __getattr__(self, name: str):  # tell, closed, ...: the file's own
+        return getattr(self._handle, name)
 
 
 def _runs(items: Iterator, size: int) -> Iterator[Iterator]:

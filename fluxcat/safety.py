@@ -20,6 +20,10 @@ def _data() -> dict:
 
 BLOCKED_TERMS: tuple[str, ...] = tuple(_data()["blocked_terms"])
 PRIVATE_DATA: dict[str, str] = dict(_data()["private_data"])
+# What switches a filter's personal-information check off, as its rejections name it: where each filter is used.
+RUN_SWITCH = "on a local backend the run setting private_data_check (CLI --private-data-check off) allows it"
+SERVE_SWITCH = "on a local backend a server started with --private-data-check off allows it"
+PROVIDER_SWITCH = "this backend sends prompts to a third party; its option prompt_safety=false would send it"
 
 
 def matching_form(text: str) -> str:
@@ -57,11 +61,17 @@ def luhn(digits: str) -> bool:
 CHECKSUMS = {"luhn": lambda found: luhn(re.sub(r"\D", "", found))}
 
 
+# A word of a term may be written as two words when each has at least this many letters: "deep fake" is "deepfake"
+# and "loli con" "lolicon", while "C. Sam's" and "cs amp" (a letter or two split off "csam") stay names and words.
+MIN_SPLIT_LETTERS = 3
+
+
 def _term_pattern(term: str) -> str | None:
     """A term as a regex over the matching form: leetspeak for each letter; its words joined by any separators or
-    none; inside a word, separators other than a space between any letters ("c.s.a.m", "cs-am"), or a gap between
-    every two letters ("c s a m"). A space that splits a word into longer pieces is read as two words: "C. Sam's" is
-    a name, not the term."""
+    none; inside a word, separators other than a space between any letters ("c.s.a.m", "cs-am"), a gap between
+    every two letters ("c s a m"), or any separators splitting it once into two pieces of MIN_SPLIT_LETTERS letters
+    or more ("deep fake"). A space that splits a shorter piece off a word is read as two words: "C. Sam's" is a
+    name, not the term."""
     data = _data()
     separators, leet = data["separators"], data["leetspeak"]
     any_gap, joining_gap = "[" + re.escape(separators) + "]", "[" + re.escape(separators.replace(" ", "")) + "]*"
@@ -71,7 +81,12 @@ def _term_pattern(term: str) -> str | None:
 
     def word_pattern(word: list[str]) -> str:
         letters = ["".join("[" + re.escape(c + leet.get(c, "")) + "]" for c in letter) for letter in word]
-        return letters[0] if len(letters) == 1 else f"(?:{joining_gap.join(letters)}|{(any_gap + '+').join(letters)})"
+        if len(letters) == 1:
+            return letters[0]
+        forms = [joining_gap.join(letters), (any_gap + "+").join(letters)]
+        forms += [joining_gap.join(letters[:cut]) + any_gap + "+" + joining_gap.join(letters[cut:])
+                  for cut in range(MIN_SPLIT_LETTERS, len(letters) - MIN_SPLIT_LETTERS + 1)]
+        return f"(?:{'|'.join(forms)})"
 
     return (any_gap + "*").join(word_pattern(word) for word in words)
 
@@ -98,6 +113,7 @@ class SafetyFilter:
 
     blocked_terms: tuple[str, ...] = BLOCKED_TERMS
     private_data: bool = True
+    private_data_switch: str = field(default=RUN_SWITCH, compare=False)  # named in its rejections
     _blocked: re.Pattern | None = field(init=False, repr=False, compare=False, default=None)
     _terms: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
@@ -114,7 +130,8 @@ class SafetyFilter:
         """What a hosted backend checks beyond planning's filter: its extra terms, and personal information before
         it reaches a third party (unless `prompt_safety=false`); None when there is nothing more to check."""
         extra = cls.from_option(extra_terms).blocked_terms[len(BLOCKED_TERMS):]
-        return cls(blocked_terms=extra, private_data=private_data) if extra or private_data else None
+        return (cls(blocked_terms=extra, private_data=private_data, private_data_switch=PROVIDER_SWITCH)
+                if extra or private_data else None)
 
     def __post_init__(self):
         patterns = {}
@@ -139,7 +156,7 @@ class SafetyFilter:
             found = _private_data(text)
             if found:
                 return (f"prompt safety: contains personal information ({found}); remove it from the prompt "
-                        "(hosted backends never send it; for local ones the setting private_data_check turns this off)")
+                        f"({self.private_data_switch})")
         return None
 
     def check_row(self, planned) -> str | None:

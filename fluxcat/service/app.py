@@ -20,12 +20,12 @@ from fastapi.responses import JSONResponse, Response
 from fluxcat.backends.base import Backend, ImageRequest
 from fluxcat.errors import quote
 from fluxcat.layout import IMAGE_FORMATS
-from fluxcat.safety import SafetyFilter
+from fluxcat.safety import SERVE_SWITCH, SafetyFilter
 from fluxcat.service.guards import (
     BodyTooLarge, QueueEstimate, RateLimiter, api_key_identity, client_address, image_base_url, read_body,
 )
 from fluxcat.service.protocol import (
-    ENDPOINT, ERROR_TYPES, MODEL, Generation, InvalidRequest, decode_body, image_file, image_requests,
+    ENDPOINT, ERROR_TYPES, MODEL, Generation, InvalidRequest, backend_refusal, decode_body, image_file, image_requests,
     parse_generation, reply,
 )
 from fluxcat.store import Store, image_relpath
@@ -55,7 +55,7 @@ class ServeSettings:
     max_clients: int = 100_000  # addresses and keys each limiter remembers; past that the longest unseen goes
     public_url: str | None = None  # image URLs start with this; else the request's Host, if trusted
     trusted_hosts: tuple[str, ...] = LOOPBACK_HOSTS
-    private_data_check: bool = True  # refuse prompts holding personal information (blocked terms always)
+    private_data_check: bool = True  # personal information refused (blocked terms always; hosted backends check too)
 
     def __post_init__(self):
         if self.max_body_bytes < 1024 or self.max_queue < 1:
@@ -168,7 +168,8 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
     stats = ServerStats()
     guards = Guards(settings, stats)
     model = Model(backend, store, settings, stats)
-    safety = SafetyFilter(private_data=settings.private_data_check)
+    # Blocked terms always; personal information unless switched off, and a hosted backend's own checks regardless.
+    safety = SafetyFilter(private_data=settings.private_data_check, private_data_switch=SERVE_SWITCH)
 
     app = FastAPI(title="fluxcat serve", description="The /api/v1/flux/dev protocol over a fluxcat backend.",
                   lifespan=model.lifespan, docs_url=None, redoc_url=None)
@@ -193,6 +194,9 @@ def create_app(backend: Backend, store: Store, settings: ServeSettings) -> FastA
         base_url = guards.base_url(request)
         guards.within_rate(client)
         generation = await guards.generation(request, safety)
+        refusal = backend_refusal(backend, generation)
+        if refusal:
+            raise Refused(400, refusal)
         guards.room()
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)

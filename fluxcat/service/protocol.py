@@ -12,7 +12,7 @@ from fluxcat.backends.base import Backend, ImageRequest
 from fluxcat.errors import quote
 from fluxcat.layout import IMAGE_EXTENSIONS, IMAGE_FORMATS
 from fluxcat.limits import GUIDANCE_RANGE, NAMED_SIZES, NUM_IMAGES_RANGE, SEED_RANGE, STEPS_RANGE
-from fluxcat.plan import RowRejected, check_choice, check_number, check_prompt, check_whole, content_key
+from fluxcat.plan import PlannedRow, RowRejected, check_choice, check_number, check_prompt, check_whole, content_key
 from fluxcat.safety import DEFAULT_FILTER, SafetyFilter
 
 ENDPOINT = "/api/v1/flux/dev"
@@ -74,6 +74,19 @@ def parse_generation(body: Any, safety: SafetyFilter = DEFAULT_FILTER) -> Genera
         )
     except RowRejected as invalid:
         raise InvalidRequest(str(invalid)) from None
+
+
+def backend_refusal(backend: Backend, generation: Generation) -> str | None:
+    """What the backend's own planning checks say of the request, as `fluxcat run` asks them of every row: a hosted
+    backend refuses personal information before it reaches a third party, whatever --private-data-check says."""
+    checks = backend.row_checks
+    if not checks:
+        return None
+    width, height = generation.size
+    row = PlannedRow(row_number=0, id="request", prompt=generation.prompt, model=MODEL, width=width, height=height,
+                     steps=generation.num_inference_steps, guidance=generation.guidance_scale, seed=generation.seed,
+                     num_images=generation.num_images)
+    return next((reason for reason in (check(row) for check in checks) if reason), None)
 
 
 def decode_body(data: bytes) -> Any:

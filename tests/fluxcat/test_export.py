@@ -2,14 +2,16 @@
 
 import glob
 import io
+import os
 
 import pytest
 from PIL import Image
 
-from fluxcat.export import export
+from fluxcat.export import HF_METADATA, export
 from fluxcat.manifest import read_manifest
 from fluxcat.pipeline import RunOptions
 from fluxcat.store import Store
+from tests.fluxcat.test_store import _fill, _remount, tmpfs  # noqa: F401 (tmpfs: a fixture, used by name)
 from tests.pipeline import run_catalog
 
 ROWS = [{"id": f"sku-{i}", "prompt": f'a {colour} tote bag printed with "SHOP {i}"', "image_size": "square",
@@ -74,3 +76,36 @@ def test_export_without_a_manifest_or_with_a_bad_format_says_what_to_do(tmp_path
         export(str(tmp_path / "nothing"), "hf")
     with pytest.raises(ValueError, match="hf, webdataset"):
         export(str(tmp_path / "nothing"), "csv")
+
+
+# A full and a read-only destination, on real filesystems: test_store.py's tmpfs mounted inside the test's folder.
+
+@pytest.mark.parametrize("fmt, export_file", [("hf", HF_METADATA), ("webdataset", "shard-000000.tar")])
+@pytest.mark.parametrize("disk_state, cause", [("full", "no space left on the device (errno 28)"),
+                                               ("read-only", "the filesystem is read-only (errno 30)")])
+def test_an_unwritable_destination_ends_with_one_line_and_no_half_written_file(tmp_path, tmpfs, catalog_factory,
+                                                                              capsys, fmt, export_file, disk_state,
+                                                                              cause):
+    from fluxcat_cli.main import main
+
+    output = str(tmp_path / "out")
+    run_catalog(RunOptions(catalog=catalog_factory(ROWS), output=output, backend="fixed", dedupe="exact", qa=False))
+    disk = tmpfs("disk", 1024)
+    dest = disk / "export"
+    dest.mkdir()
+    if disk_state == "full":
+        _fill(disk)
+    else:
+        _remount(disk, "ro")
+    assert main(["export", output, "-f", fmt, "--dest", str(dest)]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith(f"fluxcat: error: cannot write {dest}/") and cause in line, line
+    assert "Traceback" not in captured.err + captured.out
+    assert not (dest / export_file).exists()  # never half-written: a loader would read a broken file
+    if disk_state == "full":
+        os.unlink(disk / "filler")
+    else:
+        _remount(disk, "rw")
+    report = export(output, fmt, str(dest))
+    assert report.exported == 6 and (dest / export_file).exists()

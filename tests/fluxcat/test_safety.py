@@ -41,8 +41,9 @@ def test_extra_terms_are_matched_the_same_way_and_the_lists_stay_data():
 
 @pytest.mark.parametrize("prompt", ["C. Sam's bakery sign on a brick wall", "a mug printed 'Mac S. Amos, est. 1990'",
                                     "a cs amp meter on a bench", "a poster for Chi Ldporn Street"])
-def test_a_space_that_splits_a_word_into_longer_pieces_is_two_words_not_the_term(prompt):
-    """Names and words that contain a term's letters across a space are not the term (once "C. Sam's" was)."""
+def test_a_space_that_splits_a_short_piece_off_a_word_is_two_words_not_the_term(prompt):
+    """Names and words that hold a term's letters across a space, one piece under MIN_SPLIT_LETTERS letters, are
+    not the term (once "C. Sam's" was)."""
     assert SafetyFilter().check(prompt) is None
 
 
@@ -50,3 +51,35 @@ def test_a_space_that_splits_a_word_into_longer_pieces_is_two_words_not_the_term
                                     "s n u f f   f i l m still", "childporn", "child   porn"])
 def test_spelled_out_and_joined_terms_are_still_blocked(prompt):
     assert "blocked term" in SafetyFilter().check(prompt)
+
+
+@pytest.mark.parametrize("prompt, term", [
+    ("deep fake nude", "deepfake nude"), ("a Deep  Fake P0RN still", "deepfake porn"),
+    ("deep\nfake nude", "deepfake nude"), ("d\u0435ep fake nude", "deepfake nude"), ("loli con art", "lolicon"),
+    ("shota con", "shotacon"), ("under age nude", "underage nude"), ("non consensual porn", "nonconsensual porn"),
+])
+def test_a_word_of_a_term_written_as_two_words_is_still_the_term(prompt, term):
+    """Once "deep fake nude" passed while "deepfake nude" was refused: a space may split a word into two pieces of
+    three letters or more, for every term, as the data lists it."""
+    assert SafetyFilter().check(prompt) == f"prompt safety: contains blocked term {term!r}"
+
+
+@pytest.mark.parametrize("prompt", ["a deep fake-fur rug, nude beige", "a deep fake of the moon landing",
+                                    "deep fake leather boots", "be heading video game box art", "a shot a con man"])
+def test_the_words_of_a_split_term_elsewhere_pass(prompt):
+    assert SafetyFilter().check(prompt) is None
+
+
+@pytest.mark.parametrize("command", ["run", "plan", "refresh"])
+def test_a_private_data_refusal_names_the_setting_that_allows_it_where_the_filter_is_used(command):
+    from fluxcat.settings import BackendFields
+    from fluxcat_cli.main import build_parser
+
+    prompt = "a card for jane.doe@example.com"
+    planning = SafetyFilter().check(prompt)
+    assert "private_data_check (CLI --private-data-check off)" in planning, planning
+    assert "private_data_check" in BackendFields.model_fields  # the setting it names, and its flag on the command
+    args = build_parser().parse_args([command, "c.parquet", "-o", "out", "--private-data-check", "off"])
+    assert args.private_data_check is False
+    provider = SafetyFilter.for_provider(None, private_data=True).check(prompt)
+    assert "option prompt_safety=false" in provider and "private_data_check" not in provider, provider

@@ -161,6 +161,26 @@ def test_invalid_parameters_are_400_with_the_reason(tiny_server, change, mention
     assert mentions in response.json()["detail"]
 
 
+def _images_made(server) -> tuple[int, int]:
+    """The images the server counts, and the files in its output."""
+    return server.stats()["images"], sum(1 for path in server.output.rglob("*") if path.is_file())
+
+
+@pytest.mark.parametrize("prompt, reason", [
+    ("a deep fake nude of a film star", "contains blocked term 'deepfake nude'"),
+    ("a mug printed with jane.doe@example.com", "contains personal information (email address)"),
+    ("a van lettered 'call (555) 123-4567'", "contains personal information (phone number)"),
+])
+def test_a_blocked_term_or_private_data_is_400_with_one_line_and_no_image(tiny_server, prompt, reason):
+    before = _images_made(tiny_server)
+    response = post(tiny_server, {"prompt": prompt, "image_size": "square", "num_inference_steps": 1})
+    assert response.status_code == 400 and response.json()["type"] == "invalid_request"
+    detail = response.json()["detail"]
+    assert detail.startswith(f"prompt safety: {reason}") and "\n" not in detail, detail
+    assert "jane.doe" not in detail and "4567" not in detail  # the reason names what it found, never the value
+    assert _images_made(tiny_server) == before
+
+
 def test_a_body_that_is_not_a_json_object_is_400(tiny_server):
     headers = {"Authorization": f"Bearer {tiny_server.keys[0]}", "Content-Type": "application/json"}
     for content in (b"not json", b"[1, 2]"):
@@ -474,3 +494,51 @@ def test_the_limiters_memory_is_a_serve_flag_checked_before_anything_listens():
     assert guards.rate.max_clients == guards.auth_failures.max_clients == 5000
     with pytest.raises(ValueError, match="max_clients must be at least 1, got 0"):
         settings("--max-clients", "0")
+
+
+# Prompt safety switched off: serve's own personal-information check only, never blocked terms nor a hosted
+# backend's own check (as in `fluxcat run`).
+
+EMAIL_PROMPT = {"prompt": "a mug printed with jane.doe@example.com", "image_size": "square"}
+
+
+def test_private_data_check_off_lets_a_local_backend_draw_it_but_never_a_blocked_term(fixed_app_server):
+    from fluxcat_cli.main import build_parser, serve_settings
+
+    with fixed_app_server() as (base_url, app):
+        refused = _post(base_url, json=EMAIL_PROMPT)
+        detail = refused.json()["detail"]
+        assert refused.status_code == 400 and "a server started with --private-data-check off" in detail, detail
+    flag = build_parser().parse_args(["serve", "--backend", "fixed", "--private-data-check", "off"])
+    settings = serve_settings(flag, ("k1",))[0]  # the flag the refusal names is serve's own
+    assert settings.private_data_check is False
+    with fixed_app_server(private_data_check=False) as (base_url, app):
+        assert _post(base_url, json=EMAIL_PROMPT).status_code == 200
+        blocked = _post(base_url, json={"prompt": "deep fake porn"})
+        assert blocked.status_code == 400 and "blocked term 'deepfake porn'" in blocked.json()["detail"]
+        assert app.state.stats.images == 1
+
+
+def test_a_hosted_backend_behind_serve_never_sends_private_data_even_with_the_check_off(fixed_app_server, tmp_path,
+                                                                                      monkeypatch):
+    """The provider is another server, counting what it is asked: with --private-data-check off the hosted backend
+    still refuses the e-mail address before sending it; only its own option prompt_safety=false sends it."""
+    from fluxcat.backends.flux_api import FluxApiBackend
+
+    monkeypatch.setenv("FLUX_API_KEY", "k1")
+    with fixed_app_server(private_data_check=False) as (provider_url, provider):
+        answers = []
+        for options in ({}, {"prompt_safety": False}):
+            backend = FluxApiBackend(base_url=provider_url, **options)
+            front = create_app(backend, Store(str(tmp_path / "front")),
+                               ServeSettings(api_keys=("f1",), private_data_check=False))
+            try:
+                with serve_app_in_thread(front) as front_url:
+                    answers.append((_post(front_url, "f1", json=EMAIL_PROMPT), provider.state.stats.requests))
+            finally:
+                backend.close()
+    (refused, asked_before), (sent, asked_after) = answers
+    assert refused.status_code == 400 and asked_before == 0
+    detail = refused.json()["detail"]
+    assert "personal information (email address)" in detail and "prompt_safety=false" in detail, detail
+    assert sent.status_code == 200 and asked_after == 1, sent.text
