@@ -140,7 +140,8 @@ class SafetyFilter:
             if pattern is not None:
                 patterns.setdefault(f"t{len(patterns)}", (term, pattern))
         alternation = "|".join(f"(?P<{name}>{pattern})" for name, (_, pattern) in patterns.items())
-        compiled = re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])") if patterns else None
+        # A term's plural is the term ("deepfake nudes", "snuff films"); irregular plurals are listed as terms.
+        compiled = re.compile(rf"(?<![^\W_])(?:{alternation})(?:e?s)?(?![^\W_])") if patterns else None
         object.__setattr__(self, "_blocked", compiled)
         object.__setattr__(self, "_terms", {name: term for name, (term, _) in patterns.items()})
 

@@ -64,7 +64,15 @@ def test_a_word_of_a_term_written_as_two_words_is_still_the_term(prompt, term):
     assert SafetyFilter().check(prompt) == f"prompt safety: contains blocked term {term!r}"
 
 
-@pytest.mark.parametrize("prompt", ["a deep fake-fur rug, nude beige", "a deep fake of the moon landing",
+@pytest.mark.parametrize("prompt, term", [
+    ("deepfake nudes", "deepfake nude"), ("deep fake nudes of a singer", "deepfake nude"), ("snuff films", "snuff film"),
+    ("beheading videos", "beheading video"), ("nude children", "nude children"),
+])
+def test_a_plural_of_a_term_is_the_term(prompt, term):
+    assert SafetyFilter().check(prompt) == f"prompt safety: contains blocked term {term!r}"
+
+
+@pytest.mark.parametrize("prompt", ["snuff filmset props", "csamsung", "a deep fake-fur rug, nude beige", "a deep fake of the moon landing",
                                     "deep fake leather boots", "be heading video game box art", "a shot a con man"])
 def test_the_words_of_a_split_term_elsewhere_pass(prompt):
     assert SafetyFilter().check(prompt) is None
