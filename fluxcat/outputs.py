@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from fluxcat.channels import ChannelSpec, bundled_channels, cap_note, parse_channel_names
-from fluxcat.errors import quote
+from fluxcat.errors import RowRejected, quote
 from fluxcat.limits import (
     DEV_STEPS_BY_QUALITY, FILL_GUIDANCE_RANGE, GUIDANCE_RANGE, QUALITIES, REFERENCE_MODELS, STEPS_RANGE,
 )
-from fluxcat.plan import PlannedRow, RowRejected, _choice, _float_in, _given, _int_in, _missing, size_for_slot
+from fluxcat.plan import PlannedRow, _choice, _float_in, _given, _int_in, _missing, size_for_slot
 from fluxcat.reference import DEFAULT_FILL, DEFAULT_MODE, MODE_MODELS, MODES, ReferenceRejected
 from fluxcat.reference.place import box_for
 

@@ -18,7 +18,8 @@ from tasks.runs import run_for
 def generate_shard_task(options: RunOptions, shard: str, label: str = ""):
     """Retrying is safe: finished images are found by content key and never made twice. A shard an earlier run
     finished ends in the state `Reused`, so the UI tells it from a generated one."""
-    outcome = run_one_shard(with_progress_lines(run_for(options)), shard)
+    with run_for(options) as run:
+        outcome = run_one_shard(with_progress_lines(run), shard)
     result = {"shard": outcome.shard, "statuses": dict(outcome.statuses), "seconds": outcome.seconds,
               "cost_usd": outcome.cost_usd, "reused": outcome.reused, "remade": outcome.remade}
     if outcome.reused:

@@ -22,7 +22,8 @@ def check_config(options: RunOptions) -> str:
 @task(name="plan-catalog", tags=["fluxcat"])
 @fails_quietly  # a catalog that turns out unreadable half-way: the task's one line, not a traceback
 def plan_catalog_task(options: RunOptions) -> dict:
-    report = plan(run_for(options))
+    with run_for(options) as run:
+        report = plan(run)
     if report.duplicates or report.kept_apart:
         publish_markdown("dedupe-audit", options.output, audit_markdown(report.duplicates, report.kept_apart),
                          "rows dedupe merged, and the closest pairs it kept apart, each with the reason")

@@ -67,7 +67,8 @@ def review_images(options: RunOptions, review: Review, shards: list[str], contac
 @task(name="carry-out-review", tags=["fluxcat"], cache_policy=NO_CACHE)
 def carry_out_review_task(options: RunOptions, rows: list[dict], decisions: dict, reviewer: str) -> dict:
     """The person's decisions in the shard parts; an image to regenerate is made again here, through generation."""
-    return record_decisions(run_for(options), rows, decisions, reviewer)
+    with run_for(options) as run:
+        return record_decisions(run, rows, decisions, reviewer)
 
 
 def _wait(form: type[RunInput], timeout: int):

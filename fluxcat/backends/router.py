@@ -169,22 +169,25 @@ class RouterBackend(Backend):
             reason = backend.unsupported(request)
             if reason:
                 tried.append({"provider": name, "skipped": reason})
+        charged = 0.0
         for score, backend in self.ranked(request):
             skip = self._skip_reason(backend)
             if skip:
                 tried.append({"provider": backend.name, "skipped": skip})
                 continue
             result = await backend.generate_one(request)
+            charged += result.cost_usd  # a provider that failed may have been paid all the same
             if result.ok:
                 self.seconds[backend.name] += SPEED_EWMA * (result.seconds - self.seconds[backend.name])
                 tried.append({"provider": backend.name, "ok": True, "score": round(score, 2)})
                 result.details.update(tried=tried)
-                result.seconds = time.perf_counter() - start
+                result.seconds, result.cost_usd = time.perf_counter() - start, charged
                 return result
             tried.append({"provider": backend.name, "error": result.error, "score": round(score, 2)})
         why = "; ".join(f"{t['provider']}: {t.get('error') or t.get('skipped')}" for t in tried)
         return ImageResult(request.key, error=scrub(f"all providers failed: {why}"), backend=self.name,
-                           seconds=time.perf_counter() - start, details={"provider": None, "tried": tried})
+                           seconds=time.perf_counter() - start, cost_usd=charged,
+                           details={"provider": None, "tried": tried})
 
     async def _collect(self, request: ImageRequest, record: dict, tried: list[dict]) -> ImageResult | None:
         """The result of re-attaching to the ledger's job; None when that job ended without an image (closed in the
@@ -203,7 +206,7 @@ class RouterBackend(Backend):
         if await asyncio.to_thread(self.ledger.find, request.key, request.seed) is None:
             return None
         return ImageResult(request.key, error=scrub(f"{owner.name}: {result.error}"), backend=self.name,
-                           details={"provider": None, "tried": tried})
+                           cost_usd=result.cost_usd, details={"provider": None, "tried": tried})
 
     @staticmethod
     def _skip_reason(backend: HostedBackend) -> str | None:

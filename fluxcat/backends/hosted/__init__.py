@@ -25,7 +25,9 @@ output store) before waiting, and consults it before creating anything, so a rer
 instead of paying twice, whichever provider the job is at. One-call APIs are recorded too (before the call), but a
 call cut by a crash has no job to re-attach to. Send the create with `request(..., creates=True)`:
 it is resent only after failures that prove nothing was created. Raise `JobFailed` when the provider says the job
-ended without an image, and pass `wait_until(check, what, on_timeout=cancel)` so a job past max_wait is cancelled.
+ended without an image (nothing charged: the attempt costs the budget $0; any other failure after the create, or
+after the provider delivered an image, costs its price), and pass `wait_until(check, what, on_timeout=cancel)` so a
+job past max_wait is cancelled.
 
 `produce` returns an `Output` whose `image` is raw bytes, an http(s) URL or a `data:` URI; the base class
 downloads (http(s) only, never to link-local or loopback hosts unless the base URL is on one, size cap, total

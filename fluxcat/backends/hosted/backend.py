@@ -35,6 +35,7 @@ log = logging.getLogger("fluxcat.hosted")
 HOPELESS = {401: "bad credentials", 402: "no credit left", 403: "forbidden", 406: "not enough credits",
             410: "endpoint gone"}
 SAFE_TO_RESEND = "safe to resend"  # ProviderError.retryable reasons that prove nothing was created
+BILLED = "billed_usd"  # in details while an attempt is charged for: the price a failure still costs
 
 
 @dataclass
@@ -207,7 +208,8 @@ class HostedBackend(Backend):
                 self._judge(error)
                 message = str(error) if isinstance(error, ProviderError) else \
                     f"{self.name}: unexpected {type(error).__name__}: {error}"
-                return self._failed(request, message, details, start)
+                return self._failed(request, message, details, start, cost=details.pop(BILLED, 0.0))
+        details.pop(BILLED, None)
         self.quota.commit(self.name)
         self.circuit.record_success()
         return ImageResult(request.key, image=image, seconds=time.perf_counter() - start, cost_usd=cost,
@@ -243,11 +245,15 @@ class HostedBackend(Backend):
                 await asyncio.to_thread(self.ledger.close, key, seed, "lost")
             job, price = None, self.cost_per_image(request)
             await asyncio.to_thread(self.ledger.open, key, seed, self.name, None, price)
+        if job is not None:  # created: charged unless the provider says it ended without an image
+            details[BILLED] = price
         try:
             output = await (self.await_job(job) if job is not None else self.produce(request))
+            details[BILLED] = price  # the provider made the image: paid for, whatever becomes of it here
             details.update({k: v for k, v in output.details.items() if v is not None})
             return await self.materialise(output.image, request), price
-        except JobFailed:  # over without an image: a later attempt may create it again
+        except JobFailed:  # over without an image (nothing charged): a later attempt may create it again
+            details.pop(BILLED, None)
             await asyncio.to_thread(self.ledger.close, key, seed, "failed")
             raise
         except Exception:
@@ -283,8 +289,10 @@ class HostedBackend(Backend):
         else:
             self.circuit.release_probe()
 
-    def _failed(self, request: ImageRequest, reason: str, details: dict, start: float) -> ImageResult:
-        return ImageResult(request.key, error=scrub(reason), seconds=time.perf_counter() - start,
+    def _failed(self, request: ImageRequest, reason: str, details: dict, start: float,
+                cost: float = 0.0) -> ImageResult:
+        """A result without an image; `cost`: what the attempt was charged all the same (the budget counts it)."""
+        return ImageResult(request.key, error=scrub(reason), seconds=time.perf_counter() - start, cost_usd=cost,
                            backend=self.name, details=details)
 
     async def produce(self, request: ImageRequest) -> Output:

@@ -43,7 +43,8 @@ def run_provider(tmp_path, caplog, monkeypatch, server_class, backend, env, rows
     return key, server, summary, manifest, output
 
 
-def check_rows(manifest, expected, key, output, caplog, backend):
+def check_rows(manifest, expected, key, output, caplog, backend, billed=()):
+    """`billed`: the failed rows the provider charged for (it made the image; fluxcat refused what came back)."""
     by_id = {row["id"]: row for row in manifest}
     assert sorted(by_id) == sorted(expected) and len(manifest) == len(expected)  # nothing lost, nothing doubled
     for row_id, (status, fragment) in expected.items():
@@ -55,14 +56,15 @@ def check_rows(manifest, expected, key, output, caplog, backend):
             assert fragment in row["reason"], (row_id, row["reason"])
     store = Store(str(output))
     for row in manifest:
+        if row["status"] in ("generated", "failed"):
+            price = PRICES[backend][row["model"]].cost(row["width"], row["height"], row["steps"])
         if row["status"] == "generated":
             image = Image.open(io.BytesIO(store.read_bytes(row["image_uri"][len(store.root) + 1:])))
             assert image.size == (row["width"], row["height"]) and row["sha256"] and row["backend"] == backend
-            price = PRICES[backend][row["model"]].cost(row["width"], row["height"], row["steps"])
             assert row["cost_usd"] == pytest.approx(price)
             assert json.loads(row["details"])["provider"] == backend
         elif row["status"] == "failed":
-            assert row["cost_usd"] == 0.0
+            assert row["cost_usd"] == pytest.approx(price if row["id"] in billed else 0.0), (row["id"], row["reason"])
     texts = [caplog.text] + [(row["reason"] or "") + (row["details"] or "") for row in manifest]
     assert not any(key[:12] in text for text in texts)  # not even a prefix: scrubbed before being cut
     assert scan_output_for(output, key) == [] and scan_output_for(output, key[:12]) == []
@@ -110,7 +112,8 @@ def test_fal_queue_with_faults(tmp_path, caplog, monkeypatch):
         "metadata": fail("link-local address (169.254.169.254); refused"),
         "trickle": fail("download took longer than its total deadline of 0.5s"),
     })
-    check_rows(manifest, expected, key, output, caplog, "fal")
+    check_rows(manifest, expected, key, output, caplog, "fal",
+               billed={"oversized", "not-image", "garbage", "wrong-size", "metadata", "trickle"})
     trickle = next(r for r in manifest if r["id"] == "trickle")
     assert trickle["seconds"] < 5  # 3 attempts of a 0.5 s deadline, not the 80 s the body would take
     details = {r["id"]: json.loads(r["details"] or "{}") for r in manifest}
@@ -154,7 +157,7 @@ def test_replicate_predictions_with_faults(tmp_path, caplog, monkeypatch):
         "never-completes": fail("cancelled at the provider"),
         "guidance": rejected("guidance_scale 12 is outside replicate's 0-10 for FLUX dev"),
     })
-    check_rows(manifest, expected, key, output, caplog, "replicate")
+    check_rows(manifest, expected, key, output, caplog, "replicate", billed={"not-image"})
     by_id = {r["id"]: r for r in manifest}
     assert (by_id["landscape"]["width"], by_id["landscape"]["height"]) == (1152, 896)  # 4:3 at 1 megapixel
     assert "size 1024x768 -> 1152x896" in by_id["landscape"]["corrections"]
