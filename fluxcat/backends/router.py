@@ -169,9 +169,9 @@ class RouterBackend(Backend):
             reason = backend.unsupported(request)
             if reason:
                 tried.append({"provider": name, "skipped": reason})
-        charged = 0.0
+        charged, reserved = 0.0, self.cost_per_image(request)
         for score, backend in self.ranked(request):
-            skip = self._skip_reason(backend)
+            skip = self._skip_reason(backend) or self._over_reservation(backend, request, charged, reserved)
             if skip:
                 tried.append({"provider": backend.name, "skipped": skip})
                 continue
@@ -207,6 +207,16 @@ class RouterBackend(Backend):
             return None
         return ImageResult(request.key, error=scrub(f"{owner.name}: {result.error}"), backend=self.name,
                            cost_usd=result.cost_usd, details={"provider": None, "tried": tried})
+
+    @staticmethod
+    def _over_reservation(backend: HostedBackend, request: ImageRequest, charged: float, reserved: float) -> str | None:
+        """Why not to fall back to this provider: the failures already paid for plus its price would pass what the
+        budget reserved for the image (its dearest provider), and so could pass --budget-usd."""
+        price = backend.cost_per_image(request)
+        if charged and charged + price > reserved + 1e-9:
+            return (f"not tried: ${charged:.4f} already charged for failed attempts, and ${price:.4f} more would pass "
+                    f"the ${reserved:.4f} reserved for this image; a rerun makes it")
+        return None
 
     @staticmethod
     def _skip_reason(backend: HostedBackend) -> str | None:

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import write_catalog
 from tests.fluxcat.backends.hosted_helpers import FAST, run_pipeline, secret_key
-from tests.fluxcat.backends.protocol_servers import FalServer, ReplicateServer
+from tests.fluxcat.backends.protocol_servers import FalServer, ReplicateServer, SegmindServer
 
 PRICE = 0.003  # fal schnell, one 512x512 image
 
@@ -71,3 +71,23 @@ def test_the_router_counts_what_a_provider_it_tried_was_charged(tmp_path, monkey
     assert fal.creates["fault:wrong-size a vase"] == 1 and sum(replicate.creates.values()) == 0
     assert manifest[0]["status"] == "failed" and manifest[0]["cost_usd"] == pytest.approx(PRICE)
     assert runs[0].budget.spent_usd == pytest.approx(PRICE)
+
+
+def test_the_router_does_not_fall_back_past_what_the_image_reserved(tmp_path, monkeypatch):
+    """Segmind ($0.003) makes the image at the wrong size and is paid; Replicate ($0.020) would bring the image to
+    $0.023, past the $0.020 reserved for it (its dearest provider), so the router stops there: spend never passes
+    the reservation, and so never the cap."""
+    keys = {env: secret_key() for env in ("SEGMIND_API_KEY", "REPLICATE_API_TOKEN")}
+    for env, value in keys.items():
+        monkeypatch.setenv(env, value)
+    prompt = "fault:wrong-size a vase"
+    rows = [{"id": "r0", "prompt": prompt, "image_size": "square", "model": "schnell"}]
+    catalog, runs = write_catalog(tmp_path / "c.parquet", rows), []
+    with SegmindServer(keys["SEGMIND_API_KEY"]) as segmind, ReplicateServer(keys["REPLICATE_API_TOKEN"]) as replicate:
+        options = {"providers": "segmind,replicate", "weight_price": 1, **FAST, "segmind_base_url": segmind.url,
+                   "replicate_base_url": replicate.url}
+        _, _, manifest = run_pipeline(catalog, str(tmp_path / "out"), "router", options, budget_usd=0.020,
+                                      threads=1, on_run=runs.append)
+    assert segmind.creates[prompt] == 1 and sum(replicate.creates.values()) == 0
+    assert manifest[0]["status"] == "failed" and "a rerun makes it" in manifest[0]["reason"]
+    assert runs[0].budget.spent_usd == pytest.approx(0.003) and runs[0].budget.reserved_usd == pytest.approx(0)
