@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from prefect import unmapped
@@ -12,8 +13,19 @@ from prefect.tasks import Task
 
 from fluxcat import placement
 
-Submit = Callable[[Task, object, list, list], list]  # (task, options, shards, task run names) -> futures
 logger = logging.getLogger("fluxcat.runners")
+
+
+@dataclass
+class Submit:
+    """submit(task, options, shards, labels, **mapped) -> futures, one task per shard (`mapped`: more per-shard
+    arguments, one list entry per shard); `slots()`: how many shards the engine runs at once now."""
+
+    map: Callable[..., list]
+    slots: Callable[[], int]
+
+    def __call__(self, task: Task, options, shards: list, labels: list, **mapped: list) -> list:
+        return self.map(task, {"options": unmapped(options), "shard": shards, "label": labels, **mapped})
 
 
 def check_task_runner(task_runner: str, cluster_address: str | None) -> None:
@@ -35,23 +47,20 @@ def check_task_runner(task_runner: str, cluster_address: str | None) -> None:
 @contextlib.contextmanager
 def shard_runner(task_runner: str, backend: str, cluster_address: str | None = None,
                  workers: int | None = None) -> Iterator[Submit]:
-    """Yield submit(task, options, shards, labels) -> futures, one task per shard, on the chosen engine."""
+    """Yield a Submit for the chosen engine: submit(task, options, shards, labels) -> futures, one task per shard."""
     check_task_runner(task_runner, cluster_address)
     if task_runner == "threads":
         from prefect.task_runners import ThreadPoolTaskRunner
 
-        with ThreadPoolTaskRunner(max_workers=placement.thread_workers(backend, workers)) as runner:
-            yield lambda task, options, shards, labels: runner.map(task, _mapped(options, shards, labels))
+        threads = placement.thread_workers(backend, workers)
+        with ThreadPoolTaskRunner(max_workers=threads) as runner:
+            yield Submit(runner.map, lambda: threads)
     elif task_runner == "dask":
         with _dask(backend, cluster_address, workers) as submit:
             yield submit
     else:
         with _ray(backend, cluster_address, workers) as submit:
             yield submit
-
-
-def _mapped(options, shards: list, labels: list) -> dict:
-    return {"options": unmapped(options), "shard": shards, "label": labels}
 
 
 @contextlib.contextmanager
@@ -76,11 +85,11 @@ def _dask(backend: str, address: str | None, workers: int | None) -> Iterator[Su
         if placement.uses_gpu_slot(backend) and not resources:
             logger.info("no Dask worker declares a GPU resource: %s shards run one per worker thread", backend)
 
-        def submit(task: Task, options, shards: list, labels: list) -> list:
+        def submit(task: Task, parameters: dict) -> list:
             with dask.annotate(resources=resources) if resources else contextlib.nullcontext():
-                return runner.map(task, _mapped(options, shards, labels))
+                return runner.map(task, parameters)
 
-        yield submit
+        yield Submit(submit, lambda: dask_slots(client.scheduler_info()["workers"].values(), resources))
 
 
 @contextlib.contextmanager
@@ -96,11 +105,27 @@ def _ray(backend: str, address: str | None, workers: int | None) -> Iterator[Sub
     with _quiet("prefect.task_runner.ray"), _worker_environment(), RayTaskRunner(address=address, init_kwargs=init) as runner:
         options_for_shard = placement.ray_shard_options(backend, ray.cluster_resources().get("GPU", 0))
 
-        def submit(task: Task, options, shards: list, labels: list) -> list:
+        def submit(task: Task, parameters: dict) -> list:
             with remote_options(**options_for_shard):
-                return runner.map(task, _mapped(options, shards, labels))
+                return runner.map(task, parameters)
 
-        yield submit
+        yield Submit(submit, lambda: ray_slots(ray.cluster_resources(), options_for_shard))
+
+
+def dask_slots(workers, resources: dict) -> int:
+    """Shards a Dask cluster's workers (the scheduler's records of them) run at once: their threads, or their GPUs
+    where a shard holds one."""
+    if resources:
+        return max(1, sum(min(int((w.get("resources") or {}).get(name, 0) // need) for name, need in resources.items())
+                          for w in workers))
+    return max(1, sum(w.get("nthreads", 1) for w in workers))
+
+
+def ray_slots(cluster: dict, options_for_shard: dict) -> int:
+    """Shards the Ray cluster runs at once: its GPUs, or its CPUs over each shard's fraction of one."""
+    if "num_gpus" in options_for_shard:
+        return max(1, int(cluster.get("GPU", 0) // options_for_shard["num_gpus"]))
+    return max(1, int(cluster.get("CPU", 1) // options_for_shard.get("num_cpus", 1)))
 
 
 @contextlib.contextmanager

@@ -54,6 +54,7 @@ class ShardInfo:
     rows: int
     images: int
     first_row: int
+    est_cost_usd: float = 0.0  # its images' worst-case price: a cluster run's share of the budget follows it
 
 
 @dataclass
@@ -236,8 +237,9 @@ class _ShardWriter:
         table = pa.Table.from_pylist(rows, schema=self.schema)
         name = shard_name(table)
         self.store.write_table(f"{PLAN_DIR}/{name}.parquet", table)
-        images = sum(1 for r in rows if r["status"] == "planned")
-        self.report.shards.append(ShardInfo(name, model, len(rows), images, rows[0]["row_number"] if rows else 0))
+        planned = [r for r in rows if r["status"] == "planned"]
+        self.report.shards.append(ShardInfo(name, model, len(rows), len(planned), rows[0]["row_number"] if rows else 0,
+                                            sum(r["est_cost_usd"] or 0.0 for r in planned)))
 
     def flush_all(self) -> None:
         for model in list(self.buffers):
