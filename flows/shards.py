@@ -16,6 +16,12 @@ from tasks.reporting import ShardProgress, log_shard, shard_label
 from tasks.runs import run_for
 
 
+def _flow_budget(options: RunOptions):
+    """The flow's own Budget (the flow opened the run's context and keeps it open until the run ends)."""
+    with run_for(options) as run:
+        return run.budget
+
+
 def run_shards(options: RunOptions, shards: list[dict], execution: Execution) -> list[str]:
     """Run every shard; returns the names of shards an earlier run had finished (reused, nothing made)."""
     if not shards:
@@ -24,7 +30,7 @@ def run_shards(options: RunOptions, shards: list[dict], execution: Execution) ->
     in_process = execution.task_runner == "threads"  # worker processes' events never reach this process's bus
     rows = {shard["name"]: shard.get("rows") for shard in shards}
     # Threads share the flow's Budget; worker processes cannot, so the flow allots each shard a share of it.
-    budget = None if in_process else run_for(options).budget
+    budget = None if in_process else _flow_budget(options)
     reused = []
     with shard_runner(execution.task_runner, options.backend, execution.cluster_address or None,
                       execution.workers) as submit:
