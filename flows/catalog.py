@@ -9,6 +9,7 @@ from prefect import flow
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.paths import check_deployment_paths
 from flows.runners import check_task_runner
 from flows.shards import run_shards
 from fluxcat.layout import INDEX
@@ -56,6 +57,7 @@ def generate_catalog(
 def _generate(catalog: str, output: str, scope: RunScope, images: Images, references: References, dedupe: Dedupe,
               backend: Backend, review: Review, storage: Storage, execution: Execution):
     with core_logs_to_run():
+        check_deployment_paths(catalog=catalog, output=output)
         options = RunOptions.from_groups(catalog, output, scope, images, references, dedupe, backend,
                                          run_id=uuid.uuid4().hex,  # names the run's context (budget, ledger)
                                          storage_options=storage_options_for(storage.storage_block))

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.paths import check_deployment_paths
 from flows.runners import check_task_runner
 from flows.shards import run_shards
 from fluxcat.settings import Backend, Dedupe, Execution, Images, References, RefreshScope, RunOptions, Storage, section
@@ -56,6 +57,7 @@ def refresh_assets(
 def _refresh(catalog: str, output: str, scope: RefreshScope, images: Images, references: References, dedupe: Dedupe,
              backend: Backend, storage: Storage, execution: Execution):
     with core_logs_to_run():
+        check_deployment_paths(catalog=catalog, output=output)
         options = RunOptions.from_groups(catalog, output, images, references, dedupe, backend, run_id=uuid.uuid4().hex,
                                          storage_options=storage_options_for(storage.storage_block))
         started = datetime.now(timezone.utc)
