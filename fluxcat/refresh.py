@@ -26,7 +26,8 @@ ACTIONS = REGENERATE + ("unchanged", "removed", "not_selected")
 # the one `run` gives an image it did not make: `existing`.
 CARRIED = ("status",) + tuple(f.name for f in OUTCOME_FIELDS) + ("key", "seed", "image_uri")  # QA may change the seed
 # Why an id is regenerated or leaves the manifest, as the refresh artifact lists it; at most LISTED ids are named.
-WHY = {"added": "new", "missing": "image missing (never made, failed, or deleted)", "removed": "removed from the catalog"}
+WHY = {"added": "new", "missing": "image missing (never made, failed, or deleted)",
+       "removed": "removed from the catalog"}
 LISTED = 100
 SIGNATURE_COLUMNS = ["id", "prompt", "status", "image_index", "key"]
 

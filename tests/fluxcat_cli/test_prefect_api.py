@@ -31,7 +31,7 @@ def test_a_start_up_limit_prefect_would_refuse_is_one_line_before_any_work(tmp_p
 
 
 def test_a_whole_number_prefect_accepts_is_the_limit(tmp_path):
-    """'5.0' is a whole number to Prefect's int setting too: the run goes ahead (and Prefect reads it without a word)."""
+    """'120.0' is a whole number to Prefect's int setting too: the run goes ahead, and Prefect reads it silently."""
     pq.write_table(pa.table({"prompt": ["a red mug"]}), tmp_path / "good.parquet")
     result = fluxcat_with("120.0", "run", str(tmp_path / "good.parquet"), "--output", str(tmp_path / "out"),
                           "--backend", "fixed")
