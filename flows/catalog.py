@@ -9,8 +9,10 @@ from prefect import flow
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.paths import check_deployment_paths
 from flows.runners import check_task_runner
 from flows.shards import run_shards
+from fluxcat.errors import configuration_checks
 from fluxcat.layout import INDEX
 from fluxcat.settings import (Backend, Dedupe, Execution, Images, References, Review, RunOptions, RunScope, Storage,
                               section)
@@ -56,12 +58,14 @@ def generate_catalog(
 def _generate(catalog: str, output: str, scope: RunScope, images: Images, references: References, dedupe: Dedupe,
               backend: Backend, review: Review, storage: Storage, execution: Execution):
     with core_logs_to_run():
-        options = RunOptions.from_groups(catalog, output, scope, images, references, dedupe, backend,
-                                         run_id=uuid.uuid4().hex,  # names the run's context (budget, ledger)
-                                         storage_options=storage_options_for(storage.storage_block))
         started = datetime.now(timezone.utc)
-        check_config(options)
-        check_task_runner(execution.task_runner, execution.cluster_address)
+        with configuration_checks():  # a ValueError here is bad input; later, a bug with its traceback
+            check_deployment_paths(catalog=catalog, output=output)
+            options = RunOptions.from_groups(catalog, output, scope, images, references, dedupe, backend,
+                                             run_id=uuid.uuid4().hex,  # names the run's context (budget, ledger)
+                                             storage_options=storage_options_for(storage.storage_block))
+            check_config(options)
+            check_task_runner(execution.task_runner, execution.cluster_address)
         with hold_output(options, execution.lease_wait_seconds) as lease, run_context(options):
             plan = plan_catalog(options)
             publish_plan(options, plan, dry_run=scope.dry_run)

@@ -8,8 +8,10 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.paths import check_deployment_paths
 from flows.runners import check_task_runner
 from flows.shards import run_shards
+from fluxcat.errors import configuration_checks
 from fluxcat.settings import Backend, Dedupe, Execution, Images, References, RefreshScope, RunOptions, Storage, section
 from tasks.output_access import hold_output, storage_options_for
 from tasks.outcome import ends_cleanly
@@ -56,11 +58,14 @@ def refresh_assets(
 def _refresh(catalog: str, output: str, scope: RefreshScope, images: Images, references: References, dedupe: Dedupe,
              backend: Backend, storage: Storage, execution: Execution):
     with core_logs_to_run():
-        options = RunOptions.from_groups(catalog, output, images, references, dedupe, backend, run_id=uuid.uuid4().hex,
-                                         storage_options=storage_options_for(storage.storage_block))
         started = datetime.now(timezone.utc)
-        check_config(options)
-        check_task_runner(execution.task_runner, execution.cluster_address)
+        with configuration_checks():  # a ValueError here is bad input; later, a bug with its traceback
+            check_deployment_paths(catalog=catalog, output=output)
+            options = RunOptions.from_groups(catalog, output, images, references, dedupe, backend,
+                                             run_id=uuid.uuid4().hex,
+                                             storage_options=storage_options_for(storage.storage_block))
+            check_config(options)
+            check_task_runner(execution.task_runner, execution.cluster_address)
         with hold_output(options, execution.lease_wait_seconds) as lease, run_context(options):
             plan = plan_catalog(options)
             publish_plan(options, plan, dry_run=False)

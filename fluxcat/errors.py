@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from typing import Iterator
 
 
 class UserError(ValueError):
@@ -11,6 +13,19 @@ class UserError(ValueError):
 
 class RowRejected(ValueError):
     """A catalog row that cannot be planned; its message is the reason recorded in the manifest (the other rows run)."""
+
+
+@contextlib.contextmanager
+def configuration_checks() -> Iterator[None]:
+    """Around the checks an entry point makes before any work (settings, options, the catalog's footer): a ValueError
+    they raise (pydantic's, a settings group's, a backend's) says what is wrong with the input, so it becomes a
+    UserError with the same message. Outside these checks a plain ValueError is a bug and keeps its traceback."""
+    try:
+        yield
+    except UserError:
+        raise
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def quote(value: object, limit: int = 80) -> str:

@@ -12,6 +12,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fluxcat.errors import UserError
 from fluxcat.layout import MANIFEST
 from fluxcat.parquet_read import parquet_batches
 from fluxcat.schema import SHOWS_IMAGE as WITH_IMAGE  # a duplicate's image is its canonical row's
@@ -37,12 +38,12 @@ def export(output: str, fmt: str, dest: str | None = None, storage_options: dict
     """Export the run at `output` (default destination: OUTPUT/exports/FORMAT); rows without an image, and images
     the output no longer holds, are counted and left out (`fluxcat run` or `refresh` makes them again)."""
     if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        raise UserError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     if samples_per_shard < 1:
-        raise ValueError(f"samples_per_shard must be at least 1, got {samples_per_shard}")
+        raise UserError(f"samples_per_shard must be at least 1, got {samples_per_shard}")
     source = Store(output, storage_options)
     if not source.exists(MANIFEST):
-        raise FileNotFoundError(f"no {MANIFEST} under {output}: run `fluxcat run` there first")
+        raise UserError(f"no {MANIFEST} under {output}: run `fluxcat run` there first")
     target = Store(dest or f"{output.rstrip('/')}/exports/{fmt}",
                    dest_storage_options if dest_storage_options is not None else storage_options)
     report = ExportReport(fmt, target.url)
@@ -108,7 +109,7 @@ def _write_imagefolder(target: Store, samples: Iterator[tuple[dict, str, bytes]]
             writer.write_table(table.cast(writer.schema))
             report.exported += len(batch)
         if writer is None:
-            raise ValueError("nothing to export: no row of the manifest has an image")
+            raise UserError("nothing to export: no row of the manifest has an image")
         writer.close()
     report.files.append(target.uri(HF_METADATA))
 
@@ -128,7 +129,7 @@ def _write_webdataset(target: Store, samples: Iterator[tuple[dict, str, bytes]],
                 report.exported += 1
         report.files.append(target.uri(name))
     if not report.files:
-        raise ValueError("nothing to export: no row of the manifest has an image")
+        raise UserError("nothing to export: no row of the manifest has an image")
 
 
 @contextlib.contextmanager

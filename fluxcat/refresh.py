@@ -22,8 +22,13 @@ from fluxcat.store import ImageIndex, Store
 # What happens to each catalog id: the first three are regenerated, the rest are not.
 REGENERATE = ("added", "changed", "missing")
 ACTIONS = REGENERATE + ("unchanged", "removed", "not_selected")
-# Columns a carried-over row keeps from the previous manifest: its outcome, not its catalog columns.
+# Columns a carried-over row keeps from the previous manifest: its outcome, not its catalog columns. Its status is
+# the one `run` gives an image it did not make: `existing`.
 CARRIED = ("status",) + tuple(f.name for f in OUTCOME_FIELDS) + ("key", "seed", "image_uri")  # QA may change the seed
+# Why an id is regenerated or leaves the manifest, as the refresh artifact lists it; at most LISTED ids are named.
+WHY = {"added": "new", "missing": "image missing (never made, failed, or deleted)",
+       "removed": "removed from the catalog"}
+LISTED = 100
 SIGNATURE_COLUMNS = ["id", "prompt", "status", "image_index", "key"]
 
 
@@ -47,6 +52,15 @@ class RefreshSummary:
     run: RunSummary  # the new manifest as a whole
     made: Counter = field(default_factory=Counter)  # outcomes of this refresh's regenerated images only
     pruned_images: int = 0
+    changes: list[dict] = field(default_factory=list)  # id, change, outcome: each id regenerated or removed
+
+    def changes_table(self, limit: int = LISTED) -> list[dict]:
+        """The ids this refresh regenerated or removed and why, the first `limit` of them, then how many more."""
+        rows = self.changes[:limit]
+        if len(self.changes) > limit:
+            rows = rows + [{"id": f"and {len(self.changes) - limit} more", "change": "", "outcome": ""}]
+        return rows or [{"id": "(none)", "change": "no row was new, changed, missing its image or removed",
+                         "outcome": ""}]
 
     def table(self) -> list[dict]:
         rows = [{"what": "catalog rows", "value": action, "count": self.counts.get(action, 0)} for action in ACTIONS]
@@ -62,11 +76,12 @@ def prepare_refresh(store: Store, plan_shards: list[str], image_format: str, ids
     old = _signatures(store, manifest, image_format) if manifest is not None else {}
     new = _plan_signatures(store, plan_shards)
     actions = {row_id: _action(row_id, signature, old.get(row_id), selected) for row_id, signature in new.items()}
-    for row_id in old.keys() - new.keys():
+    for row_id in [i for i in old if i not in new]:  # in the previous manifest's order
         actions[row_id] = "removed" if selected is None or row_id in selected else "not_selected"
+    why = [_why(actions[i], new.get(i), old.get(i)) for i in actions]
     refresh = RefreshPlan(token=uuid.uuid4().hex[:16], counts=Counter(actions.values()))
     store.write_table(f"{REFRESH_DIR}/{refresh.token}.parquet",
-                      pa.table({"id": list(actions), "action": list(actions.values())}))
+                      pa.table({"id": list(actions), "action": list(actions.values()), "why": why}))
     for shard in plan_shards:
         plan = store.read_table(f"{PLAN_DIR}/{shard}.parquet")
         mask = pa.array([actions[i] in REGENERATE for i in plan.column("id").to_pylist()], pa.bool_())
@@ -84,7 +99,8 @@ def finish_refresh(store: Store, token: str, plan_shards: list[str], work_shards
                    started: datetime | None = None, title: str = "fluxcat refresh") -> RefreshSummary:
     """Write the new manifest (history copy + latest): regenerated rows from the work parts, unchanged rows with
     their previous outcome, unselected rows as they were; then, only with prune, delete images nothing uses."""
-    actions = dict(zip(*store.read_table(f"{REFRESH_DIR}/{token}.parquet").to_pydict().values()))
+    compared = store.read_table(f"{REFRESH_DIR}/{token}.parquet").to_pydict()
+    actions = dict(zip(compared["id"], compared["action"]))
     fresh = {(r["row_number"], r["image_index"]): r
              for s in work_shards for r in store.read_table(f"{PARTS_DIR}/{s}.parquet").to_pylist()}
     old = latest_manifest(store, plan_shards)
@@ -101,7 +117,18 @@ def finish_refresh(store: Store, token: str, plan_shards: list[str], work_shards
     store.delete(f"{REFRESH_DIR}/{token}.parquet")
     counts = Counter(actions.values())
     made = Counter(row["status"] for row in fresh.values() if row["status"] != "rejected")
-    return RefreshSummary({a: counts.get(a, 0) for a in ACTIONS}, run, made, pruned)
+    return RefreshSummary({a: counts.get(a, 0) for a in ACTIONS}, run, made, pruned,
+                          _changes(compared, fresh.values()))
+
+
+def _changes(compared: dict[str, list], fresh: Iterable[dict]) -> list[dict]:
+    """Each id regenerated or removed, in catalog order (removed ids last): why, and what its images ended as."""
+    outcomes: dict[str, list[str]] = {}
+    for row in fresh:
+        outcomes.setdefault(row["id"], []).append(row["status"])
+    return [{"id": i, "change": why, "outcome": ", ".join(sorted(set(outcomes.get(i, [])))) or "left the manifest"}
+            for i, action, why in zip(compared["id"], compared["action"], compared["why"])
+            if action in REGENERATE or action == "removed"]
 
 
 def _action(row_id: str, signature: tuple, previous: tuple | None, selected: set[str] | None) -> str:
@@ -113,6 +140,19 @@ def _action(row_id: str, signature: tuple, previous: tuple | None, selected: set
     if old_signature != signature:
         return "changed"
     return "unchanged" if complete else "missing"
+
+
+def _why(action: str, signature: tuple | None, previous: tuple | None) -> str:
+    """Why an id is regenerated or removed, in words: for a changed one, which of its inputs changed."""
+    if action != "changed":
+        return WHY.get(action, "")
+    (prompt, rejected, keys), (old_prompt, was_rejected, old_keys) = signature, previous[0]
+    said = ["prompt changed"] if prompt != old_prompt else []
+    if rejected != was_rejected:
+        said.append("now rejected" if rejected else "no longer rejected")
+    elif not said and keys != old_keys:
+        said.append("settings changed (model, size, steps, guidance, seed or image count)")
+    return ", ".join(said)
 
 
 def _signature(rows: list[dict]) -> tuple:
@@ -187,15 +227,21 @@ def _output_tables(store: Store, actions: dict[str, str], plan_shards: list[str]
                 out.append(fresh[(row["row_number"], row["image_index"])])
             elif action == "unchanged":
                 # same images: keep the previous outcome; catalog columns (row number, passthrough) follow the catalog
-                out.append({**row, **carried.get((row["id"], row["image_index"]), {})})
+                out.append(_existing({**row, **carried.get((row["id"], row["image_index"]), {})}))
             elif action == "not_selected" and row["id"] in old_rows and row["id"] not in emitted:
-                out += old.take(old_rows[row["id"]]).to_pylist()  # left exactly as the previous run recorded it
+                out += map(_existing, old.take(old_rows[row["id"]]).to_pylist())  # as the previous run left it
                 emitted.add(row["id"])
         yield pa.Table.from_pylist(out, schema=schema)  # even empty: an empty catalog still gets a manifest
     left = [row_id for row_id, action in actions.items()
             if action == "not_selected" and row_id in old_rows and row_id not in emitted]
     if left and schema is not None:
-        yield pa.Table.from_pylist(old.take([p for i in left for p in old_rows[i]]).to_pylist(), schema=schema)
+        yield pa.Table.from_pylist(list(map(_existing, old.take([p for i in left for p in old_rows[i]]).to_pylist())),
+                                   schema=schema)
+
+
+def _existing(row: dict) -> dict:
+    """A row this refresh did not make: an image it has was made before, so it is `existing`, as `run` says."""
+    return {**row, "status": "existing"} if row.get("status") in WITH_IMAGE else row
 
 
 def _image_positions(old: pa.Table | None) -> dict[tuple, int]:

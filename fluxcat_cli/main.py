@@ -42,12 +42,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _error_status(error: Exception) -> int | None:
-    """Expected errors and their exit status: 2 bad configuration or catalog, 3 another writer has the output,
-    4 no Prefect API; None for anything else (a bug: its traceback is wanted)."""
+    """The project's expected errors and their exit status: 2 bad configuration or catalog, 3 another writer has the
+    output, 4 no Prefect API; None for anything else, a plain ValueError included (a bug: its traceback is wanted).
+    A ValueError from the checks before any work is bad input: `configuration_checks` makes it a UserError."""
+    from fluxcat.backends.base import BackendConfigError
+    from fluxcat.errors import UserError
+    from fluxcat.gpus import DeviceSpecError
     from fluxcat.lease import LeaseHeld, LeaseLost
     from fluxcat_cli.prefect_api import PrefectUnavailable
 
-    for kinds, code in (((ValueError, FileNotFoundError), 2), ((LeaseHeld, LeaseLost), 3), ((PrefectUnavailable,), 4)):
+    for kinds, code in (((UserError, BackendConfigError, DeviceSpecError), 2), ((LeaseHeld, LeaseLost), 3),
+                        ((PrefectUnavailable,), 4)):
         if isinstance(error, kinds):
             return code
     return None
@@ -110,14 +115,16 @@ def _key_values(pairs: list[str]) -> dict:
 
 
 def cmd_plan(args) -> int:
+    from fluxcat.errors import configuration_checks
     from fluxcat.pipeline import check_options, open_run, plan
     from fluxcat.report import rejected_rows
     from fluxcat.store import Store
 
-    options = _options(args, _groups(args, PLAN_GROUPS))
-    if args.output is None:  # planning writes shards; keep them out of the user's output
-        options.output = f"memory://fluxcat-plan-{os.getpid()}-{time.time_ns()}"
-    check_options(options, to_send=False)  # an estimate needs no provider key
+    with configuration_checks():
+        options = _options(args, _groups(args, PLAN_GROUPS))
+        if args.output is None:  # planning writes shards; keep them out of the user's output
+            options.output = f"memory://fluxcat-plan-{os.getpid()}-{time.time_ns()}"
+        check_options(options, to_send=False)  # an estimate needs no provider key
     with open_run(options) as run:
         report = plan(run)
     rejected = rejected_rows(Store(options.output, options.storage_options), [shard.name for shard in report.shards])
@@ -204,12 +211,14 @@ def _with_prefect_api(command, args) -> int:
 def _run(args, api) -> int:
     from rich.console import Console
 
+    from fluxcat.errors import configuration_checks
     from fluxcat.pipeline import check_options
 
-    groups = _groups(args, RUN_GROUPS)
-    options = _options(args, groups)
-    check_options(options, to_send=not options.dry_run)  # bad configuration fails here, before any flow starts
-    _check_review(groups["review"], api)
+    with configuration_checks():
+        groups = _groups(args, RUN_GROUPS)
+        options = _options(args, groups)
+        check_options(options, to_send=not options.dry_run)  # bad configuration fails here, before any flow starts
+        _check_review(groups["review"], api)
     console = Console(stderr=True)
     started = time.perf_counter()
     result = _run_flow_with_progress(options.catalog, options.output, groups, console, api)
@@ -349,13 +358,15 @@ def _add_serve_command(commands) -> None:
 def cmd_serve(args) -> int:
     import logging
 
+    from fluxcat.errors import UserError, configuration_checks
     from fluxcat.serve import API_KEY_ENV, api_keys_from_env, serve
 
-    keys = api_keys_from_env()
-    if not keys and not args.no_auth:
-        raise ValueError(f"set {API_KEY_ENV} to the API key clients must send (Authorization: Bearer <key>), "
-                         "or pass --no-auth to serve without authentication")
-    settings, connections = serve_settings(args, keys)
+    with configuration_checks():
+        keys = api_keys_from_env()
+        if not keys and not args.no_auth:
+            raise UserError(f"set {API_KEY_ENV} to the API key clients must send (Authorization: Bearer <key>), "
+                            "or pass --no-auth to serve without authentication")
+        settings, connections = serve_settings(args, keys)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     serve(args.backend, _key_values(args.backend_option), args.output, args.host, args.port, settings, connections)
     return 0
@@ -411,14 +422,15 @@ def _refresh(args, api) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from fluxcat.errors import hide_user_errors_in_logs
+    from fluxcat.errors import configuration_checks, hide_user_errors_in_logs
     from fluxcat.pipeline import check_options
     from flows.refresh import refresh_assets
     from tasks.outcome import result_of
 
-    groups = _groups(args, REFRESH_GROUPS)
-    options = _options(args, groups)
-    check_options(options)  # bad configuration or catalog fails here, before any flow starts
+    with configuration_checks():
+        groups = _groups(args, REFRESH_GROUPS)
+        options = _options(args, groups)
+        check_options(options)  # bad configuration or catalog fails here, before any flow starts
     hide_user_errors_in_logs(("prefect",))
     _console_says_the_end_once()
     api.ready()
@@ -447,9 +459,12 @@ def _add_export_command(commands) -> None:
 
 
 def cmd_export(args) -> int:
+    from fluxcat.errors import configuration_checks
     from fluxcat.export import export
 
-    report = export(args.output, args.export_format, args.dest, _storage_options(),
+    with configuration_checks():
+        storage_options = _storage_options()
+    report = export(args.output, args.export_format, args.dest, storage_options,
                     samples_per_shard=args.samples_per_shard)
     left_out = ", ".join(f"{n} {status}" for status, n in sorted(report.without_image.items()))
     print(f"exported {report.exported} images to {report.dest}" + (f" (no image: {left_out})" if left_out else ""))

@@ -9,10 +9,15 @@ from typing import Callable
 from prefect.states import Failed, State
 
 from fluxcat import events
+from fluxcat.backends.base import BackendConfigError
+from fluxcat.errors import UserError
+from fluxcat.gpus import DeviceSpecError
 from fluxcat.lease import LeaseHeld, LeaseLost
 
-# Bad input or configuration, a held output: the message says what to fix; a traceback would only bury it.
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, LeaseHeld, LeaseLost)
+# The project's own expected errors (bad input or configuration, a held output): the message says what to fix; a
+# traceback would only bury it. Anything else, a ValueError from a bug included, keeps its traceback. A missing input
+# file is one of these: the catalog's (CatalogError), a channels file's (UserError), weights' (BackendConfigError).
+EXPECTED_ERRORS = (UserError, BackendConfigError, DeviceSpecError, LeaseHeld, LeaseLost)
 
 
 class NothingMade(Exception):

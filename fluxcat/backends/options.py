@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from fluxcat.backends.base import BackendConfigError
 
 def declared(function) -> dict[str, tuple[Any, Any]]:
     """name -> (type, default) of a function's keyword parameters (`...` where there is no default)."""
@@ -53,7 +54,7 @@ def check_options(name: str, model: type[BaseModel], options: dict) -> None:
         wrong = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors() if e["type"] != "extra_forbidden"]
         said = ([f"backend {name!r} takes no option {', '.join(map(repr, unknown))}"] if unknown else []) + \
                [f"backend {name!r} option {what}" for what in wrong]
-        raise ValueError("; ".join(said) + f" (its options: {', '.join(model.model_fields)})") from None
+        raise BackendConfigError("; ".join(said) + f" (its options: {', '.join(model.model_fields)})") from None
 
 
 def json_schema(model: type[BaseModel]) -> dict:

@@ -6,7 +6,7 @@ import hashlib
 import time
 from typing import Iterator
 
-from fluxcat.backends.base import Backend, ImageRequest, ImageResult
+from fluxcat.backends.base import Backend, BackendConfigError, ImageRequest, ImageResult
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 BACKGROUND = (236, 232, 224)
@@ -25,7 +25,7 @@ class TextRenderBackend(Backend):
         for option, rate in (("misspell_rate", misspell_rate), ("blank_rate", blank_rate),
                              ("wrong_colour_rate", wrong_colour_rate)):
             if not 0 <= rate <= 1:
-                raise ValueError(f"text-render {option} must be between 0 and 1, got {rate}")
+                raise BackendConfigError(f"text-render {option} must be between 0 and 1, got {rate}")
         self.misspell_rate, self.blank_rate, self.wrong_colour_rate = misspell_rate, blank_rate, wrong_colour_rate
         self.max_batch = max_batch
 

@@ -140,7 +140,8 @@ def _runs_of(api: str, deployment_id: str, state: str | None = None) -> list[dic
 def test_a_worker_outside_the_checkout_runs_a_deployment(deployed, tmp_path):
     """prefect.yaml deployed as it is (only its work pool and names changed, so that no other worker takes the run)
     and run by a process worker started in another directory, from a virtual environment where fluxcat is installed
-    from its wheel and the checkout cannot be imported."""
+    from its wheel and the checkout cannot be imported. The deployment's default paths work there (absolute under the
+    directory it was deployed from); a relative one fails in one line."""
     import shutil
     import site
     import subprocess
@@ -161,8 +162,9 @@ def test_a_worker_outside_the_checkout_runs_a_deployment(deployed, tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(packages),
                     *map(str, (tmp_path / "dist").glob("fluxcat-*.whl"))], check=True, capture_output=True, timeout=300)
     python = str(venv / "bin" / "python")
+    alone = {k: v for k, v in deployed["env"].items() if k != "PYTHONPATH"}  # a PYTHONPATH naming the checkout
     where = subprocess.run([python, "-c", "import flows, fluxcat; print(flows.__file__, fluxcat.__file__)"], cwd=elsewhere,
-                           capture_output=True, text=True, check=True).stdout
+                           env=alone, capture_output=True, text=True, check=True).stdout
     assert str(ROOT) not in where and str(packages) in where
 
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
@@ -176,16 +178,29 @@ def test_a_worker_outside_the_checkout_runs_a_deployment(deployed, tmp_path):
                                      "outside-on-demand"], cwd=elsewhere, env=deployed["env"], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+    # the worker starts in a third directory: the defaults must not depend on where it was started
+    worker_home = tmp_path / "worker-home"
+    worker_home.mkdir()
     worker = start([python, "-m", "prefect", "worker", "start", "--pool", "fluxcat-outside", "--type", "process"],
-                   deployed["env"], tmp_path / "worker.log", cwd=elsewhere)
+                   alone, tmp_path / "worker.log", cwd=worker_home)
+    outside = {**deployed, "worker": worker, "home": tmp_path}
     try:
-        write_catalog(elsewhere / "catalog.parquet",
+        # prefect.yaml's default paths, made absolute under the directory `prefect deploy` ran in
+        (elsewhere / "datasets").mkdir()
+        write_catalog(elsewhere / "datasets" / "sample_catalog.parquet",
                       [{"id": f"o{n}", "prompt": f"a teapot, photo {n}", "width": 64, "height": 64} for n in range(3)])
-        # absolute paths: Prefect's process worker runs a flow without pull steps in a temporary folder of its own
-        run = wait_for({**deployed, "worker": worker, "home": tmp_path}, create_run(
-            deployed, "outside-on-demand", {"catalog": str(elsewhere / "catalog.parquet"), "output": str(elsewhere / "out"),
-                                            "backend": {"backend": "fixed"}}))
+        defaults = deployments(deployed["api"])["outside-on-demand"]["parameters"]
+        assert defaults["catalog"] == str(elsewhere.resolve() / "datasets" / "sample_catalog.parquet")
+        run = wait_for(outside, create_run(deployed, "outside-on-demand", {"backend": {"backend": "fixed"}}))
+        # a relative path in a deployment's run: one line before any work, not an output deleted with the worker's
+        # temporary folder
+        relative = wait_for(outside, create_run(deployed, "outside-on-demand", {
+            "catalog": str(elsewhere / "datasets" / "sample_catalog.parquet"), "output": "relative-out",
+            "backend": {"backend": "fixed"}}), ends="FAILED")
     finally:
         stop(worker)
     assert run["state"]["type"] == "COMPLETED"
-    assert {r["status"] for r in manifest(elsewhere / "out")} == {"generated"}
+    assert {r["status"] for r in manifest(elsewhere.resolve() / "outputs" / "on-demand")} == {"generated"}
+    assert relative["state"]["message"] == (
+        "output 'relative-out' is a relative path, and a deployment's run has no directory to resolve it against (its "
+        "worker runs it in a temporary folder): give an absolute path or a URL")

@@ -9,9 +9,14 @@ import pyarrow.parquet as pq
 from fluxcat.lease import LEASE_PATH
 from fluxcat.store import Store
 from fluxcat_cli.main import main
+from tests.conftest import latest_artifact
 
 ROWS = [{"id": f"sku-{n}", "prompt": f"catalog photo of item {n}", "width": 64, "height": 64} for n in range(4)]
 COMMON = ["--backend", "fixed", "--dedupe", "exact", "--shard-size", "2"]
+
+
+def _rows(artifact: dict) -> list[dict]:
+    return artifact["data"] if isinstance(artifact["data"], list) else json.loads(artifact["data"])
 
 
 def manifest(output: str) -> dict[str, dict]:
@@ -30,13 +35,20 @@ def test_refresh_through_the_cli(catalog_factory, tmp_path, prefect_harness):
     assert main(["refresh", catalog, "-o", output, *COMMON, "--ids", "sku-0,sku-new"]) == 0
     second = manifest(output)
     assert second["sku-0"]["prompt"].endswith("side view") and second["sku-0"]["key"] != first["sku-0"]["key"]
-    assert second["sku-1"] == first["sku-1"]  # not selected: exactly as before
+    assert second["sku-1"] == {**first["sku-1"], "status": "existing"}  # not selected: as before, made before
     assert second["sku-new"]["status"] == "generated"
+    changes = latest_artifact("refresh-changes", output, "refresh-assets")
+    assert changes["type"] == "table" and _rows(changes) == [
+        {"id": "sku-0", "change": "prompt changed", "outcome": "generated"},
+        {"id": "sku-new", "change": "new", "outcome": "generated"}]
 
     assert main(["refresh", catalog, "-o", output, *COMMON]) == 0  # now sku-1 as well; the rest is carried over
     third = manifest(output)
     remade = {i for i in third if third[i]["created_at"] != second[i]["created_at"]}
     assert remade == {"sku-1"}
+    assert {i: r["status"] for i, r in third.items()} == {**{i: "existing" for i in third}, "sku-1": "generated"}
+    assert _rows(latest_artifact("refresh-changes", output, "refresh-assets")) == [
+        {"id": "sku-1", "change": "prompt changed", "outcome": "generated"}]
     assert len(list((tmp_path / "out" / "manifests").iterdir())) == 3
 
 
@@ -61,5 +73,6 @@ def test_run_and_refresh_with_defaults_agree_on_every_row(catalog_factory, tmp_p
     assert first["b"]["status"] == "duplicate" and first["c"]["status"] == "generated"  # the default is semantic
     assert main(["refresh", catalog, "-o", output, "-b", "fixed"]) == 0
     second = manifest(output)
-    columns = ("key", "status", "image_uri", "duplicate_of", "created_at")
+    columns = ("key", "image_uri", "duplicate_of", "created_at")
     assert {i: [r[c] for c in columns] for i, r in second.items()} == {i: [r[c] for c in columns] for i, r in first.items()}
+    assert {i: r["status"] for i, r in second.items()} == {"a": "existing", "b": "duplicate", "c": "existing"}

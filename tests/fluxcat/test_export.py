@@ -7,6 +7,7 @@ import os
 import pytest
 from PIL import Image
 
+from fluxcat.errors import UserError
 from fluxcat.export import HF_METADATA, export
 from fluxcat.manifest import read_manifest
 from fluxcat.pipeline import RunOptions
@@ -72,9 +73,9 @@ def test_webdataset_export_reads_back_with_webdataset(finished_run, tmp_path):
 
 
 def test_export_without_a_manifest_or_with_a_bad_format_says_what_to_do(tmp_path):
-    with pytest.raises(FileNotFoundError, match="fluxcat run"):
+    with pytest.raises(UserError, match="fluxcat run"):
         export(str(tmp_path / "nothing"), "hf")
-    with pytest.raises(ValueError, match="hf, webdataset"):
+    with pytest.raises(UserError, match="hf, webdataset"):
         export(str(tmp_path / "nothing"), "csv")
 
 

@@ -79,12 +79,13 @@ def test_refresh_counts_and_regenerates_only_new_and_changed_rows(first, catalog
     assert summary.counts == {"added": 1, "changed": 2, "missing": 0, "unchanged": 1, "removed": 1, "not_selected": 0}
     assert work.images_to_regenerate == 3
     assert summary.made == {"generated": 3}
-    assert summary.run.statuses == {"generated": 4}  # a keeps the status its first run recorded
+    assert summary.run.statuses == {"generated": 3, "existing": 1}  # a was made by the first run, as `run` says
     after = manifest_by_id(output)
     assert sorted(after) == ["a", "b", "c", "e"]
     # unchanged: same image, same outcome record, untouched file; catalog columns follow today's catalog
-    for column in ("key", "sha256", "created_at", "status", "bytes"):
+    for column in ("key", "sha256", "created_at", "bytes"):
         assert after["a"][column] == before["a"][column]
+    assert before["a"]["status"] == "generated" and after["a"]["status"] == "existing"
     assert after["a"]["price"] == 11.0
     assert os.stat(image_path(output, after["a"])).st_mtime_ns == mtimes["a"]
     # changed inputs give new content keys and new images; the old images stay (no prune)
@@ -94,6 +95,13 @@ def test_refresh_counts_and_regenerates_only_new_and_changed_rows(first, catalog
         assert os.path.exists(image_path(output, before[row_id]))
     assert os.path.exists(image_path(output, before["d"]))
     assert os.path.exists(image_path(output, after["e"]))
+    # which rows changed and why: the refresh artifact's list, in catalog order, removed ids last
+    assert summary.changes == [
+        {"id": "b", "change": "prompt changed", "outcome": "generated"},
+        {"id": "c", "change": "settings changed (model, size, steps, guidance, seed or image count)",
+         "outcome": "generated"},
+        {"id": "e", "change": "new", "outcome": "generated"},
+        {"id": "d", "change": "removed from the catalog", "outcome": "left the manifest"}]
     # history: one timestamped manifest per run, manifest.parquet equal to the newest
     history = sorted(os.listdir(os.path.join(output, HISTORY_DIR)))
     assert len(history) == 2
@@ -106,7 +114,8 @@ def test_refresh_of_an_unchanged_catalog_makes_nothing(first, catalog_factory):
     output, before = first
     work, summary = refresh(catalog_factory(rows_v1()), output)
     assert work.work_shards == [] and summary.counts["unchanged"] == 4
-    assert summary.made == {} and summary.run.statuses == {"generated": 4}  # recorded outcomes, carried over
+    assert summary.made == {} and summary.run.statuses == {"existing": 4}  # carried over: made by the first run
+    assert summary.changes == [] and summary.changes_table()[0]["id"] == "(none)"
     for row_id, row in manifest_by_id(output).items():
         assert (row["key"], row["sha256"], row["created_at"]) == (before[row_id]["key"], before[row_id]["sha256"],
                                                                   before[row_id]["created_at"])
@@ -121,6 +130,8 @@ def test_missing_image_is_regenerated(first, catalog_factory):
     after = manifest_by_id(output)
     assert os.path.exists(image_path(output, after["b"]))
     assert after["b"]["key"] == before["b"]["key"] and after["b"]["created_at"] > before["b"]["created_at"]
+    assert summary.changes == [{"id": "b", "change": "image missing (never made, failed, or deleted)",
+                                "outcome": "generated"}]
 
 
 def test_failed_rows_count_as_missing_and_are_retried(catalog_factory, tmp_path):
@@ -140,8 +151,9 @@ def test_ids_filter_touches_only_those_ids(first, catalog_factory):
     after = manifest_by_id(output)
     assert sorted(after) == ["a", "b", "c", "d"]  # e not added; d not removed
     assert after["b"]["key"] != before["b"]["key"]
-    for row_id in ("a", "c", "d"):  # left exactly as the previous manifest recorded them
-        assert after[row_id] == before[row_id]
+    for row_id in ("a", "c", "d"):  # left as the previous manifest recorded them, their images made before
+        assert after[row_id] == {**before[row_id], "status": "existing"}
+    assert [c["id"] for c in summary.changes] == ["b"]
 
 
 def test_prune_deletes_only_images_no_longer_used(first, catalog_factory):
@@ -159,3 +171,20 @@ def test_first_refresh_without_manifest_adds_everything(catalog_factory, tmp_pat
     output = str(tmp_path / "out")
     _, summary = refresh(catalog_factory(rows_v1()), output)
     assert summary.counts["added"] == 4 and summary.made == {"generated": 4}
+
+
+def test_the_changes_list_is_capped_and_says_how_many_more(first, catalog_factory):
+    output, _ = first
+    _, summary = refresh(catalog_factory([{"id": f"n{i}", "prompt": f"a paper lamp, photo {i}", **SIZE}
+                                          for i in range(5)]), output)
+    assert [c["id"] for c in summary.changes] == ["n0", "n1", "n2", "n3", "n4", "a", "b", "c", "d"]
+    table = summary.changes_table(limit=3)
+    assert [r["id"] for r in table] == ["n0", "n1", "n2", "and 6 more"]
+    assert table[0] == {"id": "n0", "change": "new", "outcome": "generated"}
+
+
+def test_a_row_now_rejected_says_so(first, catalog_factory):
+    output, _ = first
+    a, b, c, d = rows_v1()
+    _, summary = refresh(catalog_factory([a, {**b, "width": -5}, c, d]), output)
+    assert summary.changes == [{"id": "b", "change": "now rejected", "outcome": "rejected"}]
