@@ -11,6 +11,10 @@ class UserError(ValueError):
     """Bad input or configuration; its message says what is wrong and how to fix it. Entry points print it alone."""
 
 
+class BackendConfigError(ValueError):
+    """The backend cannot run as configured (missing weights, key, bad option): raised before any work."""
+
+
 class RowRejected(ValueError):
     """A catalog row that cannot be planned; its message is the reason recorded in the manifest (the other rows run)."""
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from fluxcat.errors import BackendConfigError  # noqa: F401  (backends raise it; its home is errors)
+
 if TYPE_CHECKING:
     from PIL.Image import Image
     from pydantic import BaseModel
 
     from fluxcat.backends.capabilities import Capabilities
     from fluxcat.ledger import Ledger
-
-
-class BackendConfigError(ValueError):
-    """The backend cannot run as configured (missing weights, key, bad option): raised before any work."""
 
 
 @dataclass(frozen=True)

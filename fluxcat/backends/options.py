@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from fluxcat.backends.base import BackendConfigError
+from fluxcat.errors import BackendConfigError
 
 def declared(function) -> dict[str, tuple[Any, Any]]:
     """name -> (type, default) of a function's keyword parameters (`...` where there is no default)."""
