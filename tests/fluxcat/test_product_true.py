@@ -168,7 +168,7 @@ def test_refresh_after_one_reference_changed_makes_exactly_its_rows_outputs_agai
             assert row["key"] != before[key]["key"] and row["status"] == "generated"
             assert row["reference_sha256"] != before[key]["reference_sha256"]
         else:
-            assert row["key"] == before[key]["key"] and row["status"] == before[key]["status"]
+            assert row["key"] == before[key]["key"] and row["status"] == "existing"  # carried: made before
             assert Path(row["image_uri"]).stat().st_mtime_ns == stored[key]  # not written again
     assert all(Path(before[key]["image_uri"]).exists() for key in changed)  # nothing deleted without prune
 
