@@ -5,6 +5,7 @@ keeps the decision, its reason and who made it; a regenerated image is made agai
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ MODES = ("off", "flagged", "all")
 DECISIONS = ("approve", "reject", "regenerate")
 VERDICT = {"approve": "approved", "reject": "rejected"}  # the row's qa_status after a person's decision
 MAX_ROWS = 50  # a form a person can get through; `all` beyond this shows the first rows, flagged first
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ def rows_to_review(store: Store, shards: list[str], mode: str, limit: int = MAX_
                     "row_number", "image_index", "id", "prompt", "seed", "key", "status", "image_uri", "qa_status",
                     "qa_details")}})
     rows.sort(key=lambda r: (r["qa_status"] != "flagged", r["row_number"], r["image_index"] or 0))
+    if len(rows) > limit:
+        logger.warning("review: %d more images were not offered for review (a form holds at most %d, flagged first, "
+                       "then in catalog order); they stay as QA left them", len(rows) - limit, limit)
     for row in rows[:limit]:
         row["field"] = f"row_{row['row_number']}_{row['image_index'] or 0}"
         row["thumbnail"] = thumbnail_uri(store, row["image_uri"])

@@ -51,9 +51,9 @@ def review_images(options: RunOptions, review: Review, shards: list[str], contac
         return None
     logger.info("review: waiting up to %g h for a person to decide on %d images: open this flow run in the Prefect "
                 "UI and press Resume", review.review_timeout_hours, len(rows))
-    answer = _wait(review_form(rows, contact_sheet), int(review.review_timeout_hours * 3600))
+    answer = _wait(review_form(rows, contact_sheet), max(1, round(review.review_timeout_hours * 3600)))
     if answer is None:
-        logger.warning("review: nobody answered within %g h; the images stay as QA left them",
+        logger.warning("review timed out: nobody answered within %g h; the images stay as QA left them",
                        review.review_timeout_hours)
         return None
     decisions = {name: Decision(**getattr(answer, name).model_dump()) for name in type(answer).model_fields
