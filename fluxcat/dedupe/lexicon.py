@@ -64,6 +64,8 @@ class Lexicon:
     clippings: dict[str, frozenset[str]] = field(default_factory=dict)  # "math" -> {"mathematics"}: WordNet's own
     values: dict[str, str] = field(default_factory=dict)  # "big" -> "large": one head adjective sense (WordNet)
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
+    first_senses: dict[str, str] = field(default_factory=dict)  # "abseil" -> rappel.n.01: a first sense, not folded
+    made_by: frozenset[str] = frozenset()  # "padding", "plating": what "padded", "plated" say a thing has
     clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
@@ -194,7 +196,7 @@ def spelled(word: str) -> str:
     form breame lists takes the stem's American spelling ("chequerboard": "chequered" is "checkered"); a word breame
     does not list is spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a
     consonant doubled before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as
-    "travelled" is), and such a word's -ise family is written -ize ("sanitiser", as "organiser" is "organizer")."""
+    "travelled" is) unless the word is two dictionary words ("boxcutter"), and such a word's -ise family is written -ize ("sanitiser", as "organiser" is "organizer")."""
     spellings = british_spellings()
     listed = spellings.get(word)
     if listed or not word.isalpha() or len(word) < 7:
@@ -213,7 +215,9 @@ def spelled(word: str) -> str:
     if ised:
         return f"{ised.group(1)}iz{ised.group(2)}"
     doubled = _DOUBLED.match(word)
-    return doubled.group(1) + doubled.group(3) if doubled else word
+    if doubled and not any(known(word[:cut]) and known(word[cut:]) for cut in range(3, len(word) - 2)):
+        return doubled.group(1) + doubled.group(3)
+    return word  # "boxcutter" is "box" + "cutter", no "boxcuter"
 
 
 def _build(data: dict, source: str) -> Lexicon:
@@ -236,6 +240,8 @@ def _build(data: dict, source: str) -> Lexicon:
         phrases.update({words: "_".join(group[0]) for words in group})
     wordnet = _wordnet()
     values = _one_value(wordnet["adjective_heads"], categories, phrases, lemmas)
+    values.update(_one_noun_value(wordnet["first_senses"], categories, phrases, lemmas,
+                                  stop_words | _relation_words(data)))
     relations: dict[str, str] = {}
     for groups, mark in ((data["relations"], ""), (data["relation_verbs"], "~")):
         for group in _merged_groups([[lemmas(p) for p in group] for group in groups]):
@@ -289,7 +295,9 @@ def _build(data: dict, source: str) -> Lexicon:
                    frozenset((a, b) for uk, found in wordnet["british"].items() for us, _ in found
                              for a, b in ((uk, us), (us, uk))),
                    frozenset(wordnet["ing_nouns"]) - {c for c, k in categories.items() if k == "state"},
-                   {s: frozenset(longs) for s, longs in wordnet["clippings"].items()}, values, frozenset(starts))
+                   {s: frozenset(longs) for s, longs in wordnet["clippings"].items()}, values, frozenset(starts),
+                   {w: synset for synset, words in wordnet["first_senses"].items() for w in words
+                    if tuple(w.split()) not in distinct}, frozenset(wordnet["made_by"]))
 
 
 def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[str, str]:
@@ -305,6 +313,23 @@ def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[st
         for member in members:
             categories.setdefault("_".join(member), listed[0])
             out["_".join(member)] = token
+    return out
+
+
+def _one_noun_value(groups: dict, categories: dict, phrases: dict, lemmas, joiners: set) -> dict[str, str]:
+    """Attribute words of one category whose first noun sense is one WordNet synset ("autumn" and "fall": fall.n.01;
+    "dawn" and "sunrise") name one value: they become one token. Only where every word of the group is an attribute
+    word of that category, spelled with three letters or more ("x" and "xs" are two sizes), and none relates things
+    ("inside" is a preposition too)."""
+    out = {}
+    for words in groups.values():
+        members = ["_".join(lemmas(w)) for w in words]
+        listed = {categories.get(m) for m in members}
+        if len(listed) != 1 or None in listed or any(tuple(m.split("_")) in phrases or len(m) < 3 or m in joiners
+                                                     for m in members):
+            continue
+        token = min(members)
+        out.update({m: token for m in members if m != token})
     return out
 
 

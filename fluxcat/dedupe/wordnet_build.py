@@ -37,7 +37,7 @@ def build(wn) -> dict:
             "covered": adjectives_from_nouns(wn, ("y",), HAVING), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES),
             "pertainyms": pertainyms(wn), "british": british_words(wn), "ing_nouns": ing_nouns(wn),
             "derived_adjectives": derived_adjectives(wn), "clippings": clippings(wn),
-            "adjective_heads": adjective_heads(wn)}
+            "adjective_heads": adjective_heads(wn), "first_senses": first_senses(wn), "made_by": made_by(wn)}
 
 
 def _word(name: str) -> str:
@@ -54,6 +54,31 @@ def synonyms(wn) -> dict[str, list[str]]:
         if senses and senses[0].lexname() in FOLDED_LEXNAMES:
             groups.setdefault(senses[0].name(), set()).add(_word(name))
     return {synset: sorted(words) for synset, words in sorted(groups.items()) if len(words) > 1}
+
+
+def first_senses(wn) -> dict[str, list[str]]:
+    """Synset name -> the words whose first noun sense it is, where there are two or more, for the senses `synonyms`
+    leaves out (acts, times, states...: "abseil" and "rappel", "autumn" and "fall"). Never folded when a prompt is
+    read ("holding" is no "hold"): the guard asks it only of two words that already differ, and of attribute words
+    of one category (one season said two ways)."""
+    groups: dict[str, set[str]] = {}
+    for name in wn.all_lemma_names("n"):
+        senses = wn.synsets(name, "n")
+        if senses and senses[0].lexname() not in FOLDED_LEXNAMES and senses[0].lexname() != "noun.quantity" and \
+                re.fullmatch(r"[a-z][a-z_-]+", name):
+            groups.setdefault(senses[0].name(), set()).add(_word(name))
+    return {synset: sorted(words) for synset, words in sorted(groups.items()) if len(words) > 1}
+
+
+def made_by(wn) -> list[str]:
+    """Nouns in -ing whose first sense is a concrete thing that the verb's action leaves on or in something, no work
+    of art ("padding", "plating", "lining", "beading"; not "painting", "carving", "engraving"): "with padding" is
+    what "padded" says."""
+    art = wn.synset("art.n.01")
+    return sorted(name for name in wn.all_lemma_names("n") if name.isalpha() and name.endswith("ing") and
+                  wn.synsets(name, "n")[0].lexname() in ("noun.artifact", "noun.food", "noun.substance") and
+                  art not in wn.synsets(name, "n")[0].closure(lambda s: s.hypernyms()) and
+                  wn.synsets(name[:-3], "v") + wn.synsets(name[:-3] + "e", "v") + wn.synsets(name[:-4], "v"))
 
 
 def _kin(first, sense) -> bool:
