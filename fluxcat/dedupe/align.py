@@ -381,6 +381,8 @@ def synonym(a: Word, b: Word, lexicon: Lexicon) -> Explanation | None:
     first = lexicon.first_senses.get(plain_a)
     if first and first == lexicon.first_senses.get(plain_b):
         return Explanation((f"{a.text} = {b.text} (WordNet synonym: {first}, the first sense of both)",))
+    if (plain_a, plain_b) in lexicon.alike:
+        return Explanation((f"{a.text} = {b.text} (one word spelled two ways, WordNet)",))
     senses_b = {synset: (rank, kin, thing) for synset, rank, kin, thing in lexicon.senses.get(plain_b, ())}
     shared = [(synset, rank, kin, thing, *senses_b[synset]) for synset, rank, kin, thing in
               lexicon.senses.get(plain_a, ()) if synset in senses_b]
@@ -435,12 +437,24 @@ def clipped(short: Word, long: list[Word], lexicon: Lexicon) -> bool:
     if listed and len(long) == 1 and (_plain(long[0]) in listed or any(
             longs == [w.split()[0]] for w in listed)):
         return True
+    if len(words) == len(longs) == 1 and contraction(words[0], longs[0]):
+        return True
     if not words or any(not w.isalpha() for w in words + longs) or not any(not known(w) for w in words):
         return False
     if len(words) == len(longs) and all(len(s) >= 2 and l.startswith(s) and len(l) > len(s)
                                         for s, l in zip(words, longs)):
         return len("".join(words)) >= 3
     return len(words) == 1 and len(longs) >= 2 and initialism(words[0], longs)
+
+
+def contraction(short: str, long: str) -> bool:
+    """"st" for "saint", "mt" for "mount", "pk" for "pack": two or three consonants, the first and last letters of the
+    long word and letters of it in order between them (a contraction, written "St." in a prompt)."""
+    if not (2 <= len(short) <= 3 and short.isalpha() and long.isalpha() and len(long) >= len(short) + 2) or \
+            set(short) & set("aeiouy") or short[0] != long[0] or short[-1] != long[-1]:
+        return False
+    rest = iter(long[1:-1])
+    return all(letter in rest for letter in short[1:-1])
 
 
 def initialism(short: str, longs: list[str]) -> bool:

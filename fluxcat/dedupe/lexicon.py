@@ -65,6 +65,7 @@ class Lexicon:
     values: dict[str, str] = field(default_factory=dict)  # "big" -> "large": one head adjective sense (WordNet)
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
     first_senses: dict[str, str] = field(default_factory=dict)  # "abseil" -> rappel.n.01: a first sense, not folded
+    alike: frozenset[tuple[str, str]] = frozenset()  # ("bandana", "bandanna"): one word, two spellings (WordNet)
     made_by: frozenset[str] = frozenset()  # "padding", "plating": what "padded", "plated" say a thing has
     clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -240,8 +241,9 @@ def _build(data: dict, source: str) -> Lexicon:
         phrases.update({words: "_".join(group[0]) for words in group})
     wordnet = _wordnet()
     values = _one_value(wordnet["adjective_heads"], categories, phrases, lemmas)
-    values.update(_one_noun_value(wordnet["first_senses"], categories, phrases, lemmas,
-                                  stop_words | _relation_words(data)))
+    joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
+    values.update(_one_noun_value(wordnet["first_senses"], categories, phrases, lemmas, joiners))
+    values.update(_one_spelling(wordnet["spelled_alike"], categories, phrases, lemmas, joiners))
     relations: dict[str, str] = {}
     for groups, mark in ((data["relations"], ""), (data["relation_verbs"], "~")):
         for group in _merged_groups([[lemmas(p) for p in group] for group in groups]):
@@ -255,7 +257,6 @@ def _build(data: dict, source: str) -> Lexicon:
     prepositions = frozenset(relations.values()) | frozenset(verb_relations.values())
     distinct = {lemmas(w) for group in data["distinct"] for w in group}
     folded = _wordnet_synonyms(wordnet["synonyms"], distinct, categories, phrases)
-    joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
     folded = {w: s for w, s in folded.items() if len(w) == 1 or not set(w) & joiners}
     fold = lambda token: token if token in prepositions else folded.get(tuple(token.split("_")), token)
     canon = lambda word: fold(phrases.get(lemmas(word), "_".join(lemmas(word))))
@@ -297,7 +298,9 @@ def _build(data: dict, source: str) -> Lexicon:
                    frozenset(wordnet["ing_nouns"]) - {c for c, k in categories.items() if k == "state"},
                    {s: frozenset(longs) for s, longs in wordnet["clippings"].items()}, values, frozenset(starts),
                    {w: synset for synset, words in wordnet["first_senses"].items() for w in words
-                    if tuple(w.split()) not in distinct}, frozenset(wordnet["made_by"]))
+                    if tuple(w.split()) not in distinct},
+                   frozenset((a, b) for x, y in wordnet["spelled_alike"] for a, b in ((x, y), (y, x))),
+                   frozenset(wordnet["made_by"]))
 
 
 def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[str, str]:
@@ -330,6 +333,27 @@ def _one_noun_value(groups: dict, categories: dict, phrases: dict, lemmas, joine
             continue
         token = min(members)
         out.update({m: token for m in members if m != token})
+    return out
+
+
+def _one_spelling(pairs: list, categories: dict, phrases: dict, lemmas, joiners: set) -> dict[str, str]:
+    """One word spelled two ways (WordNet: "matt" and "matte"), one of them an attribute word: the other, if it is no
+    attribute word and no noun (a noun is a thing: "mat"), takes that word's category and token."""
+    out = {}
+    for pair in pairs:
+        members = ["_".join(lemmas(w)) for w in pair]
+        listed = [m for m in members if m in categories]
+        if len(listed) == 2 and categories[listed[0]] != categories[listed[1]] or not listed or \
+                any(tuple(m.split("_")) in phrases or m in joiners for m in members):
+            continue
+        other = next((m for m in members if m not in categories), None)
+        if other is not None and "NOUN" in part_of_speech(other):
+            continue
+        token = min(listed)
+        for member in members:
+            categories.setdefault(member, categories[token])
+            if member != token:
+                out[member] = token
     return out
 
 

@@ -14,6 +14,8 @@ from fluxcat.quoted import find_quotes, split_quoted
 
 # Clause breaks: , ; : newlines, a dash between spaces, sentence full stops (not decimal points, not 1,000).
 _CLAUSE_BREAK = re.compile(r"(?<!\d),|,(?!\d)|[;:\n]|\s[-–—]+\s|(?<!\d)\.|\.(?!\d)")
+# A contraction before its period ("St.", "Dr.", "Mt."): two or three consonants, no number before them ("2 cm.")
+_CONTRACTION = re.compile(r"(?<![\w.])(?<!\d\s)[b-df-hj-np-tv-xz]{2,3}$", re.IGNORECASE)
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
 # "a child's raincoat", "the kids' mugs": the owner is what the thing is for. Marked before normalising drops the
@@ -94,8 +96,9 @@ def clauses(prompt: str) -> list[str]:
     out, start = [], 0
     quoted = [(q.start, q.end) for q in find_quotes(prompt)]
     for match in _CLAUSE_BREAK.finditer(prompt):
-        if any(a <= match.start() < b for a, b in quoted):
-            continue
+        if any(a <= match.start() < b for a, b in quoted) or \
+                match.group() == "." and _CONTRACTION.search(prompt, start, match.start()):
+            continue  # "St. Christopher medal": a contraction's period ends no clause
         out.append(prompt[start:match.start()])
         start = match.end()
     out.append(prompt[start:])
@@ -511,8 +514,10 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
     while i < len(words):
         word = words[i]
         after = words[i + 1] if i + 1 < len(words) else None
-        if word.kind == "vrel" and _has_noun(current) and after is not None and after.text == "by":
-            _close(things, role, current, lexicon)  # "a bouquet held by a bride": the bride holds the bouquet
+        if word.kind == "vrel" and _has_noun(current) and after is not None and (
+                after.text == "by" or after.kind == "prep" and after.value in ("in", "on") and _participle_of(word)):
+            _close(things, role, current, lexicon)  # "a bouquet held by a bride": the bride holds the bouquet; "a
+            # bottle held in an insert": the insert holds the bottle
             things[-1] = (word.value, things[-1][1])
             current = []
             i += 1
@@ -567,6 +572,12 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
         i += 1
     _close(things, role, current, lexicon)
     return _relations(_join(things, links, owners, lexicon, rewrites), clause, lexicon, rewrites)
+
+
+def _participle_of(word: Word) -> bool:
+    """A relation verb said as its past participle ("held", "carried", "contained"): before "in" it is passive."""
+    text = word.text.lower()
+    return text.isalpha() and not text.endswith("ing") and "VERB" in part_of_speech(text)
 
 
 def _starts_thing(word: Word) -> bool:
