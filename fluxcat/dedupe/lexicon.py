@@ -464,11 +464,14 @@ def _check_synonym_group(group: list[tuple], categories: dict, source: str) -> N
 @lru_cache(maxsize=50_000)
 def having_word(token: str, surface: str) -> tuple[str, str] | None:
     """"sleeveless" -> ("without", "sleeve"), "hooded"/"striped"/"scuffed" -> ("with", "hood"/"stripe"/"scuff"):
-    an adjective or participle made of a noun and -less or -ed (LemmInflect knows the noun)."""
+    an adjective or participle made of a noun and -less or -ed (LemmInflect knows the noun), or of a verb in -ate
+    whose noun in -ation names what it made ("perforated" -> ("with", "perforation"))."""
     if token.endswith("less") and len(token) > 6 and "NOUN" in part_of_speech(token[:-4]):
         return "without", token[:-4]
     if surface.endswith("ed") and len(surface) > 5:
         for stem in (surface[:-1], surface[:-2], surface[:-3]):
             if "NOUN" in part_of_speech(stem) and "ADJ" not in part_of_speech(stem):
                 return "with", stem
+    if surface.endswith("ated") and len(surface) > 7 and "NOUN" in part_of_speech(surface[:-2] + "ion"):
+        return "with", surface[:-2] + "ion"  # "perforated": with perforations, "insulated": with insulation
     return None
