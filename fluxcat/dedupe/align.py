@@ -437,24 +437,12 @@ def clipped(short: Word, long: list[Word], lexicon: Lexicon) -> bool:
     if listed and len(long) == 1 and (_plain(long[0]) in listed or any(
             longs == [w.split()[0]] for w in listed)):
         return True
-    if len(words) == len(longs) == 1 and contraction(words[0], longs[0]):
-        return True
     if not words or any(not w.isalpha() for w in words + longs) or not any(not known(w) for w in words):
         return False
     if len(words) == len(longs) and all(len(s) >= 2 and l.startswith(s) and len(l) > len(s)
                                         for s, l in zip(words, longs)):
         return len("".join(words)) >= 3
     return len(words) == 1 and len(longs) >= 2 and initialism(words[0], longs)
-
-
-def contraction(short: str, long: str) -> bool:
-    """"st" for "saint", "mt" for "mount", "pk" for "pack": two or three consonants, the first and last letters of the
-    long word and letters of it in order between them (a contraction, written "St." in a prompt)."""
-    if not (2 <= len(short) <= 3 and short.isalpha() and long.isalpha() and len(long) >= len(short) + 2) or \
-            set(short) & set("aeiouy") or short[0] != long[0] or short[-1] != long[-1]:
-        return False
-    rest = iter(long[1:-1])
-    return all(letter in rest for letter in short[1:-1])
 
 
 def initialism(short: str, longs: list[str]) -> bool:

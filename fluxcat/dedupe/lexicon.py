@@ -67,6 +67,7 @@ class Lexicon:
     first_senses: dict[str, str] = field(default_factory=dict)  # "abseil" -> rappel.n.01: a first sense, not folded
     alike: frozenset[tuple[str, str]] = frozenset()  # ("bandana", "bandanna"): one word, two spellings (WordNet)
     made_by: frozenset[str] = frozenset()  # "padding", "plating": what "padded", "plated" say a thing has
+    noun_values: frozenset[str] = frozenset()  # values by a shared first noun sense or spelling ("fall", "matt")
     clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
@@ -242,8 +243,9 @@ def _build(data: dict, source: str) -> Lexicon:
     wordnet = _wordnet()
     values = _one_value(wordnet["adjective_heads"], categories, phrases, lemmas)
     joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
-    values.update(_one_noun_value(wordnet["first_senses"], categories, phrases, lemmas, joiners))
-    values.update(_one_spelling(wordnet["spelled_alike"], categories, phrases, lemmas, joiners))
+    noun_values = {**_one_noun_value(wordnet["first_senses"], categories, phrases, lemmas, joiners),
+                   **_one_spelling(wordnet["spelled_alike"], categories, phrases, lemmas, joiners)}
+    values.update(noun_values)
     relations: dict[str, str] = {}
     for groups, mark in ((data["relations"], ""), (data["relation_verbs"], "~")):
         for group in _merged_groups([[lemmas(p) for p in group] for group in groups]):
@@ -300,7 +302,7 @@ def _build(data: dict, source: str) -> Lexicon:
                    {w: synset for synset, words in wordnet["first_senses"].items() for w in words
                     if tuple(w.split()) not in distinct},
                    frozenset((a, b) for x, y in wordnet["spelled_alike"] for a, b in ((x, y), (y, x))),
-                   frozenset(wordnet["made_by"]))
+                   frozenset(wordnet["made_by"]), frozenset(noun_values))
 
 
 def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[str, str]:

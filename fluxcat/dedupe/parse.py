@@ -41,9 +41,9 @@ IRREGULAR_PARTICIPLES = frozenset({"worn", "hung", "held", "laid", "lit", "stuck
                                    "ridden", "tied", "dried", "sewn", "sewed", "shown", "sown", "woven", "knit",
                                    "bound", "wound", "cut", "split", "torn", "frozen", "broken", "spun", "strung"})
 # Rules a reason may name: how a word became its token.
-SPELLING, LEMMA, SYNONYM, WORDNET, COMPOUND, DERIVED, PERTAINYM, ADJECTIVE = (
+SPELLING, LEMMA, SYNONYM, WORDNET, COMPOUND, DERIVED, PERTAINYM, ADJECTIVE, ONE_VALUE = (
     "spelling", "inflection", "synonym list", "WordNet synonym", "compound", "derived adjective", "WordNet pertainym",
-    "WordNet adjective synonym")
+    "WordNet adjective synonym", "one attribute value in WordNet (a first noun sense, or one word's spellings)")
 FRAMING = "framing"
 COLOUR_NOUNS = frozenset({"color", "colour", "tone", "shade", "hue"})
 
@@ -304,7 +304,7 @@ def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tup
             return _folded(joined, 2, COMPOUND, lexicon)
     listed = lexicon.phrases.get((word,), word)
     if listed == word and word in lexicon.values:
-        return lexicon.values[word], 1, ADJECTIVE, word  # "big" -> "large"
+        return lexicon.values[word], 1, ONE_VALUE if word in lexicon.noun_values else ADJECTIVE, word  # "big": large
     if listed == word and word in lexicon.pertainyms:
         return _folded(lexicon.pertainyms[word], 1, PERTAINYM, lexicon)  # "floral" -> "flower"
     return _folded(listed, 1, SYNONYM if listed != word else rule, lexicon)
