@@ -171,6 +171,14 @@ def part_of_speech(word: str) -> frozenset[str]:
     return frozenset(getAllLemmas(word))
 
 
+@lru_cache(maxsize=50_000)
+def lemma_of_verb(word: str) -> str:
+    """The verb a word is a form of ("filling" -> "fill"), or "" if LemmInflect knows it as no verb."""
+    from lemminflect import getAllLemmas
+
+    return getAllLemmas(word).get("VERB", ("",))[0]
+
+
 @lru_cache(maxsize=200_000)
 def known(word: str) -> bool:
     """Whether LemmInflect's dictionary has the word (as any form of any part of speech)."""

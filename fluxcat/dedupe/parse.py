@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, having_word, known, lemma, part_of_speech, spelled
+from fluxcat.dedupe.lexicon import (DESCRIBING, Lexicon, having_word, known, lemma, lemma_of_verb, part_of_speech,
+                                    spelled)
 from fluxcat.dedupe.normalise import normalise_plain
 from fluxcat.quoted import find_quotes, split_quoted
 
@@ -528,6 +529,11 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
             current.append(Word(word.text.replace(" ", "_"), word.text, kind="word"))
         elif word.kind == "det":
             pass
+        elif word.kind == "word" and _has_noun(current) and after is not None and after.kind == "det" and \
+                _filling(word, lexicon):  # "novels filling a shelf": a shelf filled with novels
+            _close(things, role, current, lexicon)
+            things[-1] = (_filling(word, lexicon), things[-1][1])
+            current = []
         elif word.kind == "word" and word.verb and _has_noun(current) and after is not None and (
                 after.kind in ("prep", "vrel", "it", "det") or after.kind == "word" and _starts_thing(after)):
             if after.kind == "prep" and after.text == "by":  # "worn by a father": the father wears it
@@ -572,6 +578,16 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
         i += 1
     _close(things, role, current, lexicon)
     return _relations(_join(things, links, owners, lexicon, rewrites), clause, lexicon, rewrites)
+
+
+def _filling(word: Word, lexicon: Lexicon) -> str:
+    """The relation of "X V-ed with Y" (a relation verb: "filled with", "stuffed with", "topped with") when the word
+    is its verb in -ing, said from Y's side ("novels filling a shelf"), else ""."""
+    text = word.text.lower()
+    if not text.endswith("ing") or " " in text:
+        return ""
+    verb = lemma_of_verb(text)
+    return lexicon.verb_relations.get(f"~{verb}_with", "") if verb else ""
 
 
 def _participle_of(word: Word) -> bool:

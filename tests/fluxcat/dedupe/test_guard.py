@@ -96,6 +96,7 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A phone held in a hand", "A hand holding a phone"),  # a relation verb's participle before "in" is passive
     ("A bottle carried in a basket", "A basket carrying a bottle"),
     ("A Saint Jude candle", "A St. Jude candle"),  # a contraction's period ends no clause
+    ("Buttons filling a jar", "A jar filled with buttons"),  # "V-ing" of a listed "V-ed with", from the other side
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -177,6 +178,7 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A tag tied to a bag", "A bag with a tag attached"),  # two participles
     (None, "A bottle carried in a basket", "A bottle carrying a basket"),  # who carries whom
     (None, "A CD case", "A card case"),  # consonants are no contraction of a longer word
+    (None, "Buttons filling a jar", "Buttons filled with a jar"),  # which holds which
     ("size", "A tent at night, size x", "A tent at nighttime, size xs"),
 ]
 
