@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from itertools import permutations
 
 from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, known, siblings, spelled
-from fluxcat.dedupe.parse import FRAMING, Phrase, Scene, Word
+from fluxcat.dedupe.parse import DERIVED, FRAMING, Phrase, Scene, Word
 
 IN_OR_ON = "in|on"  # "a tray with bottles": the bottles are on it or in it, the words do not say which
 ON_PART = "on part"  # "a gown with beads on the bodice": the beads on a part, as a derived adjective says it
@@ -189,14 +189,17 @@ def _with_role(phrase: Phrase, role: str) -> Phrase:
     return Phrase(role, phrase.words, phrase.plural, phrase.clause, phrase.derived)
 
 
-def _roles_meet(a: Phrase, b: Phrase, lexicon: Lexicon) -> bool:
+def _roles_meet(a: Phrase, b: Phrase, lexicon: Lexicon, doing: bool = False) -> bool:
+    """Whether two phrases' relations say the same; `doing`: both prompts say the same participles ("attached"),
+    so "to" is where the turned "with" puts the thing ("a regulator attached to a cylinder", "a cylinder with a
+    regulator attached")."""
     if ON_PART in (a.derived, b.derived):  # what is on a part meets only what a derived adjective says it has
         other = b if a.derived == ON_PART else a
         return other.derived in (lexicon.covered_in, "with")
     if a.role == b.role:
         return True
     if IN_OR_ON in (a.role, b.role):
-        return {a.role, b.role} - {IN_OR_ON} <= {"in", "on"}
+        return {a.role, b.role} - {IN_OR_ON} <= ({"in", "on", "to"} if doing else {"in", "on"})
     derived, other = (a, b) if a.derived else (b, a) if b.derived else (None, None)
     if derived is not None and not other.derived:  # "muddy boots": boots covered in mud, or boots with mud
         return derived.derived in (lexicon.covered_in, "with") and other.role in (lexicon.covered_in, "with")
@@ -213,7 +216,7 @@ def _match(a: list[Phrase], b: list[Phrase], lexicon: Lexicon) -> Explanation | 
         return None
     (still_a, doing_a), (still_b, doing_b) = _doing(a), _doing(b)
     if doing_a == doing_b:
-        return _pair_up(still_a, still_b, 0, [False] * len(b), lexicon)
+        return _pair_up(still_a, still_b, 0, [False] * len(b), lexicon, bool(doing_a))
     return _pair_up(a, b, 0, [False] * len(b), lexicon)  # a participle said another way, in place ("role-playing")
 
 
@@ -229,11 +232,12 @@ def _doing(phrases: list[Phrase]) -> tuple[list[Phrase], list[str]]:
     return out, sorted(doing)
 
 
-def _pair_up(a: list[Phrase], b: list[Phrase], at: int, used: list[bool], lexicon: Lexicon) -> Explanation | None:
+def _pair_up(a: list[Phrase], b: list[Phrase], at: int, used: list[bool], lexicon: Lexicon,
+             doing: bool = False) -> Explanation | None:
     if at == len(a):
         return Explanation()
     for n, phrase in enumerate(b):
-        if used[n] or not _roles_meet(a[at], phrase, lexicon):
+        if used[n] or not _roles_meet(a[at], phrase, lexicon, doing):
             continue
         if a[at].plural != phrase.plural and not (a[at].derived or phrase.derived):
             continue
@@ -241,7 +245,7 @@ def _pair_up(a: list[Phrase], b: list[Phrase], at: int, used: list[bool], lexico
         if pair is None:
             continue
         used[n] = True
-        rest = _pair_up(a, b, at + 1, used, lexicon)
+        rest = _pair_up(a, b, at + 1, used, lexicon, doing)
         used[n] = False
         if rest is not None:
             return Explanation(pair.notes + rest.notes)
@@ -329,7 +333,7 @@ def _unit(parts: list[Word], word: Word, lexicon: Lexicon) -> Explanation | None
             _american(said) == _american(word.text or word.value):  # "pull up", "pull-up", "pullup"
         return Explanation((f"{said} = {word.text} (compound)",))
     if len(parts) == 1:
-        found = synonym(parts[0], word, lexicon)
+        found = synonym(parts[0], word, lexicon) or made_by(parts[0], word, lexicon)
         if found is not None:
             return found
     short, long = (word, parts) if len(parts) > 1 else (
@@ -374,6 +378,11 @@ def synonym(a: Word, b: Word, lexicon: Lexicon) -> Explanation | None:
     plain_a, plain_b = _plain(a), _plain(b)
     if siblings(plain_a, plain_b):
         return None
+    first = lexicon.first_senses.get(plain_a)
+    if first and first == lexicon.first_senses.get(plain_b):
+        return Explanation((f"{a.text} = {b.text} (WordNet synonym: {first}, the first sense of both)",))
+    if (plain_a, plain_b) in lexicon.alike:
+        return Explanation((f"{a.text} = {b.text} (one word spelled two ways, WordNet)",))
     senses_b = {synset: (rank, kin, thing) for synset, rank, kin, thing in lexicon.senses.get(plain_b, ())}
     shared = [(synset, rank, kin, thing, *senses_b[synset]) for synset, rank, kin, thing in
               lexicon.senses.get(plain_a, ()) if synset in senses_b]
@@ -394,6 +403,23 @@ def synonym(a: Word, b: Word, lexicon: Lexicon) -> Explanation | None:
     if (plain_a, plain_b) in lexicon.british:
         return Explanation((f"{a.text} = {b.text} (British and American words, breame; WordNet: {synset})",))
     return None
+
+
+def made_by(a: Word, b: Word, lexicon: Lexicon) -> Explanation | None:
+    """"Padded" says a thing has padding, "gold-plated" gold plating: a derived -ed adjective's verb and the noun in
+    -ing that WordNet names for what that verb leaves on a thing (lexicon.made_by: no work of art, so "a painted box"
+    is no "box with a painting")."""
+    for derived, noun in ((a, b), (b, a)):
+        verb, made = _plain(derived), _plain(noun)
+        if DERIVED in derived.rule.split(", ") and made in lexicon.made_by and verb in _verbs_of(made):
+            return Explanation((f"{derived.text} = with {noun.text} (what the verb leaves: {made})",))
+    return None
+
+
+def _verbs_of(gerund: str) -> tuple[str, ...]:
+    """The verbs a noun in -ing may be made of: "plating" <- "plat", "plate"; "padding" <- "pad"."""
+    stem = gerund[:-3]
+    return (stem, stem + "e") + ((stem[:-1],) if len(stem) > 2 and stem[-1] == stem[-2] else ())
 
 
 def _plain(word: Word) -> str:

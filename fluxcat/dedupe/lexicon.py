@@ -64,6 +64,10 @@ class Lexicon:
     clippings: dict[str, frozenset[str]] = field(default_factory=dict)  # "math" -> {"mathematics"}: WordNet's own
     values: dict[str, str] = field(default_factory=dict)  # "big" -> "large": one head adjective sense (WordNet)
     phrase_starts: frozenset[str] = frozenset()  # first lemmas of multi-word phrases: only these look further
+    first_senses: dict[str, str] = field(default_factory=dict)  # "abseil" -> rappel.n.01: a first sense, not folded
+    alike: frozenset[tuple[str, str]] = frozenset()  # ("bandana", "bandanna"): one word, two spellings (WordNet)
+    made_by: frozenset[str] = frozenset()  # "padding", "plating": what "padded", "plated" say a thing has
+    noun_values: frozenset[str] = frozenset()  # values by a shared first noun sense or spelling ("fall", "matt")
     clause_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
@@ -167,6 +171,14 @@ def part_of_speech(word: str) -> frozenset[str]:
     return frozenset(getAllLemmas(word))
 
 
+@lru_cache(maxsize=50_000)
+def lemma_of_verb(word: str) -> str:
+    """The verb a word is a form of ("filling" -> "fill"), or "" if LemmInflect knows it as no verb."""
+    from lemminflect import getAllLemmas
+
+    return getAllLemmas(word).get("VERB", ("",))[0]
+
+
 @lru_cache(maxsize=200_000)
 def known(word: str) -> bool:
     """Whether LemmInflect's dictionary has the word (as any form of any part of speech)."""
@@ -194,7 +206,7 @@ def spelled(word: str) -> str:
     form breame lists takes the stem's American spelling ("chequerboard": "chequered" is "checkered"); a word breame
     does not list is spelled by its British ending where it has one ("microfibre" as "micro" + "fibre"), and a
     consonant doubled before -ed, -ing or -er in a word no dictionary knows is written once ("sequinned", as
-    "travelled" is), and such a word's -ise family is written -ize ("sanitiser", as "organiser" is "organizer")."""
+    "travelled" is) unless the word is two dictionary words ("boxcutter"), and such a word's -ise family is written -ize ("sanitiser", as "organiser" is "organizer")."""
     spellings = british_spellings()
     listed = spellings.get(word)
     if listed or not word.isalpha() or len(word) < 7:
@@ -213,7 +225,9 @@ def spelled(word: str) -> str:
     if ised:
         return f"{ised.group(1)}iz{ised.group(2)}"
     doubled = _DOUBLED.match(word)
-    return doubled.group(1) + doubled.group(3) if doubled else word
+    if doubled and not any(known(word[:cut]) and known(word[cut:]) for cut in range(3, len(word) - 2)):
+        return doubled.group(1) + doubled.group(3)
+    return word  # "boxcutter" is "box" + "cutter", no "boxcuter"
 
 
 def _build(data: dict, source: str) -> Lexicon:
@@ -236,6 +250,10 @@ def _build(data: dict, source: str) -> Lexicon:
         phrases.update({words: "_".join(group[0]) for words in group})
     wordnet = _wordnet()
     values = _one_value(wordnet["adjective_heads"], categories, phrases, lemmas)
+    joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
+    noun_values = {**_one_noun_value(wordnet["first_senses"], categories, phrases, lemmas, joiners),
+                   **_one_spelling(wordnet["spelled_alike"], categories, phrases, lemmas, joiners)}
+    values.update(noun_values)
     relations: dict[str, str] = {}
     for groups, mark in ((data["relations"], ""), (data["relation_verbs"], "~")):
         for group in _merged_groups([[lemmas(p) for p in group] for group in groups]):
@@ -249,7 +267,6 @@ def _build(data: dict, source: str) -> Lexicon:
     prepositions = frozenset(relations.values()) | frozenset(verb_relations.values())
     distinct = {lemmas(w) for group in data["distinct"] for w in group}
     folded = _wordnet_synonyms(wordnet["synonyms"], distinct, categories, phrases)
-    joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
     folded = {w: s for w, s in folded.items() if len(w) == 1 or not set(w) & joiners}
     fold = lambda token: token if token in prepositions else folded.get(tuple(token.split("_")), token)
     canon = lambda word: fold(phrases.get(lemmas(word), "_".join(lemmas(word))))
@@ -289,7 +306,11 @@ def _build(data: dict, source: str) -> Lexicon:
                    frozenset((a, b) for uk, found in wordnet["british"].items() for us, _ in found
                              for a, b in ((uk, us), (us, uk))),
                    frozenset(wordnet["ing_nouns"]) - {c for c, k in categories.items() if k == "state"},
-                   {s: frozenset(longs) for s, longs in wordnet["clippings"].items()}, values, frozenset(starts))
+                   {s: frozenset(longs) for s, longs in wordnet["clippings"].items()}, values, frozenset(starts),
+                   {w: synset for synset, words in wordnet["first_senses"].items() for w in words
+                    if tuple(w.split()) not in distinct},
+                   frozenset((a, b) for x, y in wordnet["spelled_alike"] for a, b in ((x, y), (y, x))),
+                   frozenset(wordnet["made_by"]), frozenset(noun_values))
 
 
 def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[str, str]:
@@ -305,6 +326,44 @@ def _one_value(groups: dict, categories: dict, phrases: dict, lemmas) -> dict[st
         for member in members:
             categories.setdefault("_".join(member), listed[0])
             out["_".join(member)] = token
+    return out
+
+
+def _one_noun_value(groups: dict, categories: dict, phrases: dict, lemmas, joiners: set) -> dict[str, str]:
+    """Attribute words of one category whose first noun sense is one WordNet synset ("autumn" and "fall": fall.n.01;
+    "dawn" and "sunrise") name one value: they become one token. Only where every word of the group is an attribute
+    word of that category, spelled with three letters or more ("x" and "xs" are two sizes), and none relates things
+    ("inside" is a preposition too)."""
+    out = {}
+    for words in groups.values():
+        members = ["_".join(lemmas(w)) for w in words]
+        listed = {categories.get(m) for m in members}
+        if len(listed) != 1 or None in listed or any(tuple(m.split("_")) in phrases or len(m) < 3 or m in joiners
+                                                     for m in members):
+            continue
+        token = min(members)
+        out.update({m: token for m in members if m != token})
+    return out
+
+
+def _one_spelling(pairs: list, categories: dict, phrases: dict, lemmas, joiners: set) -> dict[str, str]:
+    """One word spelled two ways (WordNet: "matt" and "matte"), one of them an attribute word: the other, if it is no
+    attribute word and no noun (a noun is a thing: "mat"), takes that word's category and token."""
+    out = {}
+    for pair in pairs:
+        members = ["_".join(lemmas(w)) for w in pair]
+        listed = [m for m in members if m in categories]
+        if len(listed) == 2 and categories[listed[0]] != categories[listed[1]] or not listed or \
+                any(tuple(m.split("_")) in phrases or m in joiners for m in members):
+            continue
+        other = next((m for m in members if m not in categories), None)
+        if other is not None and "NOUN" in part_of_speech(other):
+            continue
+        token = min(listed)
+        for member in members:
+            categories.setdefault(member, categories[token])
+            if member != token:
+                out[member] = token
     return out
 
 
@@ -415,11 +474,14 @@ def _check_synonym_group(group: list[tuple], categories: dict, source: str) -> N
 @lru_cache(maxsize=50_000)
 def having_word(token: str, surface: str) -> tuple[str, str] | None:
     """"sleeveless" -> ("without", "sleeve"), "hooded"/"striped"/"scuffed" -> ("with", "hood"/"stripe"/"scuff"):
-    an adjective or participle made of a noun and -less or -ed (LemmInflect knows the noun)."""
+    an adjective or participle made of a noun and -less or -ed (LemmInflect knows the noun), or of a verb in -ate
+    whose noun in -ation names what it made ("perforated" -> ("with", "perforation"))."""
     if token.endswith("less") and len(token) > 6 and "NOUN" in part_of_speech(token[:-4]):
         return "without", token[:-4]
     if surface.endswith("ed") and len(surface) > 5:
         for stem in (surface[:-1], surface[:-2], surface[:-3]):
             if "NOUN" in part_of_speech(stem) and "ADJ" not in part_of_speech(stem):
                 return "with", stem
+    if surface.endswith("ated") and len(surface) > 7 and "NOUN" in part_of_speech(surface[:-2] + "ion"):
+        return "with", surface[:-2] + "ion"  # "perforated": with perforations, "insulated": with insulation
     return None

@@ -8,12 +8,15 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from fluxcat.dedupe.lexicon import DESCRIBING, Lexicon, having_word, known, lemma, part_of_speech, spelled
+from fluxcat.dedupe.lexicon import (DESCRIBING, Lexicon, having_word, known, lemma, lemma_of_verb, part_of_speech,
+                                    spelled)
 from fluxcat.dedupe.normalise import normalise_plain
 from fluxcat.quoted import find_quotes, split_quoted
 
 # Clause breaks: , ; : newlines, a dash between spaces, sentence full stops (not decimal points, not 1,000).
 _CLAUSE_BREAK = re.compile(r"(?<!\d),|,(?!\d)|[;:\n]|\s[-–—]+\s|(?<!\d)\.|\.(?!\d)")
+# A contraction before its period ("St.", "Dr.", "Mt."): two or three consonants, no number before them ("2 cm.")
+_CONTRACTION = re.compile(r"(?<![\w.])(?<!\d\s)[b-df-hj-np-tv-xz]{2,3}$", re.IGNORECASE)
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
 # "a child's raincoat", "the kids' mugs": the owner is what the thing is for. Marked before normalising drops the
@@ -39,9 +42,9 @@ IRREGULAR_PARTICIPLES = frozenset({"worn", "hung", "held", "laid", "lit", "stuck
                                    "ridden", "tied", "dried", "sewn", "sewed", "shown", "sown", "woven", "knit",
                                    "bound", "wound", "cut", "split", "torn", "frozen", "broken", "spun", "strung"})
 # Rules a reason may name: how a word became its token.
-SPELLING, LEMMA, SYNONYM, WORDNET, COMPOUND, DERIVED, PERTAINYM, ADJECTIVE = (
+SPELLING, LEMMA, SYNONYM, WORDNET, COMPOUND, DERIVED, PERTAINYM, ADJECTIVE, ONE_VALUE = (
     "spelling", "inflection", "synonym list", "WordNet synonym", "compound", "derived adjective", "WordNet pertainym",
-    "WordNet adjective synonym")
+    "WordNet adjective synonym", "one attribute value in WordNet (a first noun sense, or one word's spellings)")
 FRAMING = "framing"
 COLOUR_NOUNS = frozenset({"color", "colour", "tone", "shade", "hue"})
 
@@ -94,8 +97,9 @@ def clauses(prompt: str) -> list[str]:
     out, start = [], 0
     quoted = [(q.start, q.end) for q in find_quotes(prompt)]
     for match in _CLAUSE_BREAK.finditer(prompt):
-        if any(a <= match.start() < b for a, b in quoted):
-            continue
+        if any(a <= match.start() < b for a, b in quoted) or \
+                match.group() == "." and _CONTRACTION.search(prompt, start, match.start()):
+            continue  # "St. Christopher medal": a contraction's period ends no clause
         out.append(prompt[start:match.start()])
         start = match.end()
     out.append(prompt[start:])
@@ -301,7 +305,7 @@ def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tup
             return _folded(joined, 2, COMPOUND, lexicon)
     listed = lexicon.phrases.get((word,), word)
     if listed == word and word in lexicon.values:
-        return lexicon.values[word], 1, ADJECTIVE, word  # "big" -> "large"
+        return lexicon.values[word], 1, ONE_VALUE if word in lexicon.noun_values else ADJECTIVE, word  # "big": large
     if listed == word and word in lexicon.pertainyms:
         return _folded(lexicon.pertainyms[word], 1, PERTAINYM, lexicon)  # "floral" -> "flower"
     return _folded(listed, 1, SYNONYM if listed != word else rule, lexicon)
@@ -511,8 +515,10 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
     while i < len(words):
         word = words[i]
         after = words[i + 1] if i + 1 < len(words) else None
-        if word.kind == "vrel" and _has_noun(current) and after is not None and after.text == "by":
-            _close(things, role, current, lexicon)  # "a bouquet held by a bride": the bride holds the bouquet
+        if word.kind == "vrel" and _has_noun(current) and after is not None and (
+                after.text == "by" or after.kind == "prep" and after.value in ("in", "on") and _participle_of(word)):
+            _close(things, role, current, lexicon)  # "a bouquet held by a bride": the bride holds the bouquet; "a
+            # bottle held in an insert": the insert holds the bottle
             things[-1] = (word.value, things[-1][1])
             current = []
             i += 1
@@ -523,6 +529,11 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
             current.append(Word(word.text.replace(" ", "_"), word.text, kind="word"))
         elif word.kind == "det":
             pass
+        elif word.kind == "word" and _has_noun(current) and after is not None and after.kind == "det" and \
+                _filling(word, lexicon):  # "novels filling a shelf": a shelf filled with novels
+            _close(things, role, current, lexicon)
+            things[-1] = (_filling(word, lexicon), things[-1][1])
+            current = []
         elif word.kind == "word" and word.verb and _has_noun(current) and after is not None and (
                 after.kind in ("prep", "vrel", "it", "det") or after.kind == "word" and _starts_thing(after)):
             if after.kind == "prep" and after.text == "by":  # "worn by a father": the father wears it
@@ -567,6 +578,22 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
         i += 1
     _close(things, role, current, lexicon)
     return _relations(_join(things, links, owners, lexicon, rewrites), clause, lexicon, rewrites)
+
+
+def _filling(word: Word, lexicon: Lexicon) -> str:
+    """The relation of "X V-ed with Y" (a relation verb: "filled with", "stuffed with", "topped with") when the word
+    is its verb in -ing, said from Y's side ("novels filling a shelf"), else ""."""
+    text = word.text.lower()
+    if not text.endswith("ing") or " " in text:
+        return ""
+    verb = lemma_of_verb(text)
+    return lexicon.verb_relations.get(f"~{verb}_with", "") if verb else ""
+
+
+def _participle_of(word: Word) -> bool:
+    """A relation verb said as its past participle ("held", "carried", "contained"): before "in" it is passive."""
+    text = word.text.lower()
+    return text.isalpha() and not text.endswith("ing") and "VERB" in part_of_speech(text)
 
 
 def _starts_thing(word: Word) -> bool:

@@ -37,7 +37,8 @@ def build(wn) -> dict:
             "covered": adjectives_from_nouns(wn, ("y",), HAVING), "made_of": adjectives_from_nouns(wn, ("en",), SUBSTANCES),
             "pertainyms": pertainyms(wn), "british": british_words(wn), "ing_nouns": ing_nouns(wn),
             "derived_adjectives": derived_adjectives(wn), "clippings": clippings(wn),
-            "adjective_heads": adjective_heads(wn)}
+            "adjective_heads": adjective_heads(wn), "first_senses": first_senses(wn), "made_by": made_by(wn),
+            "spelled_alike": spelled_alike(wn)}
 
 
 def _word(name: str) -> str:
@@ -54,6 +55,59 @@ def synonyms(wn) -> dict[str, list[str]]:
         if senses and senses[0].lexname() in FOLDED_LEXNAMES:
             groups.setdefault(senses[0].name(), set()).add(_word(name))
     return {synset: sorted(words) for synset, words in sorted(groups.items()) if len(words) > 1}
+
+
+def first_senses(wn) -> dict[str, list[str]]:
+    """Synset name -> the words whose first noun sense it is, where there are two or more, for the senses `synonyms`
+    leaves out (acts, times, states...: "abseil" and "rappel", "autumn" and "fall"). Never folded when a prompt is
+    read ("holding" is no "hold"): the guard asks it only of two words that already differ, and of attribute words
+    of one category (one season said two ways)."""
+    groups: dict[str, set[str]] = {}
+    for name in wn.all_lemma_names("n"):
+        senses = wn.synsets(name, "n")
+        if senses and senses[0].lexname() not in FOLDED_LEXNAMES and senses[0].lexname() != "noun.quantity" and \
+                re.fullmatch(r"[a-z][a-z_-]+", name):
+            groups.setdefault(senses[0].name(), set()).add(_word(name))
+    return {synset: sorted(words) for synset, words in sorted(groups.items()) if len(words) > 1}
+
+
+def spelled_alike(wn) -> list[list[str]]:
+    """Pairs of one-word names of one synset, each word's first sense of that part of speech, one letter apart as
+    spellings are (`_one_apart`): one word in two spellings ("matt" and "matte", "bandana" and "bandanna",
+    "barbecue" and "barbeque"), where neither breame nor LemmInflect pairs them."""
+    out = set()
+    for pos in "nas":
+        for synset in wn.all_synsets(pos):
+            names = sorted({lemma.name().lower() for lemma in synset.lemmas() if lemma.name().isalpha()})
+            firsts = [n for n in names if wn.synsets(n, synset.pos())[:1] == [synset]]
+            out |= {(a, b) for a in firsts for b in firsts if a < b and min(len(a), len(b)) >= 3 and _one_apart(a, b)}
+    return [list(pair) for pair in sorted(out)]
+
+
+def _one_apart(a: str, b: str) -> bool:
+    """Spelled one letter apart the way spellings differ, never at the first letter: a vowel for a vowel ("grey",
+    "gray"), or one more vowel (not "y") or doubled letter ("ardour", "ardor"; "matte", "matt"; "bandanna"). Not a
+    suffix's letter: "velvet" and "velvety", "wear" and "weary", "dry" and "wry" are other words."""
+    vowels = "aeiou"
+    if len(a) == len(b):
+        at = [n for n, (x, y) in enumerate(zip(a, b)) if x != y]
+        return len(at) == 1 and at[0] > 0 and a[at[0]] in vowels and b[at[0]] in vowels
+    short, long = sorted((a, b), key=len)
+    if len(long) != len(short) + 1:
+        return False
+    return any(long[:at] + long[at + 1:] == short and (long[at] in vowels or long[at] == long[at - 1])
+               for at in range(1, len(long)))
+
+
+def made_by(wn) -> list[str]:
+    """Nouns in -ing whose first sense is a concrete thing that the verb's action leaves on or in something, no work
+    of art ("padding", "plating", "lining", "beading"; not "painting", "carving", "engraving"): "with padding" is
+    what "padded" says."""
+    art = wn.synset("art.n.01")
+    return sorted(name for name in wn.all_lemma_names("n") if name.isalpha() and name.endswith("ing") and
+                  wn.synsets(name, "n")[0].lexname() in ("noun.artifact", "noun.food", "noun.substance") and
+                  art not in wn.synsets(name, "n")[0].closure(lambda s: s.hypernyms()) and
+                  wn.synsets(name[:-3], "v") + wn.synsets(name[:-3] + "e", "v") + wn.synsets(name[:-4], "v"))
 
 
 def _kin(first, sense) -> bool:

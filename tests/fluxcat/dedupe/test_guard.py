@@ -81,6 +81,22 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A wallet with rivets on the flap", "A wallet with a riveted flap"),  # what a part has, as a derived adjective
     ("A boot with fur on the cuff", "A boot with a furry cuff"),
     ("A belt with spikes on the strap", "A belt with a spiked strap"),
+    # round 6's general rules (sentences of our own, not from the labelled sets)
+    ("A plaza with a fountain", "A piazza with a fountain"),  # one first sense outside things (a place, an act)
+    ("A candle with a calm ambiance", "A candle with a calm ambience"),
+    ("A tent at night", "A tent at nighttime"),  # attribute words of one category, one first noun sense: one value
+    ("A patio in daylight", "A patio in the daytime"),
+    ("A bluish vase", "A blueish vase"),  # one word, two spellings one letter apart (WordNet)
+    ("A quilted jacket", "A jacket with quilting"),  # a derived -ed adjective and what its verb leaves (WordNet)
+    ("A cushion with beading", "A beaded cushion"),
+    ("A cake with decorations", "A decorated cake"),  # -ated: with its -ation noun
+    ("A bottle with insulation", "An insulated bottle"),
+    ("A wooden bread cutter", "A wooden breadcutter"),  # two dictionary words: no doubled consonant to undo
+    ("A charm attached to a zip pull", "A zip pull with a charm attached"),  # "to" under a shared participle
+    ("A phone held in a hand", "A hand holding a phone"),  # a relation verb's participle before "in" is passive
+    ("A bottle carried in a basket", "A basket carrying a bottle"),
+    ("A Saint Jude candle", "A St. Jude candle"),  # a contraction's period ends no clause
+    ("Buttons filling a jar", "A jar filled with buttons"),  # "V-ing" of a listed "V-ed with", from the other side
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -155,6 +171,15 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     # one and many of a word LemmInflect knows only as a verb ("studs": "he studs")
     (None, "A leather jacket with studs", "A leather jacket with a stud"),
     (None, "A denim vest with a rivet", "A denim vest with rivets"),
+    # round 6: what each new rule must still refuse
+    (None, "A painted box", "A box with a painting"),  # a painting is a work of art, not what "painted" leaves
+    ("material", "A velvet cushion", "A velvety cushion"),  # a suffix's letter is no spelling
+    (None, "A charm attached to a bag", "A bag with a charm"),  # the participle said once: "to" stays "to"
+    (None, "A tag tied to a bag", "A bag with a tag attached"),  # two participles
+    (None, "A bottle carried in a basket", "A bottle carrying a basket"),  # who carries whom
+    (None, "A CD case", "A card case"),  # consonants are no contraction of a longer word
+    (None, "Buttons filling a jar", "Buttons filled with a jar"),  # which holds which
+    ("size", "A tent at night, size x", "A tent at nighttime, size xs"),
 ]
 
 
