@@ -226,8 +226,8 @@ def bench_backend(pipes: dict, device: str, small: bool, **options):
             self.revision = None
             self._configure(device, **options)
 
-        def _load(self, path: str):
-            return pipes[path.rsplit("/", 1)[1]]
+        def _load(self, path: str, model: str = "schnell"):
+            return pipes[model]
 
     return PrebuiltBackend()
 
