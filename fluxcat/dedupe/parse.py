@@ -35,6 +35,12 @@ _JOINING = ("over", "in", "on", "off", "out", "under", "through")
 _HYPHEN_PREPOSITION = re.compile(r"(?<=[^\W\d_])-(?=(?:%s)\b)|(?:%s)-(?=[^\W\d_])" % (
     "|".join(_JOINING), "|".join(r"(?<=\b%s)" % p for p in _JOINING)), re.IGNORECASE)
 PREPOSITION_JOINED = "zzprepjoinedzz"
+# "hand-held", "hand-made": two words of three letters or more hyphen-joined into one the dictionary knows are that
+# word ("handheld"; LemmInflect's or the lists' and WordNet's words), read before the hyphen is dropped, so no part of
+# it is read as an attribute ("hand": a side) or a relation ("held"). Others stay two ("hand-painted", "e-collar").
+_HYPHENED_WORD = re.compile(r"(?<![\w-])([^\W\d_]{3,})-([^\W\d_]{3,})(?![\w-])")
+# "70%", "70 per cent": a number and a percent sign, as "70 percent" says it
+_PERCENT = re.compile(r"(?<=\d)(?:%|\s+per\s+cent\b)", re.IGNORECASE)
 PRONOUNS = frozenset({"it", "them"})  # "a pergola with lights draped over it": the thing the clause began with
 # Kept as boundaries only: "two kids building a fort" (a verb and its object) vs "mens running shoes" (a modifier).
 DETERMINERS = frozenset({"a", "an", "the", "this", "these", "those", "its", "their", "his", "her", "some"})
@@ -116,19 +122,29 @@ def clause_words(text: str, lexicon: Lexicon, joined: bool = False) -> tuple[Wor
     if cached is None:
         if len(lexicon.clause_cache) >= CLAUSE_CACHE_SIZE:
             lexicon.clause_cache.clear()
-        cached = lexicon.clause_cache[key] = tuple(_canonical(_quantities(_raw_tokens(text, joined), lexicon), lexicon))
+        cached = lexicon.clause_cache[key] = tuple(_canonical(_quantities(_raw_tokens(text, lexicon, joined), lexicon),
+                                                                lexicon))
     return cached
 
 
-def _raw_tokens(clause: str, joined: bool = False) -> list[str]:
+def _raw_tokens(clause: str, lexicon: Lexicon, joined: bool = False) -> list[str]:
     out: list[str] = []
     for piece, quote in split_quoted(clause):
         # what the image spells out: verbatim, case kept
-        marked = _HYPHEN_ED.sub(f" {JOINED} ", _POSSESSIVE.sub(f" {POSSESSIVE} ", piece)) if not quote else ""
+        closed = _PERCENT.sub(" percent", _HYPHENED_WORD.sub(lambda m: _closed_compound(m, lexicon), piece)) \
+            if not quote else ""
+        marked = _HYPHEN_ED.sub(f" {JOINED} ", _POSSESSIVE.sub(f" {POSSESSIVE} ", closed)) if not quote else ""
         if joined:
             marked = _HYPHEN_PREPOSITION.sub(f" {PREPOSITION_JOINED} ", marked)
         out += ["quote:" + quote.text] if quote else _preposition_joined(normalise_plain(marked).split())
     return out
+
+
+def _closed_compound(match: re.Match, lexicon: Lexicon) -> str:
+    first, joined = match.group(1).lower(), (match.group(1) + match.group(2)).lower()
+    if first in lexicon.numbers or not (known(joined) or joined in lexicon.words):
+        return match.group()  # "six-pack" is a count, as "6-pack" is
+    return match.group(1) + match.group(2)
 
 
 def _preposition_joined(words: list[str]) -> list[str]:
@@ -271,7 +287,8 @@ def _split_unknown_compounds(words: list[str], lemmas: list, lexicon: Lexicon) -
         parts = _two_words(base) if base.isalpha() and not known(base) and base not in lexicon.words else None
         if parts:
             out_words += [parts[0], parts[1] + ("s" if plural else "")]
-            out_lemmas += [(parts[0], False, COMPOUND), (parts[1], plural, COMPOUND)]
+            second = _lemmas([parts[1]], lexicon)[0][0]  # "handbuilt": "built" is read as in "hand-built"
+            out_lemmas += [(parts[0], False, COMPOUND), (second, plural, COMPOUND)]
         else:
             out_words.append(word)
             out_lemmas.append((base, plural, rule))

@@ -97,6 +97,13 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A bottle carried in a basket", "A basket carrying a bottle"),
     ("A Saint Jude candle", "A St. Jude candle"),  # a contraction's period ends no clause
     ("Buttons filling a jar", "A jar filled with buttons"),  # "V-ing" of a listed "V-ed with", from the other side
+    # round 7's general rules (sentences of our own, not from the labelled sets)
+    ("A hand-held torch on a shelf", "A handheld torch on a shelf"),  # a hyphen's parts as the word they make
+    ("A hand-made quilt", "A handmade quilt"),
+    ("A non-stick frying pan", "A nonstick frying pan"),
+    ("A hand-woven rug", "A handwoven rug"),  # an unknown closed word's parts read as the hyphen's ("woven": weave)
+    ("A bottle of 40% vinegar", "A bottle of 40 percent vinegar"),  # a percent sign is the unit "percent"
+    ("A bottle of 40 per cent vinegar", "A bottle of 40% vinegar"),
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -180,6 +187,12 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A CD case", "A card case"),  # consonants are no contraction of a longer word
     (None, "Buttons filling a jar", "Buttons filled with a jar"),  # which holds which
     ("size", "A tent at night, size x", "A tent at nighttime, size xs"),
+    # round 7: what each new rule must still refuse
+    ("quantity with unit", "A bottle of 40% vinegar", "A bottle of 45 percent vinegar"),
+    (None, "A hand-held torch", "A left-hand torch"),  # a word no dictionary knows stays two
+    (None, "A green-house plant", "A green plant"),  # a hyphen joins, it adds nothing: "greenhouse" is no colour
+    (None, "A hand-made quilt", "A machine-made quilt"),
+    ("numbers", "A six-pack of cans", "A 4-pack of cans"),  # a number word stays a number ("sixpack")
 ]
 
 
