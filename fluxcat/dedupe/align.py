@@ -452,7 +452,7 @@ def initialism(short: str, longs: list[str]) -> bool:
     enough outside a shared head: "pc" would be "polycarbonate", "ac" "aircraft"."""
     if len(short) < 2 or len(short) > 2 * len(longs) + 1:
         return False
-    return _spells(short, [_initials(w) for w in longs])
+    return _spells(short, [initials(w) for w in longs])
 
 
 def _spells(short: str, options: list[list[str]]) -> bool:
@@ -461,7 +461,7 @@ def _spells(short: str, options: list[list[str]]) -> bool:
     return any(short.startswith(initials) and _spells(short[len(initials):], options[1:]) for initials in options[0])
 
 
-def _initials(word: str) -> list[str]:
+def initials(word: str) -> list[str]:
     """The letters a long word may give an initialism: its first, or its first and the first of a dictionary word of
     five or more letters that ends it ("thermoplastic": "t" or "tp"; "aircraft": "a" or "ac", never "ar")."""
     return [word[0]] + [word[0] + word[at] for at in range(2, len(word) - 4) if known(word[at:])]

@@ -104,6 +104,8 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A hand-woven rug", "A handwoven rug"),  # an unknown closed word's parts read as the hyphen's ("woven": weave)
     ("A bottle of 40% vinegar", "A bottle of 40 percent vinegar"),  # a percent sign is the unit "percent"
     ("A bottle of 40 per cent vinegar", "A bottle of 40% vinegar"),
+    ("A Bureau of Land Management map on a desk", "A BLM map on a desk"),  # an initialism spelled out (small words
+    ("A pay-as-you-go phone on a desk", "A PAYG phone on a desk"),  # may give theirs or none; hyphens join)
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -193,6 +195,11 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A green-house plant", "A green plant"),  # a hyphen joins, it adds nothing: "greenhouse" is no colour
     (None, "A hand-made quilt", "A machine-made quilt"),
     ("numbers", "A six-pack of cans", "A 4-pack of cans"),  # a number word stays a number ("sixpack")
+    (None, "A BLM map on a desk", "A Bureau of Land map on a desk"),  # initials that spell something else
+    ("scene", "A Bureau of Land Management map on a desk", "A BLM map on a table"),  # the rest must still match
+    ("colour", "A Bureau of Land Management map on a desk", "A BLM map, red, on a desk"),
+    ("colour", "A carton of OJ", "A carton of orange juice"),  # an attribute word goes into no initialism
+    (None, "A PC case", "A polycarbonate case"),  # one word never makes one
 ]
 
 
