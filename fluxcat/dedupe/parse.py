@@ -686,7 +686,9 @@ def _relations(things: list, clause: int, lexicon: Lexicon, rewrites: set) -> li
                      not head.plural and _describes(words[-2], lexicon)) or
                     role == "shape_like" or role in ("in", "with") and head.value == "shape" and
                     (role == "in" or len(words) > 1)):
-            out[-1] = _merged(out[-1], [w for w in words if w.value != "shape" and
+            # "a box of chocolates for a teacher": what a container holds is not what "for" describes, the container is
+            at = -2 if role == "for" and len(out) >= 2 and out[-1].role == "of" else -1
+            out[at] = _merged(out[at], [w for w in words if w.value != "shape" and
                                         not (w.value in lexicon.attribute_nouns and len(words) > 1)])
             rewrites.add({"for": "'for ...' as a modifier", "shape_like": "'shaped like' as a modifier"}.get(
                 role, f"'{role.replace('_', ' ')} ...' as a describing word"))
