@@ -316,7 +316,10 @@ def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tup
                 return lexicon.wordnet[phrase], length, WORDNET, " ".join(phrase)
             if phrase in lexicon.nouns and not _describing_word(phrase[0], lexicon):
                 return "_".join(phrase), length, COMPOUND, lexicon.nouns[phrase]
-    if i + 1 < len(lemmas) and not (lemmas[i + 1][2] == LEMMA and not lemmas[i + 1][1]):  # "hand holding"
+    # "hand holding"; "flying over" a field is no "flyover", "hanging over" a rail no "hangover": an inflected verb
+    # before a relation word makes no compound
+    if i + 1 < len(lemmas) and not (lemmas[i + 1][2] == LEMMA and not lemmas[i + 1][1]) and \
+            not ((rule == LEMMA or word.endswith(("ing", "ed"))) and lemmas[i + 1][0] in lexicon.relations):
         joined = lexicon.compounds.get((word, lemmas[i + 1][0])) or _joined(word, lemmas[i + 1][0], lexicon)
         if joined:
             return _folded(joined, 2, COMPOUND, lexicon)
