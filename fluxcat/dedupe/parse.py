@@ -284,7 +284,8 @@ def _split_unknown_compounds(words: list[str], lemmas: list, lexicon: Lexicon) -
         return words, lemmas
     out_words, out_lemmas = [], []
     for word, (base, plural, rule) in zip(words, lemmas):
-        parts = _two_words(base) if base.isalpha() and not known(base) and base not in lexicon.words else None
+        parts = _two_words(base) if base.isalpha() and not known(base) and base not in lexicon.words and \
+            not _ed_of_noun(base) else None
         if parts:
             out_words += [parts[0], parts[1] + ("s" if plural else "")]
             second = _lemmas([parts[1]], lexicon)[0][0]  # "handbuilt": "built" is read as in "hand-built"
@@ -293,6 +294,13 @@ def _split_unknown_compounds(words: list[str], lemmas: list, lexicon: Lexicon) -
             out_words.append(word)
             out_lemmas.append((base, plural, rule))
     return out_words, out_lemmas
+
+
+def _ed_of_noun(word: str) -> bool:
+    """"ribboned", "tinselled": -ed on a word the dictionary knows (its consonant doubled or not), a derived adjective
+    rather than two words ("rib boned", "tinsel led")."""
+    return word.endswith("ed") and (known(word[:-2]) or known(word[:-1]) or
+                                    len(word) > 5 and word[-3] == word[-4] and known(word[:-3]))
 
 
 @lru_cache(maxsize=50_000)

@@ -107,6 +107,8 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A Bureau of Land Management map on a desk", "A BLM map on a desk"),  # an initialism spelled out (small words
     ("A pay-as-you-go phone on a desk", "A PAYG phone on a desk"),  # may give theirs or none; hyphens join)
     ("A flag with stripes flying over a fort", "A striped flag flying over a fort"),  # "flying over" is no "flyover"
+    ("A gift box with ribbons on a table", "A ribboned gift box on a table"),  # -ed on a known word: no two words
+    ("A tree with tinsel in a hall", "A tinselled tree in a hall"),
     ("A jar of honey for a child", "A child's jar of honey"),  # "for" describes the container, not what it holds
 ]
 
@@ -203,7 +205,8 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     ("colour", "A carton of OJ", "A carton of orange juice"),  # an attribute word goes into no initialism
     (None, "A PC case", "A polycarbonate case"),  # one word never makes one
     (None, "A jar of honey for a child", "A jar of child honey"),
-    (None, "A drone flying over a bridge", "A drone on a flyover"),  # ... so its content is no child's
+    (None, "A drone flying over a bridge", "A drone on a flyover"),
+    (None, "A ribboned gift box on a table", "A gift box with ribs on a table"),  # ... so its content is no child's
 ]
 
 
