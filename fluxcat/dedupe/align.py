@@ -452,13 +452,14 @@ def initialism(short: str, longs: list[str]) -> bool:
     enough outside a shared head: "pc" would be "polycarbonate", "ac" "aircraft"."""
     if len(short) < 2 or len(short) > 2 * len(longs) + 1:
         return False
-    return _spells(short, [initials(w) for w in longs])
+    return spells(short, [initials(w) for w in longs])
 
 
-def _spells(short: str, options: list[list[str]]) -> bool:
+def spells(short: str, options: list[list[str]]) -> bool:
+    """`short` is one option of each word's in order ("" where a word may give none)."""
     if not options:
         return not short
-    return any(short.startswith(initials) and _spells(short[len(initials):], options[1:]) for initials in options[0])
+    return any(short.startswith(part) and spells(short[len(part):], options[1:]) for part in options[0])
 
 
 def initials(word: str) -> list[str]:

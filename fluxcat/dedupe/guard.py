@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from fluxcat.dedupe.align import explain, initials
+from fluxcat.dedupe.align import explain, initials, spells
 from fluxcat.dedupe.lexicon import WORDS_FILE, Lexicon, known, load_lexicon
 from fluxcat.dedupe.parse import FRAMING, LEMMA, WORDNET, Scene, scene
 from fluxcat.quoted import find_quotes
@@ -96,10 +96,14 @@ def _spelled_out(a: PromptTokens, b: PromptTokens, lexicon: Lexicon) -> Verdict 
     what the first says. Words the lists name as attributes never go into an initialism ("OJ": orange is a colour),
     and one word alone never makes one ("PC" is no "polycarbonate")."""
     for short, long in ((a, b), (b, a)):
-        for said in dict.fromkeys(_INITIALISM.findall(short.prompt)):
+        quoted = [(q.start, q.end) for q in find_quotes(short.prompt)]
+        for said in dict.fromkeys(m.group() for m in _INITIALISM.finditer(short.prompt)
+                                  if not any(start <= m.start() < end for start, end in quoted)):
             if known(said.lower()) or said.lower() in lexicon.words or said in long.prompt:
                 continue
             for start, end in _spelling_runs(long.prompt, said.lower(), lexicon):
+                if tokenise(long.prompt[start:end], lexicon).block:
+                    continue  # an attribute word, a number or quoted text is said, not initialled
                 other = tokenise(long.prompt[:start] + said + long.prompt[end:], lexicon)
                 if other.block == short.block and (other.key == short.key or
                                                    explain(other.scene, short.scene, lexicon) is not None):
@@ -109,9 +113,9 @@ def _spelled_out(a: PromptTokens, b: PromptTokens, lexicon: Lexicon) -> Verdict 
 
 def _spelling_runs(prompt: str, initialism: str, lexicon: Lexicon) -> list[tuple[int, int]]:
     """(start, end) of each run of two or more words, outside quotes, joined by spaces or hyphens, whose initials
-    spell `initialism` (small words may give theirs or none)."""
-    words = [w for w in _SPELLED_WORD.finditer(prompt) if not any(q.start <= w.start() < q.end for q in
-                                                                   find_quotes(prompt))]
+    spell `initialism` (small words may give theirs or none, and neither start nor end it)."""
+    quoted = [(q.start, q.end) for q in find_quotes(prompt)]
+    words = [w for w in _SPELLED_WORD.finditer(prompt) if not any(start <= w.start() < end for start, end in quoted)]
     runs = []
     for first in range(len(words)):
         for last in range(first + 1, min(first + MAX_SPELLED_WORDS, len(words))):
@@ -120,18 +124,13 @@ def _spelling_runs(prompt: str, initialism: str, lexicon: Lexicon) -> list[tuple
             if words[last].group().lower() in _SMALL_WORDS:
                 continue
             run = [w.group().lower() for w in words[first:last + 1]]
-            if run[0] in _SMALL_WORDS or any(lexicon.categories.get(w) for w in run):
+            if run[0] in _SMALL_WORDS:
                 continue
             options = [[w[0], ""] if w in _SMALL_WORDS else initials(w) for w in run]
-            if _spells(initialism, options):
+            if spells(initialism, options):
                 runs.append((words[first].start(), words[last].end()))
     return runs
 
-
-def _spells(short: str, options: list[list[str]]) -> bool:
-    if not options:
-        return not short
-    return any(short.startswith(part) and _spells(short[len(part):], options[1:]) for part in options[0])
 
 
 def _acceptance(a: PromptTokens, b: PromptTokens) -> str:

@@ -538,6 +538,8 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
     things: list[tuple[str, list[Word]]] = []  # (relation, words) in order
     links: list[int] = []  # indexes of things that an "of" joins to the thing before
     owners: list[int] = []  # indexes of things a possessive makes modifiers of the next thing
+    coordinated: list[int] = []  # indexes of things an "and" began
+    for_whole: list[tuple[int, int]] = []  # ("for" thing, first thing of the "and" it follows)
     role, current = "", []
     i = 0
     while i < len(words):
@@ -552,6 +554,8 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
             i += 1
         elif word.kind == "prep" or word.kind == "vrel" and _has_noun(current):
             _close(things, role, current, lexicon)
+            if word.value == "for" and current and len(things) - 1 in coordinated:
+                for_whole.append((len(things), _first_coordinated(things, coordinated)))
             role, current = word.value, []
         elif word.kind == "vrel":
             current.append(Word(word.text.replace(" ", "_"), word.text, kind="word"))
@@ -584,6 +588,9 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
             if current and current[-1].noun and not current[-1].adjective and (
                     not _describing_word(current[-1].value, lexicon) or current[-1].plural):  # "stripes and a button"
                 _close(things, role, current, lexicon)
+                coordinated.append(len(things))
+                if role == "for" and after is not None and after.kind == "det" and len(things) >= 2:
+                    role = things[-2][0]  # "a pencil for carpenters and a ruler": the ruler is shown, not owner
                 current = []
             # coordinated describing words ("soft and warm") stay in one thing
         elif word.kind == "link":
@@ -605,7 +612,24 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
             current.append(word)
         i += 1
     _close(things, role, current, lexicon)
+    _for_the_first(things, for_whole, links + owners)
     return _relations(_join(things, links, owners, lexicon, rewrites), clause, lexicon, rewrites)
+
+
+def _first_coordinated(things: list, coordinated: list[int]) -> int:
+    """The first thing of the "and" that ends with the last thing ("a rod and a reel set": the rod)."""
+    at = len(things) - 1
+    while at in coordinated and at > 0 and things[at - 1][0] == things[at][0]:
+        at -= 1
+    return at
+
+
+def _for_the_first(things: list, for_whole: list[tuple[int, int]], joins: list[int]) -> None:
+    """"A rod and reel set for a child" says what "a child's rod and reel set" says: "for" after the last thing of an
+    "and" goes with the first, where a possessive puts it (no "of" or possessive joins in between)."""
+    for at, first in reversed(for_whole):
+        if at < len(things) and things[at][0] == "for" and not any(first <= j <= at for j in joins):
+            things.insert(first + 1, things.pop(at))
 
 
 def _filling(word: Word, lexicon: Lexicon) -> str:
