@@ -721,8 +721,9 @@ def _relations(things: list, clause: int, lexicon: Lexicon, rewrites: set) -> li
                      not head.plural and _describes(words[-2], lexicon)) or
                     role == "shape_like" or role in ("in", "with") and head.value == "shape" and
                     (role == "in" or len(words) > 1)):
-            # "a box of chocolates for a teacher": what a container holds is not what "for" describes, the container is
-            at = -2 if role == "for" and len(out) >= 2 and out[-1].role == "of" else -1
+            # "a box of chocolates for a teacher", "a splint with padding for a dog": what a container holds or a
+            # thing has is not what "for" describes; the container or thing is
+            at = -2 if role == "for" and len(out) >= 2 and out[-1].role in ("of", "with") else -1
             out[at] = _merged(out[at], [w for w in words if w.value != "shape" and
                                         not (w.value in lexicon.attribute_nouns and len(words) > 1)])
             rewrites.add({"for": "'for ...' as a modifier", "shape_like": "'shaped like' as a modifier"}.get(
