@@ -765,7 +765,8 @@ def _derived(phrase: Phrase, lexicon: Lexicon) -> list[Phrase]:
         if found:
             relation, noun = found
             token, _, rule, base = _folded(lexicon.phrases.get((noun,), noun), 1, DERIVED, lexicon)  # "lidded": a lid
-            joined = (keep[-1],) if n and keep and keep[-1] is phrase.words[n - 1] and word.hyphened else ()
+            joined = (keep[-1],) if n and keep and keep[-1] is phrase.words[n - 1] and word.hyphened else \
+                _colours_before(keep, phrase.words, n, lexicon)
             extra.append(Phrase(relation, (Word(token, word.text, rule, base=base),), False, phrase.clause, relation,
                                 joined))
         else:
@@ -773,6 +774,16 @@ def _derived(phrase: Phrase, lexicon: Lexicon) -> list[Phrase]:
     if not extra:
         return [phrase]
     return [Phrase(phrase.role, tuple(keep) + phrase.words[-1:], phrase.plural, phrase.clause, phrase.derived)] + extra
+
+
+def _colours_before(keep: list[Word], words: tuple[Word, ...], at: int, lexicon: Lexicon) -> tuple[Word, ...]:
+    """The colour words said just before a derived adjective ("blue and white striped"): they may colour what it
+    says the thing has ("with blue and white stripes"), a second reading (align._hyphen_joined)."""
+    count = 0
+    while count < min(at, len(keep)) and keep[-1 - count] is words[at - 1 - count] and \
+            lexicon.categories.get(keep[-1 - count].value) == "colour":
+        count += 1
+    return tuple(keep[len(keep) - count:])
 
 
 def _having(word: Word, lexicon: Lexicon) -> tuple[str, str] | None:

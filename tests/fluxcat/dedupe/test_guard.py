@@ -111,6 +111,8 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A tree with tinsel in a hall", "A tinselled tree in a hall"),
     ("A jar of honey for a child", "A child's jar of honey"),  # "for" describes the container, not what it holds
     ("A bowl with a lid for a cat", "A cat's bowl with a lid"),  # ... nor what the thing has
+    ("A towel with blue stripes", "A blue striped towel"),  # colours just before a derived adjective may colour it
+    ("A blue towel with white stripes", "A white striped blue towel"),
     ("A bat and ball set for a child", "A child's bat and ball set"),  # "for" after an "and": where "'s" puts it
     ("A trowel for gardeners and a watering can on a bench", "A gardener's trowel and a watering can on a bench"),
 ]
@@ -211,6 +213,8 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A PC case", "A polycarbonate case"),  # one word never makes one
     (None, "A jar of honey for a child", "A jar of child honey"),  # its content is no child's
     (None, "A bowl with a lid for a cat", "A bowl with a cat lid"),
+    (None, "A blue towel with stripes", "A towel with blue stripes"),  # a reading each, never one the other's
+    (None, "A blue towel with white stripes", "A blue and white striped towel"),
     (None, "A raincoat and boots for a child", "A raincoat and a child's boots"),  # the first, not the last
     (None, "A trowel for gardeners and a watering can", "A trowel and a gardener's watering can"),  # "and a": shown
     (None, "A drone flying over a bridge", "A drone on a flyover"),
