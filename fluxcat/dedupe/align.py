@@ -126,16 +126,17 @@ def _on_a_part(phrases: list[Phrase]) -> list[list[Phrase]]:
 
 def _hyphen_joined(phrases: list[Phrase]) -> list[Phrase]:
     """The word a hyphen joined to a derived adjective goes with it: "lemon-scented sponges" are "sponges with a
-    lemon scent", "grey-tinted glasses" are "glasses with a grey tint"."""
+    lemon scent", "grey-tinted glasses" are "glasses with a grey tint"; so may the colours said just before it
+    ("blue and white striped" as "with blue and white stripes")."""
     out: list[Phrase] = []
     for phrase in phrases:
         owner = next((n for n in range(len(out) - 1, -1, -1) if not out[n].derived), None)
-        if phrase.joined and owner is not None and phrase.joined[0] in out[owner].words[:-1]:
-            word = phrase.joined[0]
+        if phrase.joined and owner is not None and \
+                all(any(w is word for w in out[owner].words[:-1]) for word in phrase.joined):
             had = out[owner]
-            at = next(n for n, w in enumerate(had.words) if w is word)
-            out[owner] = Phrase(had.role, had.words[:at] + had.words[at + 1:], had.plural, had.clause, had.derived)
-            phrase = Phrase(phrase.role, (word,) + phrase.words, phrase.plural, phrase.clause, phrase.derived)
+            kept = tuple(w for w in had.words if not any(w is word for word in phrase.joined))
+            out[owner] = Phrase(had.role, kept, had.plural, had.clause, had.derived)
+            phrase = Phrase(phrase.role, phrase.joined + phrase.words, phrase.plural, phrase.clause, phrase.derived)
         out.append(phrase)
     return out
 
@@ -452,16 +453,17 @@ def initialism(short: str, longs: list[str]) -> bool:
     enough outside a shared head: "pc" would be "polycarbonate", "ac" "aircraft"."""
     if len(short) < 2 or len(short) > 2 * len(longs) + 1:
         return False
-    return _spells(short, [_initials(w) for w in longs])
+    return spells(short, [initials(w) for w in longs])
 
 
-def _spells(short: str, options: list[list[str]]) -> bool:
+def spells(short: str, options: list[list[str]]) -> bool:
+    """`short` is one option of each word's in order ("" where a word may give none)."""
     if not options:
         return not short
-    return any(short.startswith(initials) and _spells(short[len(initials):], options[1:]) for initials in options[0])
+    return any(short.startswith(part) and spells(short[len(part):], options[1:]) for part in options[0])
 
 
-def _initials(word: str) -> list[str]:
+def initials(word: str) -> list[str]:
     """The letters a long word may give an initialism: its first, or its first and the first of a dictionary word of
     five or more letters that ends it ("thermoplastic": "t" or "tp"; "aircraft": "a" or "ac", never "ar")."""
     return [word[0]] + [word[0] + word[at] for at in range(2, len(word) - 4) if known(word[at:])]

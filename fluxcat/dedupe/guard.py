@@ -9,14 +9,21 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from fluxcat.dedupe.align import explain
-from fluxcat.dedupe.lexicon import WORDS_FILE, Lexicon, load_lexicon
+from fluxcat.dedupe.align import explain, initials, spells
+from fluxcat.dedupe.lexicon import WORDS_FILE, Lexicon, known, load_lexicon
 from fluxcat.dedupe.parse import FRAMING, LEMMA, WORDNET, Scene, scene
+from fluxcat.quoted import find_quotes
 
 __all__ = ["WORDS_FILE", "Lexicon", "PromptTokens", "Verdict", "compare", "load_lexicon", "tokenise"]
 
 _QTY_SHOWN = re.compile(r"^([\d.e+-]+)(.*)$")
 _SYNSET = re.compile(r"^.+\.n\.\d\d$")  # a WordNet synset's name ("sofa.n.01"), the token of a shared first sense
+# An initialism as prompts write it: two to five capitals no dictionary knows ("PDO", "DIY"), outside quoted text.
+_INITIALISM = re.compile(r"(?<![\w'\"-])[A-Z]{2,5}(?![\w'\"-])")
+_SPELLED_WORD = re.compile(r"[^\W\d_]+")
+# Words an initialism may spell or pass over: "Protected Designation of Origin" (PDO), "do it yourself" (DIY).
+_SMALL_WORDS = frozenset({"of", "the", "and", "for", "it", "a", "an", "to", "in", "on", "de"})
+MAX_SPELLED_WORDS = 6
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class PromptTokens:
     scene: Scene
     shown: dict  # canonical token -> a word the prompt used for it
     how: dict  # canonical token -> (words the prompt used, the rule that made them this token)
+    prompt: str = ""  # as written (its capitals: an initialism)
 
     @property
     def bag(self) -> tuple[str, ...]:
@@ -58,7 +66,7 @@ def tokenise(prompt: str, lexicon: Lexicon | None = None) -> PromptTokens:
             if _category(word.value, lexicon):
                 block.add(word.value)
     key = tuple(sorted(p.key() for p in found.phrases))
-    return PromptTokens(key, tuple(sorted(block)), tuple(words), tuple(surface), found, shown, how)
+    return PromptTokens(key, tuple(sorted(block)), tuple(words), tuple(surface), found, shown, how, prompt)
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,50 @@ def compare(a: PromptTokens, b: PromptTokens, lexicon: Lexicon | None = None) ->
             notes = list(found.notes) + _word_notes(a, b)
             return Verdict(True, "same picture: " + "; ".join(dict.fromkeys(notes)) if notes else
                            "same words in another order")
-    return Verdict(False, _refusal(a, b, lexicon))
+    return _spelled_out(a, b, lexicon) or Verdict(False, _refusal(a, b, lexicon))
+
+
+def _spelled_out(a: PromptTokens, b: PromptTokens, lexicon: Lexicon) -> Verdict | None:
+    """One prompt's initialism ("a PDO seal") where the other spells it out in words that run together ("a Protected
+    Designation of Origin seal", "a do-it-yourself kit"): the other read with the initialism for those words says
+    what the first says. Words the lists name as attributes never go into an initialism ("OJ": orange is a colour),
+    and one word alone never makes one ("PC" is no "polycarbonate")."""
+    for short, long in ((a, b), (b, a)):
+        quoted = [(q.start, q.end) for q in find_quotes(short.prompt)]
+        for said in dict.fromkeys(m.group() for m in _INITIALISM.finditer(short.prompt)
+                                  if not any(start <= m.start() < end for start, end in quoted)):
+            if known(said.lower()) or said.lower() in lexicon.words or said in long.prompt:
+                continue
+            for start, end in _spelling_runs(long.prompt, said.lower(), lexicon):
+                if tokenise(long.prompt[start:end], lexicon).block:
+                    continue  # an attribute word, a number or quoted text is said, not initialled
+                other = tokenise(long.prompt[:start] + said + long.prompt[end:], lexicon)
+                if other.block == short.block and (other.key == short.key or
+                                                   explain(other.scene, short.scene, lexicon) is not None):
+                    return Verdict(True, f"same picture: {said} = {long.prompt[start:end]} (initialism)")
+    return None
+
+
+def _spelling_runs(prompt: str, initialism: str, lexicon: Lexicon) -> list[tuple[int, int]]:
+    """(start, end) of each run of two or more words, outside quotes, joined by spaces or hyphens, whose initials
+    spell `initialism` (small words may give theirs or none, and neither start nor end it)."""
+    quoted = [(q.start, q.end) for q in find_quotes(prompt)]
+    words = [w for w in _SPELLED_WORD.finditer(prompt) if not any(start <= w.start() < end for start, end in quoted)]
+    runs = []
+    for first in range(len(words)):
+        for last in range(first + 1, min(first + MAX_SPELLED_WORDS, len(words))):
+            if prompt[words[last - 1].end():words[last].start()].strip(" -"):
+                break  # a comma or a quote ends the run
+            if words[last].group().lower() in _SMALL_WORDS:
+                continue
+            run = [w.group().lower() for w in words[first:last + 1]]
+            if run[0] in _SMALL_WORDS:
+                continue
+            options = [[w[0], ""] if w in _SMALL_WORDS else initials(w) for w in run]
+            if spells(initialism, options):
+                runs.append((words[first].start(), words[last].end()))
+    return runs
+
 
 
 def _acceptance(a: PromptTokens, b: PromptTokens) -> str:

@@ -35,6 +35,12 @@ _JOINING = ("over", "in", "on", "off", "out", "under", "through")
 _HYPHEN_PREPOSITION = re.compile(r"(?<=[^\W\d_])-(?=(?:%s)\b)|(?:%s)-(?=[^\W\d_])" % (
     "|".join(_JOINING), "|".join(r"(?<=\b%s)" % p for p in _JOINING)), re.IGNORECASE)
 PREPOSITION_JOINED = "zzprepjoinedzz"
+# "hand-held", "hand-made": two words of three letters or more hyphen-joined into one the dictionary knows are that
+# word ("handheld"; LemmInflect's or the lists' and WordNet's words), read before the hyphen is dropped, so no part of
+# it is read as an attribute ("hand": a side) or a relation ("held"). Others stay two ("hand-painted", "e-collar").
+_HYPHENED_WORD = re.compile(r"(?<![\w-])([^\W\d_]{3,})-([^\W\d_]{3,})(?![\w-])")
+# "70%", "70 per cent": a number and a percent sign, as "70 percent" says it
+_PERCENT = re.compile(r"(?<=\d)(?:%|\s+per\s+cent\b)", re.IGNORECASE)
 PRONOUNS = frozenset({"it", "them"})  # "a pergola with lights draped over it": the thing the clause began with
 # Kept as boundaries only: "two kids building a fort" (a verb and its object) vs "mens running shoes" (a modifier).
 DETERMINERS = frozenset({"a", "an", "the", "this", "these", "those", "its", "their", "his", "her", "some"})
@@ -116,19 +122,29 @@ def clause_words(text: str, lexicon: Lexicon, joined: bool = False) -> tuple[Wor
     if cached is None:
         if len(lexicon.clause_cache) >= CLAUSE_CACHE_SIZE:
             lexicon.clause_cache.clear()
-        cached = lexicon.clause_cache[key] = tuple(_canonical(_quantities(_raw_tokens(text, joined), lexicon), lexicon))
+        cached = lexicon.clause_cache[key] = tuple(_canonical(_quantities(_raw_tokens(text, lexicon, joined), lexicon),
+                                                                lexicon))
     return cached
 
 
-def _raw_tokens(clause: str, joined: bool = False) -> list[str]:
+def _raw_tokens(clause: str, lexicon: Lexicon, joined: bool = False) -> list[str]:
     out: list[str] = []
     for piece, quote in split_quoted(clause):
         # what the image spells out: verbatim, case kept
-        marked = _HYPHEN_ED.sub(f" {JOINED} ", _POSSESSIVE.sub(f" {POSSESSIVE} ", piece)) if not quote else ""
+        closed = _PERCENT.sub(" percent", _HYPHENED_WORD.sub(lambda m: _closed_compound(m, lexicon), piece)) \
+            if not quote else ""
+        marked = _HYPHEN_ED.sub(f" {JOINED} ", _POSSESSIVE.sub(f" {POSSESSIVE} ", closed)) if not quote else ""
         if joined:
             marked = _HYPHEN_PREPOSITION.sub(f" {PREPOSITION_JOINED} ", marked)
         out += ["quote:" + quote.text] if quote else _preposition_joined(normalise_plain(marked).split())
     return out
+
+
+def _closed_compound(match: re.Match, lexicon: Lexicon) -> str:
+    first, joined = match.group(1).lower(), (match.group(1) + match.group(2)).lower()
+    if first in lexicon.numbers or not (known(joined) or joined in lexicon.words):
+        return match.group()  # "six-pack" is a count, as "6-pack" is
+    return match.group(1) + match.group(2)
 
 
 def _preposition_joined(words: list[str]) -> list[str]:
@@ -268,14 +284,23 @@ def _split_unknown_compounds(words: list[str], lemmas: list, lexicon: Lexicon) -
         return words, lemmas
     out_words, out_lemmas = [], []
     for word, (base, plural, rule) in zip(words, lemmas):
-        parts = _two_words(base) if base.isalpha() and not known(base) and base not in lexicon.words else None
+        parts = _two_words(base) if base.isalpha() and not known(base) and base not in lexicon.words and \
+            not _ed_of_noun(base) else None
         if parts:
             out_words += [parts[0], parts[1] + ("s" if plural else "")]
-            out_lemmas += [(parts[0], False, COMPOUND), (parts[1], plural, COMPOUND)]
+            second = _lemmas([parts[1]], lexicon)[0][0]  # "handbuilt": "built" is read as in "hand-built"
+            out_lemmas += [(parts[0], False, COMPOUND), (second, plural, COMPOUND)]
         else:
             out_words.append(word)
             out_lemmas.append((base, plural, rule))
     return out_words, out_lemmas
+
+
+def _ed_of_noun(word: str) -> bool:
+    """"ribboned", "tinselled": -ed on a word the dictionary knows (its consonant doubled or not), a derived adjective
+    rather than two words ("rib boned", "tinsel led")."""
+    return word.endswith("ed") and (known(word[:-2]) or known(word[:-1]) or
+                                    len(word) > 5 and word[-3] == word[-4] and known(word[:-3]))
 
 
 @lru_cache(maxsize=50_000)
@@ -299,7 +324,10 @@ def _match(lemmas: list[tuple[str, bool, str]], i: int, lexicon: Lexicon) -> tup
                 return lexicon.wordnet[phrase], length, WORDNET, " ".join(phrase)
             if phrase in lexicon.nouns and not _describing_word(phrase[0], lexicon):
                 return "_".join(phrase), length, COMPOUND, lexicon.nouns[phrase]
-    if i + 1 < len(lemmas) and not (lemmas[i + 1][2] == LEMMA and not lemmas[i + 1][1]):  # "hand holding"
+    # "hand holding"; "flying over" a field is no "flyover", "hanging over" a rail no "hangover": an inflected verb
+    # before a relation word makes no compound
+    if i + 1 < len(lemmas) and not (lemmas[i + 1][2] == LEMMA and not lemmas[i + 1][1]) and \
+            not ((rule == LEMMA or word.endswith(("ing", "ed"))) and lemmas[i + 1][0] in lexicon.relations):
         joined = lexicon.compounds.get((word, lemmas[i + 1][0])) or _joined(word, lemmas[i + 1][0], lexicon)
         if joined:
             return _folded(joined, 2, COMPOUND, lexicon)
@@ -510,6 +538,8 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
     things: list[tuple[str, list[Word]]] = []  # (relation, words) in order
     links: list[int] = []  # indexes of things that an "of" joins to the thing before
     owners: list[int] = []  # indexes of things a possessive makes modifiers of the next thing
+    coordinated: list[int] = []  # indexes of things an "and" began
+    for_whole: list[tuple[int, int]] = []  # ("for" thing, first thing of the "and" it follows)
     role, current = "", []
     i = 0
     while i < len(words):
@@ -524,6 +554,8 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
             i += 1
         elif word.kind == "prep" or word.kind == "vrel" and _has_noun(current):
             _close(things, role, current, lexicon)
+            if word.value == "for" and current and len(things) - 1 in coordinated:
+                for_whole.append((len(things), _first_coordinated(things, coordinated)))
             role, current = word.value, []
         elif word.kind == "vrel":
             current.append(Word(word.text.replace(" ", "_"), word.text, kind="word"))
@@ -556,6 +588,9 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
             if current and current[-1].noun and not current[-1].adjective and (
                     not _describing_word(current[-1].value, lexicon) or current[-1].plural):  # "stripes and a button"
                 _close(things, role, current, lexicon)
+                coordinated.append(len(things))
+                if role == "for" and after is not None and after.kind == "det" and len(things) >= 2:
+                    role = things[-2][0]  # "a pencil for carpenters and a ruler": the ruler is shown, not owner
                 current = []
             # coordinated describing words ("soft and warm") stay in one thing
         elif word.kind == "link":
@@ -577,7 +612,24 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
             current.append(word)
         i += 1
     _close(things, role, current, lexicon)
+    _for_the_first(things, for_whole, links + owners)
     return _relations(_join(things, links, owners, lexicon, rewrites), clause, lexicon, rewrites)
+
+
+def _first_coordinated(things: list, coordinated: list[int]) -> int:
+    """The first thing of the "and" that ends with the last thing ("a rod and a reel set": the rod)."""
+    at = len(things) - 1
+    while at in coordinated and at > 0 and things[at - 1][0] == things[at][0]:
+        at -= 1
+    return at
+
+
+def _for_the_first(things: list, for_whole: list[tuple[int, int]], joins: list[int]) -> None:
+    """"A rod and reel set for a child" says what "a child's rod and reel set" says: "for" after the last thing of an
+    "and" goes with the first, where a possessive puts it (no "of" or possessive joins in between)."""
+    for at, first in reversed(for_whole):
+        if at < len(things) and things[at][0] == "for" and not any(first <= j <= at for j in joins):
+            things.insert(first + 1, things.pop(at))
 
 
 def _filling(word: Word, lexicon: Lexicon) -> str:
@@ -669,7 +721,10 @@ def _relations(things: list, clause: int, lexicon: Lexicon, rewrites: set) -> li
                      not head.plural and _describes(words[-2], lexicon)) or
                     role == "shape_like" or role in ("in", "with") and head.value == "shape" and
                     (role == "in" or len(words) > 1)):
-            out[-1] = _merged(out[-1], [w for w in words if w.value != "shape" and
+            # "a box of chocolates for a teacher", "a splint with padding for a dog": what a container holds or a
+            # thing has is not what "for" describes; the container or thing is
+            at = -2 if role == "for" and len(out) >= 2 and out[-1].role in ("of", "with") else -1
+            out[at] = _merged(out[at], [w for w in words if w.value != "shape" and
                                         not (w.value in lexicon.attribute_nouns and len(words) > 1)])
             rewrites.add({"for": "'for ...' as a modifier", "shape_like": "'shaped like' as a modifier"}.get(
                 role, f"'{role.replace('_', ' ')} ...' as a describing word"))
@@ -710,7 +765,8 @@ def _derived(phrase: Phrase, lexicon: Lexicon) -> list[Phrase]:
         if found:
             relation, noun = found
             token, _, rule, base = _folded(lexicon.phrases.get((noun,), noun), 1, DERIVED, lexicon)  # "lidded": a lid
-            joined = (keep[-1],) if n and keep and keep[-1] is phrase.words[n - 1] and word.hyphened else ()
+            joined = (keep[-1],) if n and keep and keep[-1] is phrase.words[n - 1] and word.hyphened else \
+                _colours_before(keep, phrase.words, n, lexicon)
             extra.append(Phrase(relation, (Word(token, word.text, rule, base=base),), False, phrase.clause, relation,
                                 joined))
         else:
@@ -718,6 +774,16 @@ def _derived(phrase: Phrase, lexicon: Lexicon) -> list[Phrase]:
     if not extra:
         return [phrase]
     return [Phrase(phrase.role, tuple(keep) + phrase.words[-1:], phrase.plural, phrase.clause, phrase.derived)] + extra
+
+
+def _colours_before(keep: list[Word], words: tuple[Word, ...], at: int, lexicon: Lexicon) -> tuple[Word, ...]:
+    """The colour words said just before a derived adjective ("blue and white striped"): they may colour what it
+    says the thing has ("with blue and white stripes"), a second reading (align._hyphen_joined)."""
+    count = 0
+    while count < min(at, len(keep)) and keep[-1 - count] is words[at - 1 - count] and \
+            lexicon.categories.get(keep[-1 - count].value) == "colour":
+        count += 1
+    return tuple(keep[len(keep) - count:])
 
 
 def _having(word: Word, lexicon: Lexicon) -> tuple[str, str] | None:

@@ -97,6 +97,24 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A bottle carried in a basket", "A basket carrying a bottle"),
     ("A Saint Jude candle", "A St. Jude candle"),  # a contraction's period ends no clause
     ("Buttons filling a jar", "A jar filled with buttons"),  # "V-ing" of a listed "V-ed with", from the other side
+    # round 7's general rules (sentences of our own, not from the labelled sets)
+    ("A hand-held torch on a shelf", "A handheld torch on a shelf"),  # a hyphen's parts as the word they make
+    ("A hand-made quilt", "A handmade quilt"),
+    ("A non-stick frying pan", "A nonstick frying pan"),
+    ("A hand-woven rug", "A handwoven rug"),  # an unknown closed word's parts read as the hyphen's ("woven": weave)
+    ("A bottle of 40% vinegar", "A bottle of 40 percent vinegar"),  # a percent sign is the unit "percent"
+    ("A bottle of 40 per cent vinegar", "A bottle of 40% vinegar"),
+    ("A Bureau of Land Management map on a desk", "A BLM map on a desk"),  # an initialism spelled out (small words
+    ("A pay-as-you-go phone on a desk", "A PAYG phone on a desk"),  # may give theirs or none; hyphens join)
+    ("A flag with stripes flying over a fort", "A striped flag flying over a fort"),  # "flying over" is no "flyover"
+    ("A gift box with ribbons on a table", "A ribboned gift box on a table"),  # -ed on a known word: no two words
+    ("A tree with tinsel in a hall", "A tinselled tree in a hall"),
+    ("A jar of honey for a child", "A child's jar of honey"),  # "for" describes the container, not what it holds
+    ("A bowl with a lid for a cat", "A cat's bowl with a lid"),  # ... nor what the thing has
+    ("A towel with blue stripes", "A blue striped towel"),  # colours just before a derived adjective may colour it
+    ("A blue towel with white stripes", "A white striped blue towel"),
+    ("A bat and ball set for a child", "A child's bat and ball set"),  # "for" after an "and": where "'s" puts it
+    ("A trowel for gardeners and a watering can on a bench", "A gardener's trowel and a watering can on a bench"),
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -180,6 +198,27 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A CD case", "A card case"),  # consonants are no contraction of a longer word
     (None, "Buttons filling a jar", "Buttons filled with a jar"),  # which holds which
     ("size", "A tent at night, size x", "A tent at nighttime, size xs"),
+    # round 7: what each new rule must still refuse
+    ("quantity with unit", "A bottle of 40% vinegar", "A bottle of 45 percent vinegar"),
+    (None, "A hand-held torch", "A left-hand torch"),  # a word no dictionary knows stays two
+    (None, "A green-house plant", "A green plant"),  # a hyphen joins, it adds nothing: "greenhouse" is no colour
+    (None, "A hand-made quilt", "A machine-made quilt"),
+    ("numbers", "A six-pack of cans", "A 4-pack of cans"),  # a number word stays a number ("sixpack")
+    (None, "A BLM map on a desk", "A Bureau of Land map on a desk"),  # initials that spell something else
+    ("scene", "A Bureau of Land Management map on a desk", "A BLM map on a table"),  # the rest must still match
+    ("colour", "A Bureau of Land Management map on a desk", "A BLM map, red, on a desk"),
+    ("colour", "A carton of OJ", "A carton of orange juice"),  # an attribute word goes into no initialism
+    ("colour", "A Grey Bear Company mug", "A GBC mug"),  # ... in any spelling
+    ("quoted text", 'A mug reading "DIY"', "A mug reading do it yourself"),  # quoted capitals are text
+    (None, "A PC case", "A polycarbonate case"),  # one word never makes one
+    (None, "A jar of honey for a child", "A jar of child honey"),  # its content is no child's
+    (None, "A bowl with a lid for a cat", "A bowl with a cat lid"),
+    (None, "A blue towel with stripes", "A towel with blue stripes"),  # a reading each, never one the other's
+    (None, "A blue towel with white stripes", "A blue and white striped towel"),
+    (None, "A raincoat and boots for a child", "A raincoat and a child's boots"),  # the first, not the last
+    (None, "A trowel for gardeners and a watering can", "A trowel and a gardener's watering can"),  # "and a": shown
+    (None, "A drone flying over a bridge", "A drone on a flyover"),
+    (None, "A ribboned gift box on a table", "A gift box with ribs on a table"),  # ... so its content is no child's
 ]
 
 
