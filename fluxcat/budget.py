@@ -34,5 +34,9 @@ class Budget:
     def skip_reason(self, cost_usd: float) -> str:
         with self._lock:
             committed = self.spent_usd + self.reserved_usd
-        return (f"budget: ${committed:.4f} of --budget-usd ${self.limit_usd:.4f} spent or in flight, this image "
+        return (f"budget: ${committed:.4f} of {self.cap()} spent or in flight, this image "
                 f"(up to ${cost_usd:.4f}) was not submitted; rerun with a larger --budget-usd to make it")
+
+    def cap(self) -> str:
+        """The limit as a skip reason names it."""
+        return f"--budget-usd ${self.limit_usd:.4f}"

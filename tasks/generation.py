@@ -20,12 +20,8 @@ class ShareBudget(Budget):
 
     run_limit_usd: float = 0.0
 
-    def skip_reason(self, cost_usd: float) -> str:
-        with self._lock:
-            committed = self.spent_usd + self.reserved_usd
-        return (f"budget: ${committed:.4f} of this shard's ${self.limit_usd:.4f} share of --budget-usd "
-                f"${self.run_limit_usd:.4f} spent or in flight, this image (up to ${cost_usd:.4f}) was not submitted; "
-                "rerun with a larger --budget-usd to make it")
+    def cap(self) -> str:
+        return f"this shard's ${self.limit_usd:.4f} share of --budget-usd ${self.run_limit_usd:.4f}"
 
 
 class BudgetShare:
