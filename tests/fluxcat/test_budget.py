@@ -56,38 +56,43 @@ def test_a_failure_nothing_was_charged_for_costs_nothing(tmp_path, fal):
     assert budget.spent_usd == pytest.approx(3 * PRICE) and budget.reserved_usd == pytest.approx(0)
 
 
+PROVIDER = {FalServer: ("fal", "FAL_KEY"), ReplicateServer: ("replicate", "REPLICATE_API_TOKEN"),
+            SegmindServer: ("segmind", "SEGMIND_API_KEY")}  # double -> (router provider, its key's variable)
+
+
+def run_router(tmp_path, monkeypatch, first, second, prompt: str, budget: float):
+    """One row through the router over two provider doubles (classes), cheapest first (`weight_price`); returns
+    (the doubles, the manifest's row, the run's Budget)."""
+    keys = {server: secret_key() for server in (first, second)}
+    for server, key in keys.items():
+        monkeypatch.setenv(PROVIDER[server][1], key)
+    (a, _), (b, _) = PROVIDER[first], PROVIDER[second]
+    rows = [{"id": "r0", "prompt": prompt, "image_size": "square", "model": "schnell"}]
+    catalog, runs = write_catalog(tmp_path / "c.parquet", rows), []
+    with first(keys[first]) as one, second(keys[second]) as two:
+        options = {"providers": f"{a},{b}", "weight_price": 1, **FAST, f"{a}_base_url": one.url,
+                   f"{b}_base_url": two.url}
+        _, _, manifest = run_pipeline(catalog, str(tmp_path / "out"), "router", options, budget_usd=budget,
+                                      threads=1, on_run=runs.append)
+    return (one, two), manifest[0], runs[0].budget
+
+
 def test_the_router_counts_what_a_provider_it_tried_was_charged(tmp_path, monkeypatch):
     """fal makes the image at the wrong size (charged; its job stays open, so Replicate creates nothing for it)."""
-    keys = {env: secret_key() for env in ("FAL_KEY", "REPLICATE_API_TOKEN")}
-    for env, value in keys.items():
-        monkeypatch.setenv(env, value)
-    rows = [{"id": "r0", "prompt": "fault:wrong-size a vase", "image_size": "square", "model": "schnell"}]
-    catalog, runs = write_catalog(tmp_path / "c.parquet", rows), []
-    with FalServer(keys["FAL_KEY"]) as fal, ReplicateServer(keys["REPLICATE_API_TOKEN"]) as replicate:
-        options = {"providers": "fal,replicate", "weight_price": 1, **FAST, "fal_base_url": fal.url,
-                   "replicate_base_url": replicate.url}
-        _, _, manifest = run_pipeline(catalog, str(tmp_path / "out"), "router", options, budget_usd=1.0,
-                                      threads=1, on_run=runs.append)
-    assert fal.creates["fault:wrong-size a vase"] == 1 and sum(replicate.creates.values()) == 0
-    assert manifest[0]["status"] == "failed" and manifest[0]["cost_usd"] == pytest.approx(PRICE)
-    assert runs[0].budget.spent_usd == pytest.approx(PRICE)
+    prompt = "fault:wrong-size a vase"
+    (fal, replicate), row, budget = run_router(tmp_path, monkeypatch, FalServer, ReplicateServer, prompt, 1.0)
+    assert fal.creates[prompt] == 1 and sum(replicate.creates.values()) == 0
+    assert row["status"] == "failed" and row["cost_usd"] == pytest.approx(PRICE)
+    assert budget.spent_usd == pytest.approx(PRICE)
 
 
 def test_the_router_does_not_fall_back_past_what_the_image_reserved(tmp_path, monkeypatch):
     """Segmind ($0.003) makes the image at the wrong size and is paid; Replicate ($0.020) would bring the image to
     $0.023, past the $0.020 reserved for it (its dearest provider), so the router stops there: spend never passes
     the reservation, and so never the cap."""
-    keys = {env: secret_key() for env in ("SEGMIND_API_KEY", "REPLICATE_API_TOKEN")}
-    for env, value in keys.items():
-        monkeypatch.setenv(env, value)
     prompt = "fault:wrong-size a vase"
-    rows = [{"id": "r0", "prompt": prompt, "image_size": "square", "model": "schnell"}]
-    catalog, runs = write_catalog(tmp_path / "c.parquet", rows), []
-    with SegmindServer(keys["SEGMIND_API_KEY"]) as segmind, ReplicateServer(keys["REPLICATE_API_TOKEN"]) as replicate:
-        options = {"providers": "segmind,replicate", "weight_price": 1, **FAST, "segmind_base_url": segmind.url,
-                   "replicate_base_url": replicate.url}
-        _, _, manifest = run_pipeline(catalog, str(tmp_path / "out"), "router", options, budget_usd=0.020,
-                                      threads=1, on_run=runs.append)
+    (segmind, replicate), row, budget = run_router(tmp_path, monkeypatch, SegmindServer, ReplicateServer, prompt,
+                                                   0.020)
     assert segmind.creates[prompt] == 1 and sum(replicate.creates.values()) == 0
-    assert manifest[0]["status"] == "failed" and "a rerun makes it" in manifest[0]["reason"]
-    assert runs[0].budget.spent_usd == pytest.approx(0.003) and runs[0].budget.reserved_usd == pytest.approx(0)
+    assert row["status"] == "failed" and "a rerun makes it" in row["reason"]
+    assert budget.spent_usd == pytest.approx(0.003) and budget.reserved_usd == pytest.approx(0)
