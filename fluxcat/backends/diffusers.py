@@ -1,6 +1,7 @@
 """The real diffusers FluxPipeline, FluxFillPipeline and FluxKontextPipeline: loaded once per device, prompts encoded
-once per call, batched per shape bucket, one generator per image; on CUDA the fast path (fastpath.py) compiles each
-bucket's shape once. Fill and Kontext take the reference inputs each request carries (fluxcat/delivery.py)."""
+once per call, batched per shape bucket, one generator per image; on CUDA the fast path (fastpath.py) compiles the
+transformer's blocks and the VAE decoder. Fill and Kontext take the reference inputs each request carries
+(fluxcat/delivery.py)."""
 
 from __future__ import annotations
 
@@ -221,7 +222,7 @@ class DiffusersBackend(Backend):
         pipe = self.pipeline(first.model, worker)
         if self.fast.compile:  # dynamo's settings are per thread (torch >= 2.13): set them where the graphs run
             fastpath.raise_recompile_limit()
-        # Compiled blocks hold one static shape per bucket: pad a partial batch and drop the extra images.
+        # A partial batch padded to its bucket's size brings no new shape to the compiled graphs; extras are dropped.
         rows = fastpath.padded(batch, size) if self.fast.pad_batches else batch
         generators = [torch.Generator(device=device).manual_seed(r.seed) for r in rows]
         if encoded is None:

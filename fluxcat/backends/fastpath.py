@@ -1,5 +1,6 @@
-"""The diffusers backend's fast path: per-bucket batch sizes, regional torch.compile with one static shape per
-bucket, channels_last + compiled VAE decode, and FP8 (torchao, lossy) behind an explicit option."""
+"""The diffusers backend's fast path: per-bucket batch sizes, regional torch.compile (the first size static, later
+sizes one shared dynamic graph), channels_last + compiled VAE decode, and FP8 (torchao, lossy) behind an explicit
+option."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fluxcat.backends.base import BackendConfigError, ImageRequest
 # Pixel budget of one denoising batch on CUDA: 2 images at 1024², 8 at 512². Batch sizes are powers of two so
 # that a call of `max_batch` requests (also a power of two) splits into full batches.
 CUDA_BATCH_PIXELS = 2 * 1024 * 1024
-# Distinct static shapes one compiled block may hold before dynamo runs it eagerly: a catalog's sizes x 2 models.
+# Graphs one compiled block may hold before dynamo runs it eagerly (with `dynamic=False`: a catalog's sizes x 2 models).
 RECOMPILE_LIMIT = 64
 FP8_MIN_CAPABILITY = (8, 9)  # float8 matmuls: Ada (8.9), Hopper (9.0) and newer
 SWITCH_WORDS = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False,
@@ -23,7 +24,10 @@ SWITCH_WORDS = {"on": True, "true": True, "yes": True, "1": True, "off": False, 
 class FastPath:
     """What the fast path does on one device; `resolve` fills in the CUDA-only defaults."""
 
-    compile: bool = False            # regional compile of the transformer blocks + VAE decoder, static shapes
+    compile: bool = False            # regional compile of the transformer blocks + VAE decoder
+    # torch.compile's `dynamic`: None (torch's automatic dynamic) compiles the first size static and, at the second
+    # size, one graph with symbolic sizes that every later size reuses; False compiles each size on its own.
+    dynamic: bool | None = None
     compile_backend: object = "inductor"  # a torch.compile backend: a name, or a callable (tests count graphs)
     compile_mode: str | None = None  # e.g. "max-autotune-no-cudagraphs" (inductor only)
     fp8: bool = False                # torchao float8 dynamic row-wise on the transformer's linears: lossy
@@ -31,7 +35,7 @@ class FastPath:
 
     @property
     def pad_batches(self) -> bool:
-        """Compiled blocks hold one static shape per bucket: a partial batch is padded up to the bucket's size."""
+        """A partial batch is padded up to its bucket's size, so a batch never brings a new shape to the graphs."""
         return self.compile
 
 
@@ -157,7 +161,7 @@ def prepare_pipeline(pipe, fast: FastPath):
         apply_fp8(pipe.transformer)
     if fast.compile:
         raise_recompile_limit()
-        options = {"backend": fast.compile_backend, "dynamic": False}
+        options = {"backend": fast.compile_backend, "dynamic": fast.dynamic}
         if fast.compile_mode and fast.compile_backend == "inductor":
             options["mode"] = fast.compile_mode
         # Regional compile: FluxTransformerBlock and FluxSingleTransformerBlock (its `_repeated_blocks`) are each

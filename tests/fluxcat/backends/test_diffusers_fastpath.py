@@ -1,5 +1,6 @@
 """The diffusers backend's fast path on the tiny FLUX (CPU): prompts encoded once per unique prompt with unchanged
-pixels, one compiled shape per size bucket, several device workers giving the same images."""
+pixels, padded buckets that compile once, later sizes sharing one dynamic graph, several device workers giving the
+same images."""
 
 import numpy as np
 import pytest
@@ -60,16 +61,25 @@ def test_prompts_are_encoded_once_each_ahead_of_denoising_and_pixels_do_not_chan
     assert np.abs(pixels(expected["a1"]) - pixels(expected["a3"])).mean() > 5  # seeds matter: the check can fail
 
 
-def test_a_catalog_of_mixed_sizes_compiles_each_size_once(tiny):
+def counting_fast_backend(graphs: list, **options) -> TinyBackend:
+    """A compiling tiny backend whose graphs are counted, from empty dynamo caches (they are per process: shapes seen
+    by an earlier test would already be marked dynamic)."""
     import torch
 
-    graphs = []
+    torch._dynamo.reset()
 
     def counting_backend(graph_module, example_inputs):  # a torch.compile backend that counts graphs compiled
         graphs.append(graph_module)
         return graph_module.forward
 
-    fast = TinyBackend(compile="on", compile_backend=counting_backend)
+    return TinyBackend(compile="on", compile_backend=counting_backend, **options)
+
+
+def test_a_catalog_of_mixed_sizes_compiles_each_bucket_once_then_pads(tiny):
+    import torch
+
+    graphs = []
+    fast = counting_fast_backend(graphs)
     try:
         fast.pipeline("schnell")  # prepared on this thread; the graphs run on the device worker's
         first = [request("c1", "one", SIZE_A, 1), request("c2", "two", SIZE_A, 2), request("c3", "three", SIZE_A, 3),
@@ -91,13 +101,53 @@ def test_a_catalog_of_mixed_sizes_compiles_each_size_once(tiny):
         for key, image in zip(["c1", "c2", "c3"], plain):
             assert results[key].image.size == SIZE_A
             assert np.abs(pixels(results[key].image) - pixels(image)).max() <= 2
-        # The counter is live: an unpadded batch of another size does recompile.
+        # The counter is live: an unpadded batch of a new batch size does compile.
         with torch.inference_mode():
             fast.pipeline("schnell")(prompt=["x"], height=256, width=256, num_inference_steps=1, guidance_scale=0.0,
                                      generator=[torch.Generator("cpu").manual_seed(0)], output_type="pil")
         assert len(graphs) > compiled_first
     finally:
         fast.close()
+
+
+MORE_SIZES = [(384, 256), (320, 512), (512, 512), (192, 320)]
+
+
+def graphs_for_sizes(**options) -> list[int]:
+    """Graphs compiled so far after each size of a catalog (one image of each, in turn)."""
+    graphs, counts = [], []
+    fast = counting_fast_backend(graphs, **options)
+    try:
+        for index, size in enumerate([SIZE_A, SIZE_B, *MORE_SIZES]):
+            results = fast.generate([request(f"s{index}", "a red cat", size, index)])
+            assert all(r.ok for r in results), [r.error for r in results]
+            counts.append(len(graphs))
+    finally:
+        fast.close()
+    return counts
+
+
+def test_sizes_after_the_second_share_one_dynamic_graph():
+    counts = graphs_for_sizes()
+    assert counts[1] > counts[0] > 0  # the first size static, the second compiles graphs with symbolic sizes
+    assert counts[-1] <= counts[1] + 1, counts  # the four sizes after it add at most one graph between them
+
+
+def test_static_shapes_compile_every_size_when_asked():
+    """The counter can tell: with `dynamic=False` each new size compiles again (what the default avoids)."""
+    import dataclasses
+
+    graphs = []
+    fast = counting_fast_backend(graphs)
+    fast._fast = dataclasses.replace(fast.fast, dynamic=False)
+    try:
+        counts = []
+        for index, size in enumerate([SIZE_A, SIZE_B, *MORE_SIZES[:2]]):
+            assert all(r.ok for r in fast.generate([request(f"t{index}", "a red cat", size, index)]))
+            counts.append(len(graphs))
+    finally:
+        fast.close()
+    assert counts[3] > counts[2] > counts[1] > counts[0], counts
 
 
 def test_two_device_workers_give_the_same_images_as_one(tiny):
