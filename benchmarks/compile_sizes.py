@@ -14,13 +14,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MODES = {"eager": {"compile": "off"}, "static": {"compile": "on", "dynamic": False},
-         "auto": {"compile": "on", "dynamic": None}}
+         "auto": {"compile": "on", "dynamic": None}, "dynamic": {"compile": "on", "dynamic": True}}
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -126,7 +127,8 @@ def main(argv=None) -> None:
     for mode in args.modes:  # a process per mode: dynamo's caches and counters must start empty
         child = [sys.executable, __file__, "--one", mode, "--images", str(args.images), "--device", args.device,
                  "--compile-backend", args.compile_backend, "--sizes", *args.sizes] + (["--small"] if args.small else [])
-        done = subprocess.run(child, stdout=subprocess.PIPE, text=True)
+        cache = tempfile.mkdtemp(prefix=f"inductor-{mode}-")  # cold: no kernels from an earlier mode's compile
+        done = subprocess.run(child, stdout=subprocess.PIPE, text=True, env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache})
         if done.returncode != 0:
             sys.exit(f"{mode}: the child process failed (exit {done.returncode})")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))

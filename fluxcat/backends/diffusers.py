@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import Future, as_completed
 from functools import partial
-from typing import Iterator
+from typing import Iterator, Literal
 
 from fluxcat.backends import fastpath
 from fluxcat.backends.base import Backend, BackendConfigError, ImageRequest, ImageResult
@@ -61,7 +61,8 @@ class DiffusersBackend(Backend):
                 if name not in ("device", "max_batch")}
 
     def _configure(self, device: str = "auto", max_batch: int = 16, compile="auto", fp8=False, batch_pixels="auto",
-                   encode_batch: int = ENCODE_BATCH, compile_backend: str = "inductor", compile_mode: str | None = None):
+                   encode_batch: int = ENCODE_BATCH, compile_backend: str = "inductor", compile_mode: str | None = None,
+                   compile_shapes: Literal["dynamic", "static"] = "dynamic"):
         """Options shared with subclasses; checked here, cheaply, so bad ones fail before any work."""
         try:
             parse_devices(device, None)
@@ -75,7 +76,7 @@ class DiffusersBackend(Backend):
         self.fast_options = {"compile": fastpath.parse_switch(compile, "compile"), "fp8": bool(fastpath.parse_switch(fp8, "fp8")),
                              "batch_pixels": fastpath.parse_batch_pixels(batch_pixels),
                              "compile_backend": compile_backend if callable(compile_backend) else str(compile_backend),
-                             "compile_mode": compile_mode}
+                             "compile_mode": compile_mode, "dynamic": fastpath.parse_compile_shapes(compile_shapes)}
         self._pipelines: dict = {}
         self._lock = threading.Lock()
         self._workers: DeviceWorkers | None = None

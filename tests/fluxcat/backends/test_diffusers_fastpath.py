@@ -1,11 +1,11 @@
 """The diffusers backend's fast path on the tiny FLUX (CPU): prompts encoded once per unique prompt with unchanged
-pixels, padded buckets that compile once, later sizes sharing one dynamic graph, several device workers giving the
-same images."""
+pixels, padded buckets that compile once, later sizes sharing one graph with symbolic sizes (or one per size when
+asked), several device workers giving the same images."""
 
 import numpy as np
 import pytest
 
-from fluxcat.backends.base import ImageRequest
+from fluxcat.backends.base import BackendConfigError, ImageRequest
 from fluxcat.backends.tiny import TinyBackend
 
 SIZE_A, SIZE_B = (256, 256), (256, 384)
@@ -127,27 +127,21 @@ def graphs_for_sizes(**options) -> list[int]:
     return counts
 
 
-def test_sizes_after_the_second_share_one_dynamic_graph():
+def test_one_graph_with_symbolic_sizes_serves_every_later_size():
     counts = graphs_for_sizes()
-    assert counts[1] > counts[0] > 0  # the first size static, the second compiles graphs with symbolic sizes
-    assert counts[-1] <= counts[1] + 1, counts  # the four sizes after it add at most one graph between them
+    assert counts[0] > 0
+    assert counts[-1] == counts[2], counts  # the four sizes after the second compile nothing
 
 
 def test_static_shapes_compile_every_size_when_asked():
-    """The counter can tell: with `dynamic=False` each new size compiles again (what the default avoids)."""
-    import dataclasses
+    """The counter can tell: with `compile_shapes=static` each new size compiles again."""
+    counts = graphs_for_sizes(compile_shapes="static")
+    assert all(later > earlier for earlier, later in zip(counts, counts[1:])), counts
 
-    graphs = []
-    fast = counting_fast_backend(graphs)
-    fast._fast = dataclasses.replace(fast.fast, dynamic=False)
-    try:
-        counts = []
-        for index, size in enumerate([SIZE_A, SIZE_B, *MORE_SIZES[:2]]):
-            assert all(r.ok for r in fast.generate([request(f"t{index}", "a red cat", size, index)]))
-            counts.append(len(graphs))
-    finally:
-        fast.close()
-    assert counts[3] > counts[2] > counts[1] > counts[0], counts
+
+def test_compile_shapes_is_checked_before_any_work():
+    with pytest.raises(BackendConfigError, match="compile_shapes must be dynamic or static, got 'symbolic'"):
+        TinyBackend(compile="on", compile_shapes="symbolic")
 
 
 def test_two_device_workers_give_the_same_images_as_one(tiny):
