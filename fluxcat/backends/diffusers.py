@@ -1,6 +1,7 @@
 """The real diffusers FluxPipeline, FluxFillPipeline and FluxKontextPipeline: loaded once per device, prompts encoded
-once per call, batched per shape bucket, one generator per image; on CUDA the fast path (fastpath.py) compiles each
-bucket's shape once. Fill and Kontext take the reference inputs each request carries (fluxcat/delivery.py)."""
+once per call, batched per shape bucket, one generator per image; on CUDA the fast path (fastpath.py) compiles the
+transformer's blocks and the VAE decoder. Fill and Kontext take the reference inputs each request carries
+(fluxcat/delivery.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import threading
 import time
 from concurrent.futures import Future, as_completed
 from functools import partial
-from typing import Iterator
+from typing import Iterator, Literal
 
 from fluxcat.backends import fastpath
 from fluxcat.backends.base import Backend, BackendConfigError, ImageRequest, ImageResult
@@ -60,7 +61,8 @@ class DiffusersBackend(Backend):
                 if name not in ("device", "max_batch")}
 
     def _configure(self, device: str = "auto", max_batch: int = 16, compile="auto", fp8=False, batch_pixels="auto",
-                   encode_batch: int = ENCODE_BATCH, compile_backend: str = "inductor", compile_mode: str | None = None):
+                   encode_batch: int = ENCODE_BATCH, compile_backend: str = "inductor", compile_mode: str | None = None,
+                   compile_shapes: Literal["dynamic", "static"] = "dynamic"):
         """Options shared with subclasses; checked here, cheaply, so bad ones fail before any work."""
         try:
             parse_devices(device, None)
@@ -74,7 +76,7 @@ class DiffusersBackend(Backend):
         self.fast_options = {"compile": fastpath.parse_switch(compile, "compile"), "fp8": bool(fastpath.parse_switch(fp8, "fp8")),
                              "batch_pixels": fastpath.parse_batch_pixels(batch_pixels),
                              "compile_backend": compile_backend if callable(compile_backend) else str(compile_backend),
-                             "compile_mode": compile_mode}
+                             "compile_mode": compile_mode, "dynamic": fastpath.parse_compile_shapes(compile_shapes)}
         self._pipelines: dict = {}
         self._lock = threading.Lock()
         self._workers: DeviceWorkers | None = None
@@ -221,7 +223,7 @@ class DiffusersBackend(Backend):
         pipe = self.pipeline(first.model, worker)
         if self.fast.compile:  # dynamo's settings are per thread (torch >= 2.13): set them where the graphs run
             fastpath.raise_recompile_limit()
-        # Compiled blocks hold one static shape per bucket: pad a partial batch and drop the extra images.
+        # A partial batch padded to its bucket's size brings no new shape to the compiled graphs; extras are dropped.
         rows = fastpath.padded(batch, size) if self.fast.pad_batches else batch
         generators = [torch.Generator(device=device).manual_seed(r.seed) for r in rows]
         if encoded is None:

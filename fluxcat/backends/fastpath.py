@@ -1,5 +1,6 @@
-"""The diffusers backend's fast path: per-bucket batch sizes, regional torch.compile with one static shape per
-bucket, channels_last + compiled VAE decode, and FP8 (torchao, lossy) behind an explicit option."""
+"""The diffusers backend's fast path: per-bucket batch sizes, regional torch.compile (one graph with symbolic sizes
+for every size, or one static graph per size), channels_last + compiled VAE decode, and FP8 (torchao, lossy) behind
+an explicit option."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from fluxcat.backends.base import BackendConfigError, ImageRequest
 # Pixel budget of one denoising batch on CUDA: 2 images at 1024², 8 at 512². Batch sizes are powers of two so
 # that a call of `max_batch` requests (also a power of two) splits into full batches.
 CUDA_BATCH_PIXELS = 2 * 1024 * 1024
-# Distinct static shapes one compiled block may hold before dynamo runs it eagerly: a catalog's sizes x 2 models.
+# Graphs one compiled block may hold before dynamo runs it eagerly (with `dynamic=False`: a catalog's sizes x 2 models).
 RECOMPILE_LIMIT = 64
 FP8_MIN_CAPABILITY = (8, 9)  # float8 matmuls: Ada (8.9), Hopper (9.0) and newer
+COMPILE_SHAPES = ("dynamic", "static")
 SWITCH_WORDS = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False,
                 "0": False, "auto": None}
 
@@ -23,7 +25,10 @@ SWITCH_WORDS = {"on": True, "true": True, "yes": True, "1": True, "off": False, 
 class FastPath:
     """What the fast path does on one device; `resolve` fills in the CUDA-only defaults."""
 
-    compile: bool = False            # regional compile of the transformer blocks + VAE decoder, static shapes
+    compile: bool = False            # regional compile of the transformer blocks + VAE decoder
+    # One graph with symbolic sizes serves every size (compiled about twice, then never); static graphs compile once
+    # per size and run 2-5% faster at sizes after the first (benchmarks/RESULTS.md, compile across sizes).
+    dynamic: bool = True
     compile_backend: object = "inductor"  # a torch.compile backend: a name, or a callable (tests count graphs)
     compile_mode: str | None = None  # e.g. "max-autotune-no-cudagraphs" (inductor only)
     fp8: bool = False                # torchao float8 dynamic row-wise on the transformer's linears: lossy
@@ -31,7 +36,7 @@ class FastPath:
 
     @property
     def pad_batches(self) -> bool:
-        """Compiled blocks hold one static shape per bucket: a partial batch is padded up to the bucket's size."""
+        """A partial batch is padded up to its bucket's size, so a batch never brings a new shape to the graphs."""
         return self.compile
 
 
@@ -43,6 +48,14 @@ def parse_switch(value, name: str) -> bool | None:
     if word not in SWITCH_WORDS:
         raise BackendConfigError(f"{name} must be on, off or auto, got {value!r}")
     return SWITCH_WORDS[word]
+
+
+def parse_compile_shapes(value) -> bool:
+    """`dynamic` (one graph for every size) or `static` (a graph per size), as torch.compile's `dynamic` flag."""
+    word = str(value).strip().lower()
+    if word not in COMPILE_SHAPES:
+        raise BackendConfigError(f"compile_shapes must be dynamic or static, got {value!r}")
+    return word == "dynamic"
 
 
 def parse_batch_pixels(value) -> int | str | None:
@@ -60,12 +73,12 @@ def parse_batch_pixels(value) -> int | str | None:
 
 
 def resolve(device_type: str, compile=None, fp8: bool = False, batch_pixels="auto", compile_backend="inductor",
-            compile_mode: str | None = None) -> FastPath:
+            compile_mode: str | None = None, dynamic: bool = True) -> FastPath:
     """The fast path for a device: compile and a pixel budget by default on CUDA only; FP8 only when asked."""
     on_cuda = device_type == "cuda"
     if batch_pixels == "auto":
         batch_pixels = CUDA_BATCH_PIXELS if on_cuda else None
-    return FastPath(compile=on_cuda if compile is None else compile, compile_backend=compile_backend,
+    return FastPath(compile=on_cuda if compile is None else compile, dynamic=dynamic, compile_backend=compile_backend,
                     compile_mode=compile_mode, fp8=bool(fp8), batch_pixels=batch_pixels)
 
 
@@ -157,7 +170,7 @@ def prepare_pipeline(pipe, fast: FastPath):
         apply_fp8(pipe.transformer)
     if fast.compile:
         raise_recompile_limit()
-        options = {"backend": fast.compile_backend, "dynamic": False}
+        options = {"backend": fast.compile_backend, "dynamic": fast.dynamic}
         if fast.compile_mode and fast.compile_backend == "inductor":
             options["mode"] = fast.compile_mode
         # Regional compile: FluxTransformerBlock and FluxSingleTransformerBlock (its `_repeated_blocks`) are each

@@ -1,10 +1,11 @@
 """The diffusers backend's fast path on the tiny FLUX (CPU): prompts encoded once per unique prompt with unchanged
-pixels, one compiled shape per size bucket, several device workers giving the same images."""
+pixels, padded buckets that compile once, later sizes sharing one graph with symbolic sizes (or one per size when
+asked), several device workers giving the same images."""
 
 import numpy as np
 import pytest
 
-from fluxcat.backends.base import ImageRequest
+from fluxcat.backends.base import BackendConfigError, ImageRequest
 from fluxcat.backends.tiny import TinyBackend
 
 SIZE_A, SIZE_B = (256, 256), (256, 384)
@@ -60,16 +61,25 @@ def test_prompts_are_encoded_once_each_ahead_of_denoising_and_pixels_do_not_chan
     assert np.abs(pixels(expected["a1"]) - pixels(expected["a3"])).mean() > 5  # seeds matter: the check can fail
 
 
-def test_a_catalog_of_mixed_sizes_compiles_each_size_once(tiny):
+def counting_fast_backend(graphs: list, **options) -> TinyBackend:
+    """A compiling tiny backend whose graphs are counted, from empty dynamo caches (they are per process: shapes seen
+    by an earlier test would already be marked dynamic)."""
     import torch
 
-    graphs = []
+    torch._dynamo.reset()
 
     def counting_backend(graph_module, example_inputs):  # a torch.compile backend that counts graphs compiled
         graphs.append(graph_module)
         return graph_module.forward
 
-    fast = TinyBackend(compile="on", compile_backend=counting_backend)
+    return TinyBackend(compile="on", compile_backend=counting_backend, **options)
+
+
+def test_a_catalog_of_mixed_sizes_compiles_each_bucket_once_then_pads(tiny):
+    import torch
+
+    graphs = []
+    fast = counting_fast_backend(graphs)
     try:
         fast.pipeline("schnell")  # prepared on this thread; the graphs run on the device worker's
         first = [request("c1", "one", SIZE_A, 1), request("c2", "two", SIZE_A, 2), request("c3", "three", SIZE_A, 3),
@@ -91,13 +101,47 @@ def test_a_catalog_of_mixed_sizes_compiles_each_size_once(tiny):
         for key, image in zip(["c1", "c2", "c3"], plain):
             assert results[key].image.size == SIZE_A
             assert np.abs(pixels(results[key].image) - pixels(image)).max() <= 2
-        # The counter is live: an unpadded batch of another size does recompile.
+        # The counter is live: an unpadded batch of a new batch size does compile.
         with torch.inference_mode():
             fast.pipeline("schnell")(prompt=["x"], height=256, width=256, num_inference_steps=1, guidance_scale=0.0,
                                      generator=[torch.Generator("cpu").manual_seed(0)], output_type="pil")
         assert len(graphs) > compiled_first
     finally:
         fast.close()
+
+
+MORE_SIZES = [(384, 256), (320, 512), (512, 512), (192, 320)]
+
+
+def graphs_for_sizes(**options) -> list[int]:
+    """Graphs compiled so far after each size of a catalog (one image of each, in turn)."""
+    graphs, counts = [], []
+    fast = counting_fast_backend(graphs, **options)
+    try:
+        for index, size in enumerate([SIZE_A, SIZE_B, *MORE_SIZES]):
+            results = fast.generate([request(f"s{index}", "a red cat", size, index)])
+            assert all(r.ok for r in results), [r.error for r in results]
+            counts.append(len(graphs))
+    finally:
+        fast.close()
+    return counts
+
+
+def test_one_graph_with_symbolic_sizes_serves_every_later_size():
+    counts = graphs_for_sizes()
+    assert counts[0] > 0
+    assert counts[-1] == counts[2], counts  # the four sizes after the second compile nothing
+
+
+def test_static_shapes_compile_every_size_when_asked():
+    """The counter can tell: with `compile_shapes=static` each new size compiles again."""
+    counts = graphs_for_sizes(compile_shapes="static")
+    assert all(later > earlier for earlier, later in zip(counts, counts[1:])), counts
+
+
+def test_compile_shapes_is_checked_before_any_work():
+    with pytest.raises(BackendConfigError, match="compile_shapes must be dynamic or static, got 'symbolic'"):
+        TinyBackend(compile="on", compile_shapes="symbolic")
 
 
 def test_two_device_workers_give_the_same_images_as_one(tiny):

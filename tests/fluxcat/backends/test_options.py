@@ -35,6 +35,13 @@ def test_a_value_of_the_wrong_type_is_refused_without_echoing_it():
     assert "option timeout:" in str(refused.value) and "sk-not-a-number" not in str(refused.value)
 
 
+def test_compile_shapes_is_a_choice_in_the_run_options():
+    assert options("tiny", {"compile_shapes": "static"}).backend_options == {"compile_shapes": "static"}
+    with pytest.raises(ValidationError) as refused:
+        options("tiny", {"compile_shapes": "symbolic"})
+    assert "option compile_shapes:" in str(refused.value) and "'dynamic' or 'static'" in str(refused.value)
+
+
 def test_the_router_takes_each_providers_options_prefixed_and_grouped():
     options("router", {"providers": "fal,hf", "fal_base_url": "http://127.0.0.1:1", "hf": {"max_loading_wait": 5},
                        "timeout": 30})
