@@ -485,3 +485,19 @@ def having_word(token: str, surface: str) -> tuple[str, str] | None:
     if surface.endswith("ated") and len(surface) > 7 and "NOUN" in part_of_speech(surface[:-2] + "ion"):
         return "with", surface[:-2] + "ion"  # "perforated": with perforations, "insulated": with insulation
     return None
+
+
+@lru_cache(maxsize=50_000)
+def full_of(surface: str) -> tuple[str, str] | None:
+    """"starry", "colourful": an adjective and nothing else, made of a noun (not an adjective) and -y or -ful (a
+    doubled consonant or lost "e" allowed), says what the thing is full of ("a sky full of stars")."""
+    if part_of_speech(surface) != {"ADJ"}:
+        return None
+    if surface.endswith("ful") and len(surface) > 6:
+        stems = (surface[:-3],)
+    elif surface.endswith("y") and len(surface) > 4:
+        stems = (surface[:-1], surface[:-1] + "e") + ((surface[:-2],) if surface[-2] == surface[-3] else ())
+    else:
+        return None
+    return next((("with", stem) for stem in stems if part_of_speech(stem) >= {"NOUN"} and
+                 "ADJ" not in part_of_speech(stem)), None)

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from fluxcat.dedupe.lexicon import (DESCRIBING, Lexicon, having_word, known, lemma, lemma_of_verb, part_of_speech,
-                                    spelled)
+from fluxcat.dedupe.lexicon import (DESCRIBING, Lexicon, full_of, having_word, known, lemma, lemma_of_verb,
+                                    part_of_speech, spelled)
 from fluxcat.dedupe.normalise import normalise_plain
 from fluxcat.quoted import find_quotes, split_quoted
 
@@ -794,4 +794,9 @@ def _having(word: Word, lexicon: Lexicon) -> tuple[str, str] | None:
         return None
     if value in lexicon.categories and value not in lexicon.derived_attributes:
         return None  # "stainless", "folded" are attributes of their own
-    return having_word(value, spelled(word.text.split()[-1]) if word.text else value)
+    surface = spelled(word.text.split()[-1]) if word.text else value
+    found = having_word(value, surface) or full_of(surface)
+    if found and found[0] == "with" and surface.endswith(("y", "ful")) and \
+            lexicon.categories.get(found[1]) == "material":
+        return None  # "velvety", "leathery": like the material, not full of it
+    return found
