@@ -507,8 +507,9 @@ def _describe(phrase: Phrase, words: list[Word], lexicon: Lexicon) -> Phrase:
     words = [w for w in words if w.kind == "word"]
     added = tuple(_as_modifier(w) for n, w in enumerate(words)
                   if not (n and w.value in lexicon.attribute_nouns and _describes(words[n - 1], lexicon)))
-    return Phrase(phrase.role, phrase.words[:-1] + added + phrase.words[-1:], phrase.plural, phrase.clause,
-                  phrase.derived)
+    # "cookies, pale green, lined up": a collective said after a comma counts as one said before the head does
+    plural = phrase.plural and not any(w.value in lexicon.collectives for w in added)
+    return Phrase(phrase.role, phrase.words[:-1] + added + phrase.words[-1:], plural, phrase.clause, phrase.derived)
 
 
 def _as_modifier(word: Word) -> Word:

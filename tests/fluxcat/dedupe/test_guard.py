@@ -124,6 +124,8 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A meadow full of flowers", "A flowery meadow"),
     ("A sky full of stars over a tent", "A starry sky over a tent"),
     ("A garden full of colour", "A colourful garden"),
+    ("Cupcakes, dark blue, lined up on a shelf", "Dark blue cupcakes lined up on a shelf"),  # a collective after a
+    ("Jars, amber, piled on a shelf", "Amber jars piled on a shelf"),  # comma counts as one before the head does
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -237,6 +239,8 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A rocky beach", "A beach next to rocks"),  # what it is full of, not what is near it
     (None, "A busy street", "A street with a bus"),  # an adjective that is also a verb is not "full of" a noun
     ("size", "A sky full of stars", "A sky full of big stars"),
+    (None, "Cupcakes, dark blue, on a shelf", "A dark blue cupcake on a shelf"),  # no collective: the count stays
+    ("state", "Cupcakes, dark blue, lined up on a shelf", "Light blue cupcakes lined up on a shelf"),
 ]
 
 
