@@ -249,6 +249,7 @@ def _build(data: dict, source: str) -> Lexicon:
         _check_synonym_group(group, categories, source)
         phrases.update({words: "_".join(group[0]) for words in group})
     wordnet = _wordnet()
+    _name_full_forms(categories, phrases, wordnet["clippings"])
     values = _one_value(wordnet["adjective_heads"], categories, phrases, lemmas)
     joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
     noun_values = {**_one_noun_value(wordnet["first_senses"], categories, phrases, lemmas, joiners),
@@ -389,6 +390,18 @@ def _derived_attributes(categories: dict) -> frozenset[str]:
                 categories.setdefault(having[1], category)
                 found.add(word)
     return frozenset(found)
+
+
+def _name_full_forms(categories: dict[str, str], phrases: dict, clippings: dict) -> None:
+    """The one word WordNet gives as the full form of an attribute word it clips is that attribute value ("camo" is
+    a pattern: "camouflage" is the same one), where what the clipping leaves off is no word ("spring" is not
+    "springtime": "time" is a word)."""
+    for short, longs in clippings.items():
+        if short in categories:
+            for long in longs:
+                if " " not in long and long.startswith(short) and not known(long[len(short):]):
+                    categories.setdefault(long, categories[short])
+                    phrases.setdefault((long,), short)
 
 
 def _wordnet_synonyms(groups: dict, distinct: set, categories: dict, curated: dict) -> dict[tuple[str, ...], str]:

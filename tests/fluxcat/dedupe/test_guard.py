@@ -126,6 +126,8 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A garden full of colour", "A colourful garden"),
     ("Cupcakes, dark blue, lined up on a shelf", "Dark blue cupcakes lined up on a shelf"),  # a collective after a
     ("Jars, amber, piled on a shelf", "Amber jars piled on a shelf"),  # comma counts as one before the head does
+    ("A camouflage rucksack", "A camo rucksack"),  # the full form WordNet gives of a clipped attribute word
+    ("A khaki camouflage cap", "A cap, khaki camouflage"),  # ... is that attribute value: a describing clause
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -240,6 +242,8 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A busy street", "A street with a bus"),  # an adjective that is also a verb is not "full of" a noun
     ("size", "A sky full of stars", "A sky full of big stars"),
     (None, "Cupcakes, dark blue, on a shelf", "A dark blue cupcake on a shelf"),  # no collective: the count stays
+    ("pattern", "A camouflage rucksack", "A floral rucksack"),
+    ("colour", "A khaki camouflage cap", "A cap, olive camouflage"),
     ("state", "Cupcakes, dark blue, lined up on a shelf", "Light blue cupcakes lined up on a shelf"),
 ]
 
@@ -282,6 +286,12 @@ def test_initials_come_from_word_starts_and_the_dictionary_words_that_end_a_word
     assert initialism("cctv", ["closed", "circuit", "television"])  # "television": "t" or "tv"
     assert not initialism("ar", ["aircraft"])  # "raft" is a word, but shorter than five letters
     assert not initialism("rcc", ["remote", "control"]) and not initialism("c", ["control"])
+
+
+def test_a_full_form_is_an_attribute_only_where_the_clipping_leaves_off_no_word():
+    lexicon = load_lexicon()
+    assert lexicon.categories["camo"] == lexicon.categories["camouflage"] == "pattern"
+    assert "rosebush" not in lexicon.categories and "springtime" not in lexicon.categories  # "bush", "time"
 
 
 def test_single_and_other_quote_styles_are_quoted_text():
