@@ -112,16 +112,13 @@ def _spelled_out(a: PromptTokens, b: PromptTokens, lexicon: Lexicon) -> Verdict 
 
 
 def _may_initial(said: str, run: str, lexicon: Lexicon) -> bool:
-    """Whether capitals may stand for a run of words. Two words: only where no dictionary knows the capitals and the
-    run says no attribute, number or quote ("OJ": orange is a colour). Three or more words, one initial each, are no
-    chance: the capitals stand for them even where a dictionary knows them or a word is a number or an attribute
-    other than a colour ("LED" = "light-emitting diode", "MIG" = "metal inert gas"); a colour is still seen ("GBC"
-    is no "Grey Bear Company")."""
-    block = tokenise(run, lexicon).block
+    """Whether capitals may stand for a run of words: never where the run says an attribute, a number or a quote
+    ("OJ": orange is a colour); capitals a dictionary knows only for three or more words giving one initial each,
+    which are no chance ("LED" = "light-emitting diode"; "led" is a word, so two words never make it)."""
+    if tokenise(run, lexicon).block:
+        return False
     words = [w for w in _SPELLED_WORD.findall(run.lower()) if w not in _SMALL_WORDS]
-    if len(words) >= 3 and len(words) == len(said):
-        return not any(lexicon.categories.get(w) == "colour" for w in block)
-    return not (known(said) or said in lexicon.words or block)
+    return len(words) >= 3 and len(words) == len(said) or not (known(said) or said in lexicon.words)
 
 
 def _spelling_runs(prompt: str, initialism: str, lexicon: Lexicon) -> list[tuple[int, int]]:

@@ -117,8 +117,7 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A trowel for gardeners and a watering can on a bench", "A gardener's trowel and a watering can on a bench"),
     # round 8's general rules (sentences of our own, not from the labelled sets)
     ("A desk lamp with a light-emitting diode bulb", "A desk lamp with an LED bulb"),  # three words, one initial
-    ("A tungsten inert gas torch on a bench", "A TIG torch on a bench"),  # each: a known word, a material may go in
-    ("A computer numerical control router", "A CNC router"),
+    ("A MAP tray of salad leaves", "A modified atmosphere packaging tray of salad leaves"),  # each: known capitals
     ("A beach full of rocks", "A rocky beach"),  # an -y or -ful adjective of a noun: what the thing is full of
     ("A cake full of fruit", "A fruity cake"),
     ("A meadow full of flowers", "A flowery meadow"),
@@ -233,10 +232,9 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A drone flying over a bridge", "A drone on a flyover"),
     (None, "A ribboned gift box on a table", "A gift box with ribs on a table"),  # ... so its content is no child's
     # round 8: what each new rule must still refuse
-    ("colour", "A Grey Bear Company mug", "A GBC mug"),  # a colour goes into no initialism, however long the run
     ("colour", "A desk lamp with a light-emitting diode bulb", "A desk lamp with a red LED bulb"),  # the rest matches
-    (None, "A tungsten inert gas torch", "A TIG welder"),
     (None, "A light-emitting bulb", "An LED bulb"),  # two words never where a dictionary knows the capitals
+    ("material", "A steel modified atmosphere tray", "A SMA tray"),  # an attribute goes into none, however long
     (None, "A beach full of rocks", "A sandy beach"),  # full of what the adjective says, not of anything
     (None, "A rocky beach", "A beach next to rocks"),  # what it is full of, not what is near it
     (None, "A busy street", "A street with a bus"),  # an adjective that is also a verb is not "full of" a noun
