@@ -393,7 +393,7 @@ def _derived_attributes(categories: dict) -> frozenset[str]:
 
 
 def _name_full_forms(categories: dict[str, str], phrases: dict, clippings: dict) -> None:
-    """The one word WordNet gives as the full form of an attribute word it clips is that attribute value ("camo" is
+    """A one-word full form WordNet gives of an attribute word it clips is that attribute value ("camo" is
     a pattern: "camouflage" is the same one), where what the clipping leaves off is no word ("spring" is not
     "springtime": "time" is a word)."""
     for short, longs in clippings.items():
