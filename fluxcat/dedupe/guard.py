@@ -99,16 +99,26 @@ def _spelled_out(a: PromptTokens, b: PromptTokens, lexicon: Lexicon) -> Verdict 
         quoted = [(q.start, q.end) for q in find_quotes(short.prompt)]
         for said in dict.fromkeys(m.group() for m in _INITIALISM.finditer(short.prompt)
                                   if not any(start <= m.start() < end for start, end in quoted)):
-            if known(said.lower()) or said.lower() in lexicon.words or said in long.prompt:
+            if said in long.prompt:
                 continue
             for start, end in _spelling_runs(long.prompt, said.lower(), lexicon):
-                if tokenise(long.prompt[start:end], lexicon).block:
-                    continue  # an attribute word, a number or quoted text is said, not initialled
+                if not _may_initial(said.lower(), long.prompt[start:end], lexicon):
+                    continue
                 other = tokenise(long.prompt[:start] + said + long.prompt[end:], lexicon)
                 if other.block == short.block and (other.key == short.key or
                                                    explain(other.scene, short.scene, lexicon) is not None):
                     return Verdict(True, f"same picture: {said} = {long.prompt[start:end]} (initialism)")
     return None
+
+
+def _may_initial(said: str, run: str, lexicon: Lexicon) -> bool:
+    """Whether capitals may stand for a run of words: never where the run says an attribute, a number or a quote
+    ("OJ": orange is a colour); capitals a dictionary knows only for three or more words giving one initial each,
+    which are no chance ("LED" = "light-emitting diode"; "led" is a word, so two words never make it)."""
+    if tokenise(run, lexicon).block:
+        return False
+    words = [w for w in _SPELLED_WORD.findall(run.lower()) if w not in _SMALL_WORDS]
+    return len(words) >= 3 and len(words) == len(said) or not (known(said) or said in lexicon.words)
 
 
 def _spelling_runs(prompt: str, initialism: str, lexicon: Lexicon) -> list[tuple[int, int]]:

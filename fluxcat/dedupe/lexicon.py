@@ -249,6 +249,7 @@ def _build(data: dict, source: str) -> Lexicon:
         _check_synonym_group(group, categories, source)
         phrases.update({words: "_".join(group[0]) for words in group})
     wordnet = _wordnet()
+    _name_full_forms(categories, phrases, wordnet["clippings"])
     values = _one_value(wordnet["adjective_heads"], categories, phrases, lemmas)
     joiners = stop_words | _relation_words(data)  # "stand in" is a stand and a relation, not a "stand-in"
     noun_values = {**_one_noun_value(wordnet["first_senses"], categories, phrases, lemmas, joiners),
@@ -391,6 +392,18 @@ def _derived_attributes(categories: dict) -> frozenset[str]:
     return frozenset(found)
 
 
+def _name_full_forms(categories: dict[str, str], phrases: dict, clippings: dict) -> None:
+    """A one-word full form WordNet gives of an attribute word it clips is that attribute value ("camo" is
+    a pattern: "camouflage" is the same one), where what the clipping leaves off is no word ("spring" is not
+    "springtime": "time" is a word)."""
+    for short, longs in clippings.items():
+        if short in categories:
+            for long in longs:
+                if " " not in long and long.startswith(short) and not known(long[len(short):]):
+                    categories.setdefault(long, categories[short])
+                    phrases.setdefault((long,), short)
+
+
 def _wordnet_synonyms(groups: dict, distinct: set, categories: dict, curated: dict) -> dict[tuple[str, ...], str]:
     """Word (tuple of words) -> WordNet synset, for words sharing their first sense. Left out: words the bundled or
     catalog lists call distinct ("headphones" vs "earphones"), any group that would join two attribute words of one
@@ -485,3 +498,19 @@ def having_word(token: str, surface: str) -> tuple[str, str] | None:
     if surface.endswith("ated") and len(surface) > 7 and "NOUN" in part_of_speech(surface[:-2] + "ion"):
         return "with", surface[:-2] + "ion"  # "perforated": with perforations, "insulated": with insulation
     return None
+
+
+@lru_cache(maxsize=50_000)
+def full_of(surface: str) -> tuple[str, str] | None:
+    """"starry", "colourful": an adjective and nothing else, made of a noun (not an adjective) and -y or -ful (a
+    doubled consonant or lost "e" allowed), says what the thing is full of ("a sky full of stars")."""
+    if part_of_speech(surface) != {"ADJ"}:
+        return None
+    if surface.endswith("ful") and len(surface) > 6:
+        stems = (surface[:-3],)
+    elif surface.endswith("y") and len(surface) > 4:
+        stems = (surface[:-1], surface[:-1] + "e") + ((surface[:-2],) if surface[-2] == surface[-3] else ())
+    else:
+        return None
+    return next((("with", stem) for stem in stems if part_of_speech(stem) >= {"NOUN"} and
+                 "ADJ" not in part_of_speech(stem)), None)

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from fluxcat.dedupe.lexicon import (DESCRIBING, Lexicon, having_word, known, lemma, lemma_of_verb, part_of_speech,
-                                    spelled)
+from fluxcat.dedupe.lexicon import (DESCRIBING, Lexicon, full_of, having_word, known, lemma, lemma_of_verb,
+                                    part_of_speech, spelled)
 from fluxcat.dedupe.normalise import normalise_plain
 from fluxcat.quoted import find_quotes, split_quoted
 
@@ -507,8 +507,9 @@ def _describe(phrase: Phrase, words: list[Word], lexicon: Lexicon) -> Phrase:
     words = [w for w in words if w.kind == "word"]
     added = tuple(_as_modifier(w) for n, w in enumerate(words)
                   if not (n and w.value in lexicon.attribute_nouns and _describes(words[n - 1], lexicon)))
-    return Phrase(phrase.role, phrase.words[:-1] + added + phrase.words[-1:], phrase.plural, phrase.clause,
-                  phrase.derived)
+    # "cookies, pale green, lined up": a collective said after a comma counts as one said before the head does
+    plural = phrase.plural and not any(w.value in lexicon.collectives for w in added)
+    return Phrase(phrase.role, phrase.words[:-1] + added + phrase.words[-1:], plural, phrase.clause, phrase.derived)
 
 
 def _as_modifier(word: Word) -> Word:
@@ -794,4 +795,9 @@ def _having(word: Word, lexicon: Lexicon) -> tuple[str, str] | None:
         return None
     if value in lexicon.categories and value not in lexicon.derived_attributes:
         return None  # "stainless", "folded" are attributes of their own
-    return having_word(value, spelled(word.text.split()[-1]) if word.text else value)
+    surface = spelled(word.text.split()[-1]) if word.text else value
+    found = having_word(value, surface) or full_of(surface)
+    if found and found[0] == "with" and surface.endswith(("y", "ful")) and \
+            lexicon.categories.get(found[1]) == "material":
+        return None  # "velvety", "leathery": like the material, not full of it
+    return found

@@ -115,6 +115,18 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A blue towel with white stripes", "A white striped blue towel"),
     ("A bat and ball set for a child", "A child's bat and ball set"),  # "for" after an "and": where "'s" puts it
     ("A trowel for gardeners and a watering can on a bench", "A gardener's trowel and a watering can on a bench"),
+    # round 8's general rules (sentences of our own, not from the labelled sets)
+    ("A desk lamp with a light-emitting diode bulb", "A desk lamp with an LED bulb"),  # three words, one initial
+    ("A MAP tray of salad leaves", "A modified atmosphere packaging tray of salad leaves"),  # each: known capitals
+    ("A beach full of rocks", "A rocky beach"),  # an -y or -ful adjective of a noun: what the thing is full of
+    ("A cake full of fruit", "A fruity cake"),
+    ("A meadow full of flowers", "A flowery meadow"),
+    ("A sky full of stars over a tent", "A starry sky over a tent"),
+    ("A garden full of colour", "A colourful garden"),
+    ("Cupcakes, dark blue, lined up on a shelf", "Dark blue cupcakes lined up on a shelf"),  # a collective after a
+    ("Jars, amber, piled on a shelf", "Amber jars piled on a shelf"),  # comma counts as one before the head does
+    ("A camouflage rucksack", "A camo rucksack"),  # the full form WordNet gives of a clipped attribute word
+    ("A khaki camouflage cap", "A cap, khaki camouflage"),  # ... is that attribute value: a describing clause
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -219,6 +231,18 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A trowel for gardeners and a watering can", "A trowel and a gardener's watering can"),  # "and a": shown
     (None, "A drone flying over a bridge", "A drone on a flyover"),
     (None, "A ribboned gift box on a table", "A gift box with ribs on a table"),  # ... so its content is no child's
+    # round 8: what each new rule must still refuse
+    ("colour", "A desk lamp with a light-emitting diode bulb", "A desk lamp with a red LED bulb"),  # the rest matches
+    (None, "A light-emitting bulb", "An LED bulb"),  # two words never where a dictionary knows the capitals
+    ("material", "A steel modified atmosphere tray", "A SMA tray"),  # an attribute goes into none, however long
+    (None, "A beach full of rocks", "A sandy beach"),  # full of what the adjective says, not of anything
+    (None, "A rocky beach", "A beach next to rocks"),  # what it is full of, not what is near it
+    (None, "A busy street", "A street with a bus"),  # an adjective that is also a verb is not "full of" a noun
+    ("size", "A sky full of stars", "A sky full of big stars"),
+    (None, "Cupcakes, dark blue, on a shelf", "A dark blue cupcake on a shelf"),  # no collective: the count stays
+    ("pattern", "A camouflage rucksack", "A floral rucksack"),
+    ("colour", "A khaki camouflage cap", "A cap, olive camouflage"),
+    ("state", "Cupcakes, dark blue, lined up on a shelf", "Light blue cupcakes lined up on a shelf"),
 ]
 
 
@@ -260,6 +284,12 @@ def test_initials_come_from_word_starts_and_the_dictionary_words_that_end_a_word
     assert initialism("cctv", ["closed", "circuit", "television"])  # "television": "t" or "tv"
     assert not initialism("ar", ["aircraft"])  # "raft" is a word, but shorter than five letters
     assert not initialism("rcc", ["remote", "control"]) and not initialism("c", ["control"])
+
+
+def test_a_full_form_is_an_attribute_only_where_the_clipping_leaves_off_no_word():
+    lexicon = load_lexicon()
+    assert lexicon.categories["camo"] == lexicon.categories["camouflage"] == "pattern"
+    assert "rosebush" not in lexicon.categories and "springtime" not in lexicon.categories  # "bush", "time"
 
 
 def test_single_and_other_quote_styles_are_quoted_text():
