@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/dedupe.py embed --prompts 2000
     .venv/bin/python benchmarks/dedupe.py search --sizes 100000 1000000 --baseline main --rounds 2
     .venv/bin/python benchmarks/dedupe.py agreement          # ONNX / int8 backends vs fp32 on the labelled pairs
-    .venv/bin/python benchmarks/dedupe.py quality --sets own tuning dev dev2 dev3 dev4 dev5 dev6 dev7   # rewordings / variants merged, per domain, category
+    .venv/bin/python benchmarks/dedupe.py quality --sets own tuning dev dev2 dev3 dev4 dev5 dev6 dev7 dev8   # rewordings / variants merged, per domain, category
     .venv/bin/python benchmarks/dedupe.py quality --sets heldout          # the held-out domains: scores only, once
     .venv/bin/python benchmarks/dedupe.py quality --folder PATH           # any folder of <domain>.tsv files: scores only
     .venv/bin/python benchmarks/dedupe.py lemmas                      # lemmatisers compared on tests/fluxcat/dedupe/lemmas.tsv
@@ -237,7 +237,7 @@ def _similarity(vectors, texts: list[str], a: str, b: str) -> float:
 
 def bench_quality(args) -> dict:
     """Rewordings merged and variants merged through fluxcat's semantic dedupe at its defaults, per labelled set
-    (own, tuning, dev, dev2, dev3, dev4, dev5, dev6, dev7, heldout: tests/fluxcat/dedupe/pairs.py) or folder (--folder), per domain and per category, as
+    (own, tuning, dev, dev2, dev3, dev4, dev5, dev6, dev7, dev8, heldout: tests/fluxcat/dedupe/pairs.py) or folder (--folder), per domain and per category, as
     markdown tables; plus the guard alone, a threshold sweep (guard on) and, with --baseline REF, the code at REF on
     the same pairs. A held-out set or a folder is scored only: its pairs are never printed."""
     import numpy as np
@@ -432,7 +432,7 @@ def main() -> None:
     from tests.fluxcat.dedupe.pairs import SETS
 
     quality = commands.add_parser("quality")
-    quality.add_argument("--sets", nargs="*", default=["own", "tuning", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7"], choices=list(SETS))
+    quality.add_argument("--sets", nargs="*", default=["own", "tuning", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8"], choices=list(SETS))
     quality.add_argument("--folder", nargs="*", default=[], help="folders of <domain>.tsv pairs to score (never printed)")
     quality.add_argument("--thresholds", type=float, nargs="*", default=[0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
     quality.add_argument("--baseline", default=None, help="git ref whose find_duplicates runs the same pairs, e.g. main")

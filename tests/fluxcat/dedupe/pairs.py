@@ -1,6 +1,6 @@
 """Labelled prompt pairs, shared by tests and benchmarks/dedupe.py: rewordings must merge, variants never.
 
-Ten sets (train / dev / test):
+Eleven sets (train / dev / test):
 - own: rewordings.tsv / variants.tsv (`category<TAB>first<TAB>second`), the project's first pairs, mixed domains;
   every fourth pair of each file (lines 4, 8, ...) was held out when they were first tuned on.
 - tuning: tuning/<domain>.tsv, product domains the guard is tuned on.
@@ -24,9 +24,12 @@ Ten sets (train / dev / test):
 - dev7: dev7/<domain>.tsv, the seventh blind set (held-out v7: 144 same / 144 different, eight new domains,
   dev7/README.md, REVIEW.md), scored once on the frozen design of round 7 (e7b88e0), then read in round 8: a seventh
   development set.
-- heldout: heldout/<domain>.tsv, the eighth blind set (v8), written by someone who never read the code, copied in
-  after round 8's design is frozen and scored once (report only: never read, never tuned on). Absent until then.
-tuning/, dev/, dev2/, dev3/, dev4/, dev5/, dev6/, dev7/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording:
+- dev8: dev8/<domain>.tsv, the eighth blind set (held-out v8: 144 same / 144 different, eight new domains,
+  dev8/README.md, REVIEW.md), scored once on the frozen design of round 8 (847d872), then read in round 9: an eighth
+  development set.
+- heldout: heldout/<domain>.tsv, the ninth blind set (v9), written by someone who never read the code, copied in
+  after round 9's design is frozen and scored once (report only: never read, never tuned on). Absent until then.
+tuning/, dev/, dev2/, dev3/, dev4/, dev5/, dev6/, dev7/, dev8/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording:
 same product, same shot) or `different` (a product variant, or another shot); the file name is the domain.
 """
 
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SETS = ("own", "tuning", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "heldout")
+SETS = ("own", "tuning", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8", "heldout")
 SEEN = SETS[:-1]  # sets whose pairs may be read (printed by benchmarks/dedupe.py)
 PARAMS = "schnell|512x512|4|0|1"
 
@@ -67,7 +70,7 @@ def load(name: str, split: str = "all") -> list[tuple[str, str, str]]:
 
 
 def labelled(name: str) -> list[Pair]:
-    """Every pair of one set (own, tuning, dev, dev2, dev3, dev4, dev5, dev6, dev7 or heldout), or of any folder of `<domain>.tsv` files (a path)."""
+    """Every pair of one set (own, tuning, dev, dev2, dev3, dev4, dev5, dev6, dev7, dev8 or heldout), or of any folder of `<domain>.tsv` files (a path)."""
     if name == "own":
         return [Pair("own", "own", label, c, a, b) for file, label in (("rewordings", "same"), ("variants", "different"))
                 for c, a, b in load(file)]
