@@ -87,8 +87,11 @@ def spelled_alike(wn) -> list[list[str]]:
 def _one_apart(a: str, b: str) -> bool:
     """Spelled one letter apart the way spellings differ, never at the first letter: a vowel for a vowel ("grey",
     "gray"), or one more vowel (not "y") or doubled letter ("ardour", "ardor"; "matte", "matt"; "bandanna"). Not a
-    suffix's letter: "velvet" and "velvety", "wear" and "weary", "dry" and "wry" are other words."""
+    suffix's letter: "velvet" and "velvety", "wear" and "weary", "dry" and "wry" are other words. The British
+    ending -re written -er is the one swap ("ochre", "ocher"; "timbre" and "timber" share no synset)."""
     vowels = "aeiou"
+    if len(a) == len(b) >= 4 and {a[-2:], b[-2:]} == {"re", "er"} and a[:-2] == b[:-2]:
+        return True
     if len(a) == len(b):
         at = [n for n, (x, y) in enumerate(zip(a, b)) if x != y]
         return len(at) == 1 and at[0] > 0 and a[at[0]] in vowels and b[at[0]] in vowels

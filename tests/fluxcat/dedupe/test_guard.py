@@ -127,6 +127,9 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("Jars, amber, piled on a shelf", "Amber jars piled on a shelf"),  # comma counts as one before the head does
     ("A camouflage rucksack", "A camo rucksack"),  # the full form WordNet gives of a clipped attribute word
     ("A khaki camouflage cap", "A cap, khaki camouflage"),  # ... is that attribute value: a describing clause
+    # round 9's general rules (sentences of our own, not from the labelled sets)
+    ("A lens of 2 dioptre", "A lens of 2 diopter"),  # -re written -er, one synset of WordNet for both spellings
+    ("A piastre coin", "A piaster coin"),
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -243,6 +246,10 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     ("pattern", "A camouflage rucksack", "A floral rucksack"),
     ("colour", "A khaki camouflage cap", "A cap, olive camouflage"),
     ("state", "Cupcakes, dark blue, lined up on a shelf", "Light blue cupcakes lined up on a shelf"),
+    # round 9: what each new rule must still refuse
+    (None, "A violin with a rich timbre", "A violin with rich timber"),  # -re/-er where WordNet gives two senses
+    (None, "A piastre coin", "Piaster coins"),  # one and many stay apart
+    ("numbers", "A lens of 2 dioptre", "A lens of 3 diopter"),
 ]
 
 
