@@ -266,14 +266,15 @@ def _word(token: str, text: str, rule: str, plural: bool, base: str, lexicon: Le
 
 
 def _participle(surface: str, parts: frozenset) -> str:
-    """The verb of a participle ("hanging" -> "hang", "worn" -> "wear"), else ""."""
+    """The verb of a participle ("hanging" -> "hang", "worn" -> "wear"), else "", in American spelling as every word
+    is ("organised by" is "organized by")."""
     if "VERB" not in parts:
         return ""
     if surface.endswith(("ing", "ed")) or surface in IRREGULAR_PARTICIPLES:
         from lemminflect import getAllLemmas
 
         verb = getAllLemmas(surface).get("VERB", ("",))[0]
-        return verb if verb and verb != surface or surface in IRREGULAR_PARTICIPLES else ""
+        return spelled(verb) if verb and verb != surface or surface in IRREGULAR_PARTICIPLES else ""
     return ""
 
 

@@ -130,6 +130,8 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     # round 9's general rules (sentences of our own, not from the labelled sets)
     ("A lens of 2 dioptre", "A lens of 2 diopter"),  # -re written -er, one synset of WordNet for both spellings
     ("A piastre coin", "A piaster coin"),
+    ("A spice rack organised by cuisine on a wall", "A spice rack organized by cuisine on a wall"),  # a verb before
+    ("A rug vandalised by a dog", "A dog vandalizing a rug"),  # "by" is spelled as every word is
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -250,6 +252,7 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A violin with a rich timbre", "A violin with rich timber"),  # -re/-er where WordNet gives two senses
     (None, "A piastre coin", "Piaster coins"),  # one and many stay apart
     ("numbers", "A lens of 2 dioptre", "A lens of 3 diopter"),
+    (None, "A rug vandalised by a dog", "A dog vandalized by a rug"),  # who does it still counts
 ]
 
 
