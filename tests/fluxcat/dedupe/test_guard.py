@@ -132,6 +132,8 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A piastre coin", "A piaster coin"),
     ("A spice rack organised by cuisine on a wall", "A spice rack organized by cuisine on a wall"),  # a verb before
     ("A rug vandalised by a dog", "A dog vandalizing a rug"),  # "by" is spelled as every word is
+    ("A jug holding stems of lavender", "Stems of lavender held in a jug"),  # a passive or "V-ing" after "X of Y"
+    ("A trough filled with heads of lettuce", "Heads of lettuce filling a trough"),  # is said of the X
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -253,6 +255,8 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A piastre coin", "Piaster coins"),  # one and many stay apart
     ("numbers", "A lens of 2 dioptre", "A lens of 3 diopter"),
     (None, "A rug vandalised by a dog", "A dog vandalized by a rug"),  # who does it still counts
+    (None, "A jug holding stems of lavender", "Stems held in a jug of lavender"),  # the "of" stays where it was
+    (None, "A trough filled with heads of lettuce", "Heads of lettuce filled with a trough"),  # which holds which
 ]
 
 
