@@ -259,7 +259,32 @@ def clippings(wn) -> dict[str, list[str]]:
                 if first != short and first.startswith(short) and len(first) >= len(short) + 2 and \
                         not first.endswith("ing"):
                     out.setdefault(short, set()).add(other)
+    for short, longs in abbreviations(wn).items():
+        out.setdefault(short, set()).update(longs)
     return {short: sorted(longs) for short, longs in sorted(out.items())}
+
+
+def abbreviations(wn) -> dict[str, set[str]]:
+    """Abbreviations WordNet writes with their full stop ("dr." in doctor's synset; "sr." in a satellite of senior's
+    adjective) -> the words of that synset (or of the head a satellite is like) that they shorten: the short form's
+    letters in the word's order, from its first ("dr": "doctor"; "no." is no "ordinal", "oz." no "ounce")."""
+    out: dict[str, set[str]] = {}
+    for synset in wn.all_synsets():
+        for lemma in synset.lemmas():
+            name = lemma.name().lower()
+            if not (name.endswith(".") and name[:-1].isalpha()):
+                continue
+            for kin in [synset] + (synset.similar_tos() if synset.pos() == "s" else []):
+                for other in (_word(lem.name()) for lem in kin.lemmas()):
+                    if other.replace(" ", "").isalpha() and _in_order(name[:-1], other.split()[0]):
+                        out.setdefault(name[:-1], set()).add(other)
+    return out
+
+
+def _in_order(short: str, word: str) -> bool:
+    """`short`'s letters are `word`'s, in order, from its first ("sr" in "senior"), and `word` is longer."""
+    rest = iter(word[1:])
+    return len(word) > len(short) and word[0] == short[0] and all(letter in rest for letter in short[1:])
 
 
 def compounds(wn) -> dict[str, list[str]]:

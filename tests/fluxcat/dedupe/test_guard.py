@@ -134,6 +134,8 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("A rug vandalised by a dog", "A dog vandalizing a rug"),  # "by" is spelled as every word is
     ("A jug holding stems of lavender", "Stems of lavender held in a jug"),  # a passive or "V-ing" after "X of Y"
     ("A trough filled with heads of lettuce", "Heads of lettuce filling a trough"),  # is said of the X
+    ("A junior tennis racket", "A Jr. tennis racket"),  # an abbreviation WordNet writes with its full stop
+    ("A doctor toy kit", "A Dr. toy kit"),
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -257,6 +259,8 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     (None, "A rug vandalised by a dog", "A dog vandalized by a rug"),  # who does it still counts
     (None, "A jug holding stems of lavender", "Stems held in a jug of lavender"),  # the "of" stays where it was
     (None, "A trough filled with heads of lettuce", "Heads of lettuce filled with a trough"),  # which holds which
+    (None, "A senior tennis racket", "A Jr. tennis racket"),  # only the word it shortens
+    (None, "A Sr. tennis racket", "A super tennis racket"),  # letters in order are not enough without WordNet
 ]
 
 
