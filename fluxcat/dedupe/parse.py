@@ -266,14 +266,15 @@ def _word(token: str, text: str, rule: str, plural: bool, base: str, lexicon: Le
 
 
 def _participle(surface: str, parts: frozenset) -> str:
-    """The verb of a participle ("hanging" -> "hang", "worn" -> "wear"), else ""."""
+    """The verb of a participle ("hanging" -> "hang", "worn" -> "wear"), else "", in American spelling as every word
+    is ("organised by" is "organized by")."""
     if "VERB" not in parts:
         return ""
     if surface.endswith(("ing", "ed")) or surface in IRREGULAR_PARTICIPLES:
         from lemminflect import getAllLemmas
 
         verb = getAllLemmas(surface).get("VERB", ("",))[0]
-        return verb if verb and verb != surface or surface in IRREGULAR_PARTICIPLES else ""
+        return spelled(verb) if verb and verb != surface or surface in IRREGULAR_PARTICIPLES else ""
     return ""
 
 
@@ -550,7 +551,8 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
                 after.text == "by" or after.kind == "prep" and after.value in ("in", "on") and _participle_of(word)):
             _close(things, role, current, lexicon)  # "a bouquet held by a bride": the bride holds the bouquet; "a
             # bottle held in an insert": the insert holds the bottle
-            things[-1] = (word.value, things[-1][1])
+            at = _subject(things, links)
+            things[at] = (word.value, things[at][1])
             current = []
             i += 1
         elif word.kind == "prep" or word.kind == "vrel" and _has_noun(current):
@@ -565,7 +567,8 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
         elif word.kind == "word" and _has_noun(current) and after is not None and after.kind == "det" and \
                 _filling(word, lexicon):  # "novels filling a shelf": a shelf filled with novels
             _close(things, role, current, lexicon)
-            things[-1] = (_filling(word, lexicon), things[-1][1])
+            at = _subject(things, links)
+            things[at] = (_filling(word, lexicon), things[at][1])
             current = []
         elif word.kind == "word" and word.verb and _has_noun(current) and after is not None and (
                 after.kind in ("prep", "vrel", "it", "det") or after.kind == "word" and _starts_thing(after)):
@@ -615,6 +618,15 @@ def _chunk(words: list[Word], clause: int, lexicon: Lexicon, rewrites: set) -> l
     _close(things, role, current, lexicon)
     _for_the_first(things, for_whole, links + owners)
     return _relations(_join(things, links, owners, lexicon, rewrites), clause, lexicon, rewrites)
+
+
+def _subject(things: list, links: list[int]) -> int:
+    """The thing a relation said after it is about: the first of an "of" chain ("pairs of skis held in a rack": the
+    pairs), where the "of" joins them into one thing."""
+    at = len(things) - 1
+    while at in links and at > 0:
+        at -= 1
+    return at
 
 
 def _first_coordinated(things: list, coordinated: list[int]) -> int:

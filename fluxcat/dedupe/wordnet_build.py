@@ -87,8 +87,11 @@ def spelled_alike(wn) -> list[list[str]]:
 def _one_apart(a: str, b: str) -> bool:
     """Spelled one letter apart the way spellings differ, never at the first letter: a vowel for a vowel ("grey",
     "gray"), or one more vowel (not "y") or doubled letter ("ardour", "ardor"; "matte", "matt"; "bandanna"). Not a
-    suffix's letter: "velvet" and "velvety", "wear" and "weary", "dry" and "wry" are other words."""
+    suffix's letter: "velvet" and "velvety", "wear" and "weary", "dry" and "wry" are other words. The British
+    ending -re written -er is the one swap ("ochre", "ocher"; "timbre" and "timber" share no synset)."""
     vowels = "aeiou"
+    if len(a) == len(b) >= 4 and {a[-2:], b[-2:]} == {"re", "er"} and a[:-2] == b[:-2]:
+        return True
     if len(a) == len(b):
         at = [n for n, (x, y) in enumerate(zip(a, b)) if x != y]
         return len(at) == 1 and at[0] > 0 and a[at[0]] in vowels and b[at[0]] in vowels
@@ -256,7 +259,32 @@ def clippings(wn) -> dict[str, list[str]]:
                 if first != short and first.startswith(short) and len(first) >= len(short) + 2 and \
                         not first.endswith("ing"):
                     out.setdefault(short, set()).add(other)
+    for short, longs in abbreviations(wn).items():
+        out.setdefault(short, set()).update(longs)
     return {short: sorted(longs) for short, longs in sorted(out.items())}
+
+
+def abbreviations(wn) -> dict[str, set[str]]:
+    """Abbreviations WordNet writes with their full stop ("dr." in doctor's synset; "sr." in a satellite of senior's
+    adjective) -> the words of that synset (or of the head a satellite is like) that they shorten: the short form's
+    letters in the word's order, from its first ("dr": "doctor"; "no." is no "ordinal", "oz." no "ounce")."""
+    out: dict[str, set[str]] = {}
+    for synset in wn.all_synsets():
+        for lemma in synset.lemmas():
+            name = lemma.name().lower()
+            if not (name.endswith(".") and name[:-1].isalpha()):
+                continue
+            for kin in [synset] + (synset.similar_tos() if synset.pos() == "s" else []):
+                for other in (_word(lem.name()) for lem in kin.lemmas()):
+                    if other.replace(" ", "").isalpha() and _in_order(name[:-1], other.split()[0]):
+                        out.setdefault(name[:-1], set()).add(other)
+    return out
+
+
+def _in_order(short: str, word: str) -> bool:
+    """`short`'s letters are `word`'s, in order, from its first ("sr" in "senior"), and `word` is longer."""
+    rest = iter(word[1:])
+    return len(word) > len(short) and word[0] == short[0] and all(letter in rest for letter in short[1:])
 
 
 def compounds(wn) -> dict[str, list[str]]:

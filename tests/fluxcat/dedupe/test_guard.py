@@ -127,6 +127,15 @@ SAME = [  # the issue's examples of rewordings the guard used to block
     ("Jars, amber, piled on a shelf", "Amber jars piled on a shelf"),  # comma counts as one before the head does
     ("A camouflage rucksack", "A camo rucksack"),  # the full form WordNet gives of a clipped attribute word
     ("A khaki camouflage cap", "A cap, khaki camouflage"),  # ... is that attribute value: a describing clause
+    # round 9's general rules (sentences of our own, not from the labelled sets)
+    ("A lens of 2 dioptre", "A lens of 2 diopter"),  # -re written -er, one synset of WordNet for both spellings
+    ("A piastre coin", "A piaster coin"),
+    ("A spice rack organised by cuisine on a wall", "A spice rack organized by cuisine on a wall"),  # a verb before
+    ("A rug vandalised by a dog", "A dog vandalizing a rug"),  # "by" is spelled as every word is
+    ("A jug holding stems of lavender", "Stems of lavender held in a jug"),  # a passive or "V-ing" after "X of Y"
+    ("A trough filled with heads of lettuce", "Heads of lettuce filling a trough"),  # is said of the X
+    ("A junior tennis racket", "A Jr. tennis racket"),  # an abbreviation WordNet writes with its full stop
+    ("A doctor toy kit", "A Dr. toy kit"),
 ]
 
 DIFFERENT = [  # (attribute named in the reason, first, second)
@@ -243,6 +252,15 @@ DIFFERENT = [  # (attribute named in the reason, first, second)
     ("pattern", "A camouflage rucksack", "A floral rucksack"),
     ("colour", "A khaki camouflage cap", "A cap, olive camouflage"),
     ("state", "Cupcakes, dark blue, lined up on a shelf", "Light blue cupcakes lined up on a shelf"),
+    # round 9: what each new rule must still refuse
+    (None, "A violin with a rich timbre", "A violin with rich timber"),  # -re/-er where WordNet gives two senses
+    (None, "A piastre coin", "Piaster coins"),  # one and many stay apart
+    ("numbers", "A lens of 2 dioptre", "A lens of 3 diopter"),
+    (None, "A rug vandalised by a dog", "A dog vandalized by a rug"),  # who does it still counts
+    (None, "A jug holding stems of lavender", "Stems held in a jug of lavender"),  # the "of" stays where it was
+    (None, "A trough filled with heads of lettuce", "Heads of lettuce filled with a trough"),  # which holds which
+    (None, "A senior tennis racket", "A Jr. tennis racket"),  # only the word it shortens
+    (None, "A Sr. tennis racket", "A super tennis racket"),  # letters in order are not enough without WordNet
 ]
 
 
