@@ -28,7 +28,7 @@ Eleven sets (train / dev / test):
   dev8/README.md, REVIEW.md), scored once on the frozen design of round 8 (847d872), then read in round 9: an eighth
   development set.
 - heldout: heldout/<domain>.tsv, the ninth blind set (v9), written by someone who never read the code, copied in
-  after round 9's design is frozen and scored once (report only: never read, never tuned on). Absent until then.
+  after round 9's design froze (27ab3c3) and scored once (report only: never read, never tuned on).
 tuning/, dev/, dev2/, dev3/, dev4/, dev5/, dev6/, dev7/, dev8/ and heldout/ files have a header `label<TAB>category<TAB>a<TAB>b`, label `same` (a rewording:
 same product, same shot) or `different` (a product variant, or another shot); the file name is the domain.
 """
